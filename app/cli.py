@@ -1,0 +1,223 @@
+"""The headless command line: ``python main.py <command>``. No Qt is imported here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from app.paths import data_dir
+from models.errors import CasewiseError
+from models.progress import Cancelled, Progress
+from models.registry import ModelRegistry
+
+SAMPLE_CASES = Path(__file__).resolve().parent.parent / "assets" / "sample_cases.json"
+
+
+class TerminalProgress:
+    """Prints stage changes as lines and the long stages as a bar with time left (tqdm)."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.stage: str | None = None
+        self.bar = None
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.stage != self.stage:
+            self.close()
+            self.stage = progress.stage
+            if progress.total <= 1:
+                print(f"{progress.stage} ...", file=self.stream, flush=True)
+            else:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=progress.total, desc=progress.stage, file=self.stream,
+                                unit="step", dynamic_ncols=True)
+        if self.bar is not None:
+            self.bar.total = progress.total
+            self.bar.update(progress.done - self.bar.n)
+            if progress.message:
+                self.bar.set_postfix_str(progress.message, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def registry() -> ModelRegistry:
+    return ModelRegistry(data_dir())
+
+
+def _format_prediction(prediction) -> str:
+    others = ", ".join(f"{label} {p:.2f}" for label, p in
+                       sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])[1:])
+    note = f"  [truncated: read {prediction.n_tokens} tokens' worth up to the window]" \
+        if prediction.truncated else ""
+    top = prediction.probabilities[prediction.label]
+    return f"{prediction.label:<12} {top:.2f}  ({others}){note}"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from models.train_job import DatasetSpec, train_and_save
+    from models.training import TrainingConfig
+
+    if args.data is None:
+        spec = DatasetSpec.demo()
+    else:
+        spec = DatasetSpec(Path(args.data).name, Path(args.data), args.text_col, args.label_col,
+                           args.encoding, Path(args.test_data) if args.test_data else None)
+    overrides = {k: v for k, v in {"max_epochs": args.epochs, "max_length": args.max_length,
+                                   "seed": args.seed}.items() if v is not None}
+    config = TrainingConfig(**overrides)
+    reporter = TerminalProgress()
+    try:
+        record = train_and_save(spec, registry(), config, progress=reporter,
+                                activate=not args.no_activate,
+                                base_dir=Path(args.base_model) if args.base_model else None)
+    finally:
+        reporter.close()
+    card = json.loads((Path(record.path) / "model_card.json").read_text(encoding="utf-8"))
+    if args.json:
+        print(json.dumps({**record.to_dict(), "metrics": card["metrics"]["test"],
+                          "baseline": card["baseline"]["test"]}))
+    else:
+        _print_training_summary(record, card)
+    return 0
+
+
+def _print_training_summary(record, card: dict) -> None:
+    test, base = card["metrics"]["test"], card["baseline"]["test"]
+    print(f"model {record.id} saved to {record.path}" + (" (active)" if record.active else ""))
+    print(f"  test split ({test['n']} cases): accuracy {test['accuracy']:.3f}, "
+          f"macro-F1 {test['macro_f1']:.3f}; baseline {base['accuracy']:.3f} / "
+          f"{base['macro_f1']:.3f}")
+    print(f"  ECE (15 bins) {test['ece_before']:.3f} -> {test['ece_after']:.3f} "
+          f"after temperature {card['training']['temperature']:.2f}")
+    print(f"  {card['comparison']}")
+
+
+def _load_classifier(model_id: str | None):
+    from models.classifier import Classifier
+
+    reg = registry()
+    return Classifier.load(reg.path_of(model_id) if model_id else reg.active_path())
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from models.data import load_texts
+
+    if (args.text is None) == (args.file is None):
+        raise CasewiseError("Give either a TEXT to classify or --file FILE, not both or neither.")
+    texts = [args.text] if args.file is None else load_texts(args.file, args.text_col,
+                                                             args.encoding)
+    classifier = _load_classifier(args.model)
+    empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
+    kept = [t for t in texts if t.strip()]
+    if empty:
+        print(f"skipped {len(empty)} empty text(s) (rows {empty[:10]})", file=sys.stderr)
+    if not kept:
+        raise CasewiseError("There is no text to classify.")
+    for prediction in classifier.predict_batch(kept):
+        print(json.dumps(prediction.to_dict()) if args.json else _format_prediction(prediction))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    reg = registry()
+    if args.activate:
+        reg.activate(args.activate)
+        print(f"active model: {args.activate}", file=sys.stderr)
+    records = reg.records()
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records]))
+        return 0
+    if not records:
+        print("no models yet: train one with `python main.py train`")
+    for r in records:
+        marker = "*" if r.active else " "
+        scores = (f"acc {r.test_accuracy:.3f}  macro-F1 {r.test_macro_f1:.3f}"
+                  if r.test_accuracy is not None else "")
+        print(f"{marker} {r.id}  {r.created}  {r.training_data[:40]:<40}  {scores}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The headless demo: classify the sample cases with the active model."""
+    cases = json.loads(SAMPLE_CASES.read_text(encoding="utf-8"))
+    classifier = _load_classifier(None)
+    print(f"Casewise — model {classifier.model_id} ({', '.join(classifier.labels)})\n")
+    for case, prediction in zip(cases, classifier.predict_batch([c["text"] for c in cases]),
+                                strict=True):
+        print(f"{case['id']}: {case['text'][:90]}{'...' if len(case['text']) > 90 else ''}")
+        print(f"  -> {_format_prediction(prediction)}\n")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """No command: make sure a model exists (train the default one), then open the app.
+
+    Until the desktop window exists, "the app" is the headless demo.
+    """
+    if registry().active_id() is None:
+        print("No model yet: training the default model on the drug-review demo data "
+              "(a few minutes on a laptop CPU).", file=sys.stderr)
+        cmd_train(build_parser().parse_args(["train"]))
+        print()
+    return cmd_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="casewise", description=__doc__)
+    parser.set_defaults(handler=cmd_start)
+    commands = parser.add_subparsers(title="commands")
+
+    train = commands.add_parser("train", help="fine-tune a classifier (default: the demo data)")
+    train.add_argument("--data", help="CSV, TSV or JSONL file of labelled texts")
+    train.add_argument("--text-col", default="text", help="column with the text (default: text)")
+    train.add_argument("--label-col", default="label", help="column with the label (default: label)")
+    train.add_argument("--test-data",
+                       help="a separate test file (split into calibration and test)")
+    train.add_argument("--encoding", help="file encoding when it is not UTF-8")
+    train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may stop sooner)")
+    train.add_argument("--max-length", type=int, help="model window in tokens (default 256)")
+    train.add_argument("--seed", type=int, help="random seed (default 13)")
+    train.add_argument("--base-model", help="a local encoder directory to fine-tune instead of "
+                       "the embedded all-MiniLM-L6-v2")
+    train.add_argument("--no-activate", action="store_true", help="do not make it the active model")
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
+    train.set_defaults(handler=cmd_train)
+
+    predict = commands.add_parser("predict", help="classify a text or a file of texts")
+    predict.add_argument("text", nargs="?", help="the text of one case")
+    predict.add_argument("--file", help="CSV, TSV or JSONL file of cases")
+    predict.add_argument("--text-col", help="column with the text (guessed when obvious)")
+    predict.add_argument("--encoding", help="file encoding when it is not UTF-8")
+    predict.add_argument("--model", help="model id (default: the active model)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.set_defaults(handler=cmd_predict)
+
+    models = commands.add_parser("models", help="list models; activate one")
+    models.add_argument("--activate", metavar="ID", help="make this model the active one")
+    models.add_argument("--json", action="store_true", help="print the list as JSON")
+    models.set_defaults(handler=cmd_models)
+
+    demo = commands.add_parser("demo", help="classify the sample cases (headless)")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except CasewiseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print("cancelled; nothing was saved", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\ninterrupted; nothing was saved", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Explanations of the classifier's decisions (SHAP attributions, faithfulness, LLM checks)."""

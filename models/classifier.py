@@ -1,0 +1,99 @@
+"""The trained classifier: load a verified model directory and answer for cases.
+
+Probabilities are temperature-calibrated; texts longer than the model window are cut and the
+answer says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from models.artifact import META_FILE, read_json, verify_artifact
+from models.calibration import calibrated_probabilities
+from models.errors import DataError
+from models.inference import EncodedTexts, encode, forward_logits
+from models.progress import CancelFlag, ProgressCallback
+from models.types import CaseInput, Prediction
+
+CaseLike = CaseInput | str
+
+
+def _text_of(case: CaseLike) -> str:
+    text = case.text if isinstance(case, CaseInput) else case
+    if not isinstance(text, str) or not text.strip():
+        raise DataError("The case text is empty. Type or paste the text to classify.")
+    return text
+
+
+class Classifier:
+    """A fine-tuned sequence classifier with its labels, temperature and window."""
+
+    def __init__(self, model, tokenizer, labels: list[str], temperature: float,
+                 model_id: str, max_length: int, path: Path | None = None) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.labels = list(labels)
+        self.temperature = float(temperature)
+        self.model_id = model_id
+        self.max_length = int(max_length)
+        self.path = path
+
+    @classmethod
+    def load(cls, path: Path, verify: bool = True) -> Classifier:
+        """Load a model directory; with ``verify``, refuse files that do not match the manifest."""
+        path = Path(path)
+        if verify:
+            verify_artifact(path)
+        meta = read_json(path / META_FILE)
+        hf_logging.set_verbosity_error()
+        model = AutoModelForSequenceClassification.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        return cls(model, tokenizer, meta["labels"], meta["temperature"], meta["id"],
+                   meta["max_length"], path)
+
+    def encode(self, texts: Sequence[str]) -> EncodedTexts:
+        return encode(self.tokenizer, list(texts), self.max_length)
+
+    def logits(self, texts: Sequence[str], batch_size: int = 32,
+               progress: ProgressCallback | None = None,
+               cancel: CancelFlag | None = None) -> np.ndarray:
+        """Uncalibrated logits, for layers (attributions, calibration) that need them."""
+        return forward_logits(self.model, self.encode(texts), self.tokenizer.pad_token_id,
+                              batch_size, progress, cancel)
+
+    def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return calibrated_probabilities(self.logits(texts, batch_size), self.temperature)
+
+    def predict(self, case: CaseLike) -> Prediction:
+        return self.predict_batch([case])[0]
+
+    def predict_batch(self, cases: Sequence[CaseLike], batch_size: int = 32,
+                      progress: ProgressCallback | None = None,
+                      cancel: CancelFlag | None = None) -> list[Prediction]:
+        texts = [_text_of(case) for case in cases]
+        encoded = self.encode(texts)
+        logits = forward_logits(self.model, encoded, self.tokenizer.pad_token_id,
+                                batch_size, progress, cancel)
+        probs = calibrated_probabilities(logits, self.temperature)
+        return [
+            self._prediction(p, n_tokens, truncated)
+            for p, n_tokens, truncated in zip(probs, encoded.full_lengths, encoded.truncated,
+                                              strict=True)
+        ]
+
+    def _prediction(self, probs: np.ndarray, n_tokens: int, truncated: bool) -> Prediction:
+        top_two = np.sort(probs)[::-1][:2]
+        return Prediction(
+            label=self.labels[int(probs.argmax())],
+            probabilities={label: float(p) for label, p in zip(self.labels, probs, strict=True)},
+            margin=float(top_two[0] - top_two[1]) if len(top_two) > 1 else 1.0,
+            model_id=self.model_id,
+            truncated=bool(truncated),
+            n_tokens=int(n_tokens),
+        )
+

@@ -1,0 +1,68 @@
+"""Batched, padding-aware forward passes shared by training evaluation and the classifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.progress import CancelFlag, ProgressCallback, ProgressTracker, raise_if_cancelled
+
+
+@dataclass(frozen=True)
+class EncodedTexts:
+    """Token ids cut to the model window, with each text's full length before the cut."""
+
+    input_ids: list[list[int]]
+    full_lengths: list[int]
+    max_length: int
+
+    @property
+    def truncated(self) -> list[bool]:
+        return [n > self.max_length for n in self.full_lengths]
+
+
+def encode(tokenizer, texts: list[str], max_length: int) -> EncodedTexts:
+    full = tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"]
+    cut = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    return EncodedTexts(cut, [len(ids) for ids in full], max_length)
+
+
+def pad_batch(sequences: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(ids) for ids in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped so each batch holds texts of similar length: less padding, same answer."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def forward_logits(
+    model,
+    encoded: EncodedTexts,
+    pad_id: int,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+    stage: str = "classifying",
+) -> np.ndarray:
+    """Logits for every encoded text, in input order."""
+    n = len(encoded.input_ids)
+    logits = np.zeros((n, model.config.num_labels), dtype=np.float32)
+    tracker = ProgressTracker(stage, n, progress)
+    model.eval()
+    with torch.inference_mode():
+        for batch in length_sorted_batches([len(s) for s in encoded.input_ids], batch_size):
+            raise_if_cancelled(cancel)
+            inputs = pad_batch([encoded.input_ids[i] for i in batch], pad_id)
+            logits[batch] = model(**inputs).logits.float().numpy()
+            tracker.advance(len(batch))
+    return logits

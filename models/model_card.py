@@ -1,0 +1,89 @@
+"""The model card: what the model is for, what it was trained on, how well it does, and where
+it falls short — as ``model_card.json`` for tools and ``MODEL_CARD.md`` for people."""
+
+from __future__ import annotations
+
+INTENDED_USE = (
+    "Decision support for a human reviewer who reads each case: the model proposes a label with "
+    "calibrated probabilities, and uncertain cases are escalated. It does not decide cases on "
+    "its own and is not a medical device or a credit-decision system."
+)
+
+
+def comparison_sentence(model: dict, baseline: dict) -> str:
+    """Say plainly whether the fine-tuned model beats the TF-IDF baseline on the test split."""
+    parts = []
+    for key, name in (("macro_f1", "macro-F1"), ("accuracy", "accuracy")):
+        delta = model[key] - baseline[key]
+        verdict = "above" if delta > 0 else "below" if delta < 0 else "level with"
+        parts.append(
+            f"{name} {model[key]:.3f} vs {baseline[key]:.3f} ({delta:+.3f}, {verdict} the baseline)"
+        )
+    return "On the test split the fine-tuned model scores " + "; ".join(parts) + "."
+
+
+def limitations(card: dict) -> list[str]:
+    data = card["training_data"]
+    test = card["metrics"]["test"]
+    weakest = min(test["per_class"].items(), key=lambda item: item[1]["f1"])
+    return [
+        f"Trained on {data['rows']['train']} rows of {data['name']}; on text from another "
+        "domain, population or writing style its accuracy is unknown and likely lower.",
+        f"Reads at most the first {card['training']['config']['max_length']} tokens of a case; "
+        "longer cases are cut, and the answer says so.",
+        f"Weakest class on the test split: '{weakest[0]}' (F1 {weakest[1]['f1']:.2f}, "
+        f"{weakest[1]['support']} cases); its predictions deserve the most scrutiny.",
+        f"Test metrics come from {test['n']} cases; with so few, they are uncertain by several "
+        "points.",
+        "Probabilities are calibrated by one temperature fitted on the validation split; they can "
+        "drift when the incoming cases differ from the training data.",
+        "The base encoder was trained on English text; other languages are not supported.",
+    ]
+
+
+def _per_class_table(per_class: dict, baseline: dict) -> list[str]:
+    rows = ["| class | precision | recall | F1 | baseline F1 | support |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for label, m in per_class.items():
+        base_f1 = baseline.get(label, {}).get("f1", float("nan"))
+        rows.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
+                    f"| {base_f1:.3f} | {m['support']} |")
+    return rows
+
+
+def render_markdown(card: dict) -> str:
+    test, base = card["metrics"]["test"], card["baseline"]["test"]
+    data, training = card["training_data"], card["training"]
+    lines = [
+        f"# Model card: {card['model_id']}",
+        "",
+        f"Created {card['created']} from the base model {card['base_model']['name']} "
+        f"({card['base_model']['package']}).",
+        "",
+        "## Intended use", "", card["intended_use"], "",
+        "## Training data", "",
+        f"{data['name']}. Rows per split: "
+        + ", ".join(f"{k} {v}" for k, v in data["rows"].items()) + ".",
+        f"Split recipe: {data['split_recipe']['strategy']}, seed {data['split_recipe']['seed']}.",
+        "",
+        "## Metrics (test split)", "",
+        card["comparison"], "",
+        f"Accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}. "
+        f"Expected calibration error (15 bins) {test['ece_before']:.3f} before and "
+        f"{test['ece_after']:.3f} after temperature scaling (T = {training['temperature']:.3f}).",
+        "",
+        *_per_class_table(test["per_class"], base["per_class"]), "",
+        f"Baseline: {card['baseline']['description']}: accuracy {base['accuracy']:.3f}, "
+        f"macro-F1 {base['macro_f1']:.3f}.",
+        "",
+        "## Limitations", "",
+        *[f"- {item}" for item in card["limitations"]], "",
+        "## Training", "",
+        f"{training['epochs_run']} epochs run, best epoch {training['best_epoch']}, "
+        f"{training['seconds']:.0f} s.",
+        "",
+        "## Hashes (SHA-256)", "",
+        *[f"- `{name}`: `{digest}`" for name, digest in card["hashes"].items()],
+        f"- base model weights: `{card['base_model']['weights_sha256']}`", "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,214 @@
+"""One training run, end to end: data -> splits -> fine-tune -> calibrate -> evaluate beside the
+baseline -> model directory with card and manifest -> registry.
+
+Checks that can fail (data, data directory) run before the minutes of fine-tuning.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from models import data as data_io
+from models.artifact import (
+    META_FILE,
+    remove_partials,
+    sha256_file,
+    write_artifact,
+    write_json,
+)
+from models.baseline import BASELINE_DESCRIPTION, baseline_probabilities, fit_baseline
+from models.calibration import calibrated_probabilities, fit_temperature
+from models.embedded import BASE_ENCODER, base_encoder_dir
+from models.inference import encode, forward_logits
+from models.metrics import (
+    classification_report,
+    expected_calibration_error,
+    negative_log_likelihood,
+)
+from models.model_card import INTENDED_USE, comparison_sentence, limitations, render_markdown
+from models.progress import CancelFlag, Progress, ProgressCallback
+from models.registry import ModelRecord, ModelRegistry
+from models.splits import Splits, split_one_file, split_train_and_test
+from models.training import FineTuneResult, TrainingConfig, fine_tune
+
+HELD_OUT_SPLITS = ("calibration", "test")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What to train on: the demo data, or the user's file (and optionally a test file)."""
+
+    name: str
+    path: Path | None = None
+    text_col: str = "text"
+    label_col: str = "label"
+    encoding: str | None = None
+    test_path: Path | None = None
+
+    @classmethod
+    def demo(cls) -> DatasetSpec:
+        return cls(data_io.DEMO_NAME)
+
+
+def load_splits(spec: DatasetSpec, seed: int) -> tuple[Splits, list[dict]]:
+    """Read and split the data; returns the splits and a load report per source file."""
+    if spec.path is None:
+        (train, train_report), (test, test_report) = data_io.load_demo()
+        splits = split_train_and_test(train, train_report.source, test, test_report.source, seed)
+        return splits, [train_report.to_dict(), test_report.to_dict()]
+    data, report = data_io.load_labeled(spec.path, spec.text_col, spec.label_col, spec.encoding)
+    if spec.test_path is None:
+        return split_one_file(data, str(spec.path), seed), [report.to_dict()]
+    test, test_report = data_io.load_labeled(
+        spec.test_path, spec.text_col, spec.label_col, spec.encoding
+    )
+    splits = split_train_and_test(data, str(spec.path), test, str(spec.test_path), seed)
+    return splits, [report.to_dict(), test_report.to_dict()]
+
+
+def _stage(progress: ProgressCallback | None, stage: str) -> None:
+    if progress is not None:
+        progress(Progress(stage, 0, 1))
+
+
+def evaluate_splits(result: FineTuneResult, splits: Splits, labels: list[str],
+                    max_length: int, cancel: CancelFlag | None):
+    """Logits for validation, calibration and test; the temperature; metrics per split."""
+    index = {label: i for i, label in enumerate(labels)}
+    logits, truth = {}, {}
+    for name in ("validation", *HELD_OUT_SPLITS):
+        part = getattr(splits, name)
+        encoded = encode(result.tokenizer, list(part.texts), max_length)
+        logits[name] = forward_logits(result.model, encoded, result.tokenizer.pad_token_id,
+                                      cancel=cancel)
+        truth[name] = np.array([index[y] for y in part.labels])
+    temperature = fit_temperature(logits["validation"], truth["validation"])
+    metrics = {}
+    for name, values in logits.items():
+        raw = calibrated_probabilities(values, 1.0)
+        calibrated = calibrated_probabilities(values, temperature)
+        metrics[name] = {
+            **classification_report(calibrated, truth[name], labels),
+            "ece_before": expected_calibration_error(raw, truth[name]),
+            "ece_after": expected_calibration_error(calibrated, truth[name]),
+            "nll_before": negative_log_likelihood(raw, truth[name]),
+            "nll_after": negative_log_likelihood(calibrated, truth[name]),
+        }
+    return temperature, metrics
+
+
+def evaluate_baseline(splits: Splits, labels: list[str], seed: int) -> dict:
+    index = {label: i for i, label in enumerate(labels)}
+    pipeline = fit_baseline(list(splits.train.texts),
+                            np.array([index[y] for y in splits.train.labels]), seed)
+    report = {"description": BASELINE_DESCRIPTION}
+    for name in ("validation", *HELD_OUT_SPLITS):
+        part = getattr(splits, name)
+        probs = baseline_probabilities(pipeline, list(part.texts), len(labels))
+        report[name] = classification_report(probs, np.array([index[y] for y in part.labels]),
+                                             labels)
+    return report
+
+
+def _training_data(spec: DatasetSpec, splits: Splits, reports: list[dict]) -> dict:
+    return {
+        "name": spec.name,
+        "files": reports,
+        "rows": splits.recipe.sizes(),
+        "class_counts": {name: part.class_counts() for name, part in splits.by_name().items()},
+        "split_recipe": splits.recipe.to_dict(),
+    }
+
+
+def _base_model_info(base_dir: Path) -> dict:
+    return {
+        "name": "sentence-transformers/all-MiniLM-L6-v2",
+        "package": f"{BASE_ENCODER.distribution}=={BASE_ENCODER.version}",
+        "license": "Apache-2.0",
+        "weights_sha256": sha256_file(base_dir / "model.safetensors"),
+    }
+
+
+def _write_held_out(directory: Path, splits: Splits) -> None:
+    """Keep the calibration and test rows with the model: the escalation policy is fitted on
+    the first and evaluated on the second, long after the source file may have moved."""
+    (directory / "splits").mkdir()
+    for name in HELD_OUT_SPLITS:
+        part = getattr(splits, name)
+        lines = [json.dumps({"row": r, "text": t, "label": y}, ensure_ascii=False)
+                 for r, t, y in zip(part.row_numbers, part.texts, part.labels, strict=True)]
+        (directory / "splits" / f"{name}.jsonl").write_text("\n".join(lines) + "\n",
+                                                            encoding="utf-8")
+
+
+def train_and_save(
+    spec: DatasetSpec,
+    registry: ModelRegistry,
+    config: TrainingConfig | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+    activate: bool = True,
+    base_dir: Path | None = None,
+) -> ModelRecord:
+    """Train, evaluate and publish a model; activate it if asked. Nothing is kept on failure."""
+    config = config or TrainingConfig()
+    registry.ensure_writable()
+    base_dir = base_dir or base_encoder_dir()
+    _stage(progress, "loading data")
+    splits, reports = load_splits(spec, config.seed)
+    labels = splits.labels()
+    result = fine_tune(base_dir, splits, labels, config, progress, cancel)
+    _stage(progress, "evaluating")
+    temperature, metrics = evaluate_splits(result, splits, labels, config.max_length, cancel)
+    _stage(progress, "fitting the baseline")
+    baseline = evaluate_baseline(splits, labels, config.seed)
+    created = datetime.now(UTC).replace(microsecond=0).isoformat()
+    _stage(progress, "saving")
+    remove_partials(registry.models_dir)
+
+    def fill(directory: Path) -> None:
+        result.model.save_pretrained(directory)
+        result.tokenizer.save_pretrained(directory)
+        hashes = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file()}
+        model_id = _model_id(created, hashes["model.safetensors"])
+        card = {
+            "model_id": model_id,
+            "created": created,
+            "intended_use": INTENDED_USE,
+            "labels": labels,
+            "base_model": {**_base_model_info(base_dir), "path": str(base_dir)},
+            "training_data": _training_data(spec, splits, reports),
+            "training": {"config": config.to_dict(), "epochs_run": len(result.history),
+                         "best_epoch": result.best_epoch, "seconds": round(result.seconds, 1),
+                         "history": result.history, "temperature": temperature},
+            "metrics": metrics,
+            "baseline": baseline,
+            "comparison": comparison_sentence(metrics["test"], baseline["test"]),
+            "hashes": hashes,
+        }
+        card["limitations"] = limitations(card)
+        write_json(directory / "model_card.json", card)
+        (directory / "MODEL_CARD.md").write_text(render_markdown(card), encoding="utf-8")
+        write_json(directory / META_FILE, {
+            "format": 1, "id": model_id, "created": created, "labels": labels,
+            "temperature": temperature, "max_length": config.max_length,
+            "training_data": {"name": spec.name}, "metrics": {"test": metrics["test"]},
+        })
+        _write_held_out(directory, splits)
+
+    path = write_artifact(registry.models_dir, fill,
+                          lambda d: json.loads((d / META_FILE).read_text())["id"])
+    if activate or registry.active_id() is None:
+        registry.activate(path.name)
+    return next(r for r in registry.records() if r.id == path.name)
+
+
+def _model_id(created: str, weights_sha256: str) -> str:
+    stamp = datetime.fromisoformat(created).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{weights_sha256[:8]}"
+

@@ -1,0 +1,98 @@
+"""Shared fixtures: a tiny random BERT (fast), synthetic labelled data, an isolated data dir."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
+
+CLASS_WORDS = {
+    "negative": ["awful", "terrible", "worse", "rash", "pain", "stopped", "horrible"],
+    "neutral": ["okay", "unsure", "mixed", "somewhat", "average", "unclear", "fine"],
+    "positive": ["great", "wonderful", "better", "relief", "works", "excellent", "happy"],
+}
+FILLER = ["the", "medicine", "i", "took", "it", "for", "weeks", "my", "doctor", "and", "was"]
+
+
+def synthetic_rows(n_per_class: int = 30, seed: int = 0) -> list[dict[str, str]]:
+    """Short texts whose class is signalled by a few words among filler."""
+    rng = random.Random(seed)
+    rows = []
+    for label, words in CLASS_WORDS.items():
+        for i in range(n_per_class):
+            tokens = rng.sample(FILLER, 6) + rng.sample(words, 2)
+            rng.shuffle(tokens)
+            rows.append({"text": " ".join(tokens) + f" case {i}", "label": label})
+    rng.shuffle(rows)
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], delimiter: str = ",") -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_base_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide random BERT with the real base encoder's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from models.embedded import base_encoder_dir
+
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(base_encoder_dir())
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=512)
+    BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture()
+def casewise_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    return home
+
+
+@pytest.fixture()
+def synthetic_csv(tmp_path) -> Path:
+    return write_csv(tmp_path / "cases.csv", synthetic_rows())
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from models.training import TrainingConfig
+
+    return TrainingConfig(max_length=32, batch_size=16, learning_rate=5e-3, max_epochs=3,
+                          patience=2, seed=7)
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory, tiny_base_dir, tiny_config) -> Path:
+    """A data directory holding one tiny model trained on synthetic data (shared, read-only)."""
+    from models.registry import ModelRegistry
+    from models.train_job import DatasetSpec, train_and_save
+
+    home = tmp_path_factory.mktemp("trained-home")
+    data = write_csv(home.parent / "train.csv", synthetic_rows())
+    train_and_save(DatasetSpec("synthetic", data), ModelRegistry(home), tiny_config,
+                   base_dir=tiny_base_dir)
+    return home
