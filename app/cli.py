@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="fine-tune a classifier (default: the demo data)")
     train.add_argument("--data", help="CSV, TSV or JSONL file of labelled texts")
     train.add_argument("--text-col", default="text", help="column with the text (default: text)")
-    train.add_argument("--label-col", default="label", help="column with the label (default: label)")
+    train.add_argument("--label-col", default="label",
+                       help="column with the label (default: label)")
     train.add_argument("--test-data",
                        help="a separate test file (split into calibration and test)")
     train.add_argument("--encoding", help="file encoding when it is not UTF-8")

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
-from transformers.utils import logging as hf_logging
 
 from models.artifact import META_FILE, read_json, verify_artifact
 from models.calibration import calibrated_probabilities
 from models.errors import DataError
-from models.inference import EncodedTexts, encode, forward_logits
+from models.inference import EncodedTexts, encode, forward_logits, quiet_transformers
 from models.progress import CancelFlag, ProgressCallback
 from models.types import CaseInput, Prediction
 
@@ -50,7 +49,7 @@ class Classifier:
         if verify:
             verify_artifact(path)
         meta = read_json(path / META_FILE)
-        hf_logging.set_verbosity_error()
+        quiet_transformers()
         model = AutoModelForSequenceClassification.from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, meta["labels"], meta["temperature"], meta["id"],

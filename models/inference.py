@@ -6,8 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from transformers.utils import logging as hf_logging
 
 from models.progress import CancelFlag, ProgressCallback, ProgressTracker, raise_if_cancelled
+
+
+def quiet_transformers() -> None:
+    """Silence load-time chatter (progress bars, "newly initialised head") that is expected."""
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 @dataclass(frozen=True)

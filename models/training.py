@@ -21,9 +21,8 @@ from transformers import (
     get_linear_schedule_with_warmup,
     set_seed,
 )
-from transformers.utils import logging as hf_logging
 
-from models.inference import encode, forward_logits, pad_batch
+from models.inference import encode, forward_logits, pad_batch, quiet_transformers
 from models.progress import CancelFlag, ProgressCallback, ProgressTracker, raise_if_cancelled
 from models.splits import Splits
 
@@ -78,7 +77,7 @@ def epoch_batches(lengths: list[int], config: TrainingConfig, rng: np.random.Gen
 
 
 def load_base(base_dir: Path, labels: list[str]):
-    hf_logging.set_verbosity_error()  # "newly initialised head" is expected here
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     model = AutoModelForSequenceClassification.from_pretrained(
         base_dir,

@@ -25,7 +25,7 @@ CLASS_WORDS = {
 FILLER = ["the", "medicine", "i", "took", "it", "for", "weeks", "my", "doctor", "and", "was"]
 
 
-def synthetic_rows(n_per_class: int = 30, seed: int = 0) -> list[dict[str, str]]:
+def synthetic_rows(n_per_class: int = 40, seed: int = 0) -> list[dict[str, str]]:
     """Short texts whose class is signalled by a few words among filler."""
     rng = random.Random(seed)
     rows = []
@@ -48,7 +48,7 @@ def write_csv(path: Path, rows: list[dict[str, str]], delimiter: str = ",") -> P
 
 @pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory) -> Path:
-    """A 2-layer, 32-wide random BERT with the real base encoder's tokenizer."""
+    """A 2-layer, 64-wide random BERT (no dropout) with the real base encoder's tokenizer."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -57,9 +57,9 @@ def tiny_base_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = AutoTokenizer.from_pretrained(base_encoder_dir())
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64,
-                        max_position_embeddings=512)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=128,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
@@ -81,8 +81,8 @@ def synthetic_csv(tmp_path) -> Path:
 def tiny_config():
     from models.training import TrainingConfig
 
-    return TrainingConfig(max_length=32, batch_size=16, learning_rate=5e-3, max_epochs=3,
-                          patience=2, seed=7)
+    return TrainingConfig(max_length=32, batch_size=16, learning_rate=3e-3, max_epochs=8,
+                          patience=3, seed=7)
 
 
 @pytest.fixture(scope="session")

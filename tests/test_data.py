@@ -8,7 +8,8 @@ from tests.conftest import write_csv
 
 
 def test_clean_text_decodes_entities_and_strips_wrapping_quotes():
-    assert clean_text('"""I couldn&rsquo;t sleep &amp; felt sick"""') == "I couldn’t sleep & felt sick"
+    cleaned = clean_text('"""I couldn&rsquo;t sleep &amp; felt sick"""')
+    assert cleaned == "I couldn’t sleep & felt sick"
     assert clean_text("  'single'  ") == "single"
     assert clean_text('He said "no" twice') == 'He said "no" twice'
     assert clean_text(None) == ""
@@ -39,7 +40,8 @@ def test_missing_column_names_the_columns_found(tmp_path):
 def test_empty_texts_missing_labels_and_duplicates_are_dropped_and_counted(tmp_path):
     rows = [
         {"text": "one", "label": "a"}, {"text": "   ", "label": "a"},
-        {"text": "two", "label": ""}, {"text": "one", "label": "b"}, {"text": "three", "label": "b"},
+        {"text": "two", "label": ""}, {"text": "one", "label": "b"},
+        {"text": "three", "label": "b"},
     ]
     data, report = load_labeled(write_csv(tmp_path / "x.csv", rows), "text", "label")
     assert data.texts == ("one", "three")

@@ -1,0 +1,95 @@
+"""The command line, run as a user runs it: a subprocess with CASEWISE_HOME set."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT, synthetic_rows, write_csv
+
+
+def run_cli(home, *args, check=True):
+    env = {**os.environ, "CASEWISE_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "main.py", *args], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}: {result.stderr}")
+    return result
+
+
+@pytest.fixture()
+def home(trained_home, tmp_path):
+    copy = tmp_path / "home"
+    shutil.copytree(trained_home, copy)
+    return copy
+
+
+def test_predict_json_contract(home):
+    out = run_cli(home, "predict", "great relief, it works", "--json").stdout.splitlines()
+    (line,) = out
+    answer = json.loads(line)
+    assert set(answer) >= {"label", "probabilities", "model_id", "truncated"}
+    assert set(answer["probabilities"]) == {"negative", "neutral", "positive"}
+    assert answer["truncated"] is False
+
+
+def test_predict_a_file_prints_one_line_per_case(home, tmp_path):
+    cases = write_csv(tmp_path / "cases.csv", [{"id": "1", "text": "awful rash"},
+                                               {"id": "2", "text": ""},
+                                               {"id": "3", "text": "okay " * 100}])
+    result = run_cli(home, "predict", "--file", str(cases), "--json")
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(answers) == 2
+    assert answers[1]["truncated"] is True
+    assert "skipped 1 empty text(s) (rows [2])" in result.stderr
+
+
+def test_predict_human_readable(home):
+    out = run_cli(home, "predict", "awful terrible rash").stdout
+    assert out.split()[0] in {"negative", "neutral", "positive"}
+
+
+def test_models_list_and_activate(home):
+    (model,) = json.loads(run_cli(home, "models", "--json").stdout)
+    assert set(model) >= {"id", "path", "active", "created"} and model["active"] is True
+    bad = run_cli(home, "models", "--activate", "no-such-model", check=False)
+    assert bad.returncode == 2 and "No model 'no-such-model'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_predict_without_a_model_says_how_to_get_one(tmp_path):
+    result = run_cli(tmp_path / "empty", "predict", "hello", check=False)
+    assert result.returncode == 2 and "python main.py train" in result.stderr
+
+
+def test_tampered_model_is_refused_by_the_cli(home):
+    (model,) = json.loads(run_cli(home, "models", "--json").stdout)
+    with open(os.path.join(model["path"], "config.json"), "a") as handle:
+        handle.write(" ")
+    result = run_cli(home, "predict", "hello", check=False)
+    assert result.returncode == 2 and "SHA-256" in result.stderr
+
+
+def test_train_from_a_user_file_with_misspelled_column(tmp_path, tiny_base_dir):
+    data = write_csv(tmp_path / "mine.csv", synthetic_rows())
+    result = run_cli(tmp_path / "h", "train", "--data", str(data), "--text-col", "txt",
+                     "--label-col", "label", "--base-model", str(tiny_base_dir), check=False)
+    assert result.returncode == 2
+    assert "'txt' not found" in result.stderr and "'text', 'label'" in result.stderr
+    assert not (tmp_path / "h" / "models").exists() or not any((tmp_path / "h" / "models")
+                                                               .iterdir())
+
+
+def test_train_from_a_user_file(tmp_path, tiny_base_dir):
+    data = write_csv(tmp_path / "mine.tsv", synthetic_rows(), delimiter="\t")
+    result = run_cli(tmp_path / "h", "train", "--data", str(data), "--epochs", "2",
+                     "--max-length", "32", "--base-model", str(tiny_base_dir), "--json")
+    record = json.loads(result.stdout)
+    assert record["active"] is True
+    assert {"accuracy", "macro_f1"} <= set(record["metrics"]) and "accuracy" in record["baseline"]
+    assert "training" in result.stderr  # the progress bar
+    listed = json.loads(run_cli(tmp_path / "h", "models", "--json").stdout)
+    assert [m["id"] for m in listed] == [record["id"]]
