@@ -93,3 +93,10 @@ def test_train_from_a_user_file(tmp_path, tiny_base_dir):
     assert "training" in result.stderr  # the progress bar
     listed = json.loads(run_cli(tmp_path / "h", "models", "--json").stdout)
     assert [m["id"] for m in listed] == [record["id"]]
+
+
+def test_no_command_with_a_model_runs_the_headless_app(home):
+    out = run_cli(home).stdout
+    (model,) = json.loads(run_cli(home, "models", "--json").stdout)
+    assert model["id"] in out
+    assert out.count("  -> ") == 4  # the four sample cases
