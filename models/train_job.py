@@ -104,14 +104,18 @@ def evaluate_splits(result: FineTuneResult, splits: Splits, labels: list[str],
 
 def evaluate_baseline(splits: Splits, labels: list[str], seed: int) -> dict:
     index = {label: i for i, label in enumerate(labels)}
-    pipeline = fit_baseline(list(splits.train.texts),
-                            np.array([index[y] for y in splits.train.labels]), seed)
-    report = {"description": BASELINE_DESCRIPTION}
-    for name in ("validation", *HELD_OUT_SPLITS):
+
+    def encoded(name: str) -> tuple[list[str], np.ndarray]:
         part = getattr(splits, name)
-        probs = baseline_probabilities(pipeline, list(part.texts), len(labels))
-        report[name] = classification_report(probs, np.array([index[y] for y in part.labels]),
-                                             labels)
+        return list(part.texts), np.array([index[y] for y in part.labels])
+
+    pipeline, c = fit_baseline(*encoded("train"), *encoded("validation"), seed)
+    report: dict = {"description": BASELINE_DESCRIPTION, "C": c}
+    for name in ("validation", *HELD_OUT_SPLITS):
+        texts, y = encoded(name)
+        report[name] = classification_report(
+            baseline_probabilities(pipeline, texts, len(labels)), y, labels
+        )
     return report
 
 

@@ -31,7 +31,7 @@ from models.splits import Splits
 class TrainingConfig:
     max_length: int = 256
     batch_size: int = 16
-    learning_rate: float = 8e-5
+    learning_rate: float = 5e-5
     max_epochs: int = 8
     patience: int = 2
     warmup_ratio: float = 0.1
