@@ -155,14 +155,26 @@ def test_bad_data_fails_before_training(tmp_path, tiny_base_dir, tiny_config):
     assert registry.records() == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_data_dir_is_reported_before_training(tmp_path, tiny_base_dir, tiny_config,
-                                                         synthetic_csv):
+def unwritable_dir(tmp_path: Path) -> Path:
+    """A directory this process cannot write to, even as root (CI runs as root)."""
+    if os.geteuid() == 0:
+        if not Path("/proc/self").is_dir():
+            pytest.skip("needs /proc to make a directory root cannot write")
+        return Path("/proc/casewise-test-home")
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
+    return locked
+
+
+def test_unwritable_data_dir_is_reported_before_training(tmp_path, tiny_base_dir, tiny_config,
+                                                         synthetic_csv, monkeypatch):
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("training started before the data directory was checked")
+
+    monkeypatch.setattr("models.train_job.fine_tune", must_not_train)
     with pytest.raises(DataDirError, match="CASEWISE_HOME"):
-        train_and_save(DatasetSpec("s", synthetic_csv), ModelRegistry(locked), tiny_config,
-                       base_dir=tiny_base_dir)
+        train_and_save(DatasetSpec("s", synthetic_csv), ModelRegistry(unwritable_dir(tmp_path)),
+                       tiny_config, base_dir=tiny_base_dir)
 
 
 def test_data_dir_that_is_a_file_is_reported_before_training(tmp_path, tiny_base_dir,
