@@ -124,6 +124,53 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from explainers.attribution import explain
+
+    classifier = _load_classifier(args.model)
+    reporter = TerminalProgress() if not args.json else None
+    try:
+        attribution = explain(classifier, args.text, target=args.cls, budget=args.budget,
+                              method=args.method, masking=args.masking, progress=reporter)
+    finally:
+        if reporter is not None:
+            reporter.close()
+    if args.json:
+        print(json.dumps(explanation_json(attribution), ensure_ascii=False))
+    else:
+        _print_explanation(attribution)
+    return 0
+
+
+def explanation_json(attribution) -> dict:
+    """The ``explain --json`` contract: label, base_values, features, method, budget, ..."""
+    full = attribution.to_dict()
+    keys = ("label", "explained_class", "probabilities", "base_values", "features", "method",
+            "masking", "budget", "model_calls", "seconds", "faithfulness", "output",
+            "seen_chars", "efficiency_gap")
+    flip = full["flip"]
+    return {**{k: full[k] for k in keys}, "flip": flip["words"] if flip else None,
+            "flip_detail": flip}
+
+
+def _print_explanation(attribution) -> None:
+    cls = attribution.explained_class
+    print(f"{attribution.label} (explaining P({cls}) = {attribution.probabilities[cls]:.2f}; "
+          f"base {attribution.base_values[cls]:.2f})")
+    ranked = sorted(attribution.features, key=lambda f: -abs(f.values[cls]))[:10]
+    for feature in ranked:
+        print(f"  {feature.values[cls]:+.3f}  {feature.text}")
+    if attribution.faithfulness:
+        print(attribution.faithfulness.reading)
+    flip = attribution.flip
+    if flip and flip.words:
+        print(f"Removing {', '.join(repr(w) for w in flip.words)} changes it to {flip.new_label}.")
+    elif flip:
+        print(f"No flip found removing up to {flip.searched} top words.")
+    print(f"{attribution.method}, {attribution.model_calls} model calls, "
+          f"{attribution.seconds:.2f} s")
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     reg = registry()
     if args.activate:
@@ -198,6 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="model id (default: the active model)")
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.set_defaults(handler=cmd_predict)
+
+    explain = commands.add_parser("explain", help="SHAP word attributions for one text")
+    explain.add_argument("text", help="the text of one case")
+    explain.add_argument("--class", dest="cls", help="class to explain (default: the predicted)")
+    explain.add_argument("--budget", type=int, help="model evaluations (default grows with text)")
+    explain.add_argument("--method", default="partition", choices=("partition", "permutation"))
+    explain.add_argument("--masking", default="delete", choices=("delete", "mask"),
+                         help="remove masked words (default) or replace them with [MASK]")
+    explain.add_argument("--model", help="model id (default: the active model)")
+    explain.add_argument("--json", action="store_true", help="print one JSON object")
+    explain.set_defaults(handler=cmd_explain)
 
     models = commands.add_parser("models", help="list models; activate one")
     models.add_argument("--activate", metavar="ID", help="make this model the active one")

@@ -32,7 +32,8 @@ class TrainingConfig:
     max_length: int = 256
     batch_size: int = 16
     learning_rate: float = 5e-5
-    max_epochs: int = 8
+    max_epochs: int = 6
+    min_epochs: int = 4  # the head needs a few epochs before validation F1 means anything
     patience: int = 2
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
@@ -76,6 +77,15 @@ def epoch_batches(lengths: list[int], config: TrainingConfig, rng: np.random.Gen
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on weight matrices only: decaying biases and LayerNorm gains only hurts."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        (no_decay if parameter.ndim < 2 or "LayerNorm" in name else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
 def load_base(base_dir: Path, labels: list[str]):
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
@@ -111,9 +121,8 @@ def fine_tune(
     total_steps = steps_per_epoch * config.max_epochs
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay),
+                                  lr=config.learning_rate)
     schedule = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_ratio * total_steps), total_steps
     )
@@ -148,7 +157,7 @@ def fine_tune(
             result.best_epoch = epoch
         else:
             stale += 1
-        if stale >= config.patience or steps >= total_steps:
+        if (stale >= config.patience and epoch >= config.min_epochs) or steps >= total_steps:
             break
         # Early stopping shrinks the work left; keep the time estimate honest.
         tracker.total = min(tracker.total, steps + steps_per_epoch * (config.max_epochs - epoch))

@@ -1,0 +1,238 @@
+"""SHAP word attributions for one case, with a progressive coarse-then-refined answer.
+
+Built on shap: a ``shap.maskers.Text`` masker fed with word features (``explainers.words``), and
+shap's Partition (default) or Permutation explainer over the classifier's calibrated
+probabilities. Shapley efficiency holds: base value + sum of a class's values = that class's
+probability for the text as the model saw it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import shap
+
+from explainers.faithfulness import faithfulness, what_would_flip
+from explainers.model_function import CachedModelFunction
+from explainers.words import WordTokenizer, word_spans
+from models.classifier import Classifier
+from models.errors import DataError
+from models.progress import CancelFlag, ProgressCallback
+
+METHODS = ("partition", "permutation")
+MASKINGS = ("delete", "mask")
+OUTPUT = "calibrated probability"
+EFFICIENCY_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One word of the case, where it is in the text, and its attribution for every class."""
+
+    text: str
+    start: int
+    end: int
+    values: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """AOPC comprehensiveness (higher is better) and sufficiency (lower is better)."""
+
+    comprehensiveness: float
+    sufficiency: float
+    model_calls: int
+    reading: str
+
+
+@dataclass(frozen=True)
+class Flip:
+    """The fewest top-attributed words whose removal changes the label, if found."""
+
+    words: tuple[str, ...] | None
+    spans: tuple[tuple[int, int], ...]
+    new_label: str | None
+    searched: int
+    model_calls: int
+
+
+@dataclass(frozen=True)
+class Attribution:
+    label: str
+    explained_class: str
+    classes: tuple[str, ...]
+    probabilities: dict[str, float]
+    base_values: dict[str, float]
+    features: tuple[Feature, ...]
+    method: str
+    masking: str
+    budget: int
+    model_calls: int
+    seconds: float
+    seen_chars: int
+    text_chars: int
+    final: bool = True
+    output: str = OUTPUT
+    faithfulness: Faithfulness | None = None
+    flip: Flip | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def truncated(self) -> bool:
+        return self.seen_chars < self.text_chars
+
+    def values_for(self, cls: str) -> np.ndarray:
+        return np.array([f.values[cls] for f in self.features])
+
+    def efficiency_gap(self) -> float:
+        """max over classes of |base + sum of values - probability|: 0 up to rounding."""
+        return max(abs(self.base_values[c] + self.values_for(c).sum() - self.probabilities[c])
+                   for c in self.classes)
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "explained_class": self.explained_class,
+            "classes": list(self.classes),
+            "output": self.output,
+            "probabilities": self.probabilities,
+            "base_values": self.base_values,
+            "features": [f.__dict__ for f in self.features],
+            "method": self.method,
+            "masking": self.masking,
+            "budget": self.budget,
+            "model_calls": self.model_calls,
+            "seconds": round(self.seconds, 4),
+            "seen_chars": self.seen_chars,
+            "text_chars": self.text_chars,
+            "final": self.final,
+            "efficiency_gap": self.efficiency_gap(),
+            "faithfulness": None if self.faithfulness is None else self.faithfulness.__dict__,
+            "flip": None if self.flip is None else {
+                **self.flip.__dict__, "words": list(self.flip.words) if self.flip.words else None,
+                "spans": [list(s) for s in self.flip.spans]},
+        }
+
+
+def default_budget(n_features: int) -> int:
+    """Evaluations that grow with the text: enough for a resolved partition tree on short
+    texts, capped so a long review still answers in about a second."""
+    return int(min(max(2 * n_features + 1, 60), 260))
+
+
+def seen_prefix(classifier: Classifier, text: str) -> int:
+    """How many characters of ``text`` fit in the model window (all of them if it fits)."""
+    encoded = classifier.tokenizer(text, truncation=True, max_length=classifier.max_length,
+                                   return_offsets_mapping=True)
+    if len(classifier.tokenizer(text)["input_ids"]) <= classifier.max_length:
+        return len(text)
+    return max(end for _, end in encoded["offset_mapping"])
+
+
+class MaskedText:
+    """The case text with chosen words kept, exactly as the explainer's masker writes it."""
+
+    def __init__(self, masker: shap.maskers.Text, text: str) -> None:
+        self.masker = masker
+        self.text = text
+        self.n_features = len(word_spans(text))
+
+    def keeping(self, keep: np.ndarray) -> str:
+        return str(self.masker(np.asarray(keep, dtype=bool), self.text)[0][0])
+
+
+def make_masker(classifier: Classifier, masking: str) -> shap.maskers.Text:
+    masker = shap.maskers.Text(WordTokenizer(), mask_token=classifier.tokenizer.mask_token,
+                               collapse_mask_token=False)
+    if masking == "delete":
+        # Deleting masked words gives shorter inputs (faster) and matches the removal used by the
+        # faithfulness scores. shap's constructor needs a non-empty token; swap it afterwards.
+        masker.mask_token = ""
+    return masker
+
+
+def _run_shap(model_fn: CachedModelFunction, masker, text: str, labels: list[str], method: str,
+              budget: int, seed: int):
+    explainer = shap.Explainer(model_fn, masker, output_names=labels, algorithm=method,
+                               seed=seed)
+    return explainer([text], max_evals=budget, batch_size=model_fn.batch_size, silent=True)[0]
+
+
+def _assemble(explanation, text: str, spans, labels: list[str], target: str, probs: np.ndarray,
+              **fields) -> Attribution:
+    order = [target] + [c for c in sorted(labels, key=lambda c: -probs[labels.index(c)])
+                        if c != target]
+    values = np.asarray(explanation.values).reshape(len(spans), len(labels))
+    base = np.asarray(explanation.base_values).reshape(len(labels))
+    features = tuple(
+        Feature(text[s.start : s.end], s.start, s.end,
+                {c: float(values[i, labels.index(c)]) for c in order})
+        for i, s in enumerate(spans)
+    )
+    return Attribution(
+        label=labels[int(probs.argmax())], explained_class=target, classes=tuple(order),
+        probabilities={c: float(probs[labels.index(c)]) for c in order},
+        base_values={c: float(base[labels.index(c)]) for c in order}, features=features,
+        **fields,
+    )
+
+
+def explain(
+    classifier: Classifier,
+    text: str,
+    target: str | None = None,
+    budget: int | None = None,
+    method: str = "partition",
+    masking: str = "delete",
+    first_budget: int | None = None,
+    on_update: Callable[[Attribution], None] | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+    seed: int = 0,
+    with_checks: bool = True,
+) -> Attribution:
+    """Attributions for ``text``; a coarse answer goes to ``on_update`` before the final one."""
+    if not isinstance(text, str) or not text.strip():
+        raise DataError("The case text is empty: there is nothing to explain.")
+    if method not in METHODS or masking not in MASKINGS:
+        raise ValueError(f"method must be one of {METHODS}, masking one of {MASKINGS}")
+    start = time.monotonic()
+    seen = seen_prefix(classifier, text)
+    visible = text[:seen]
+    spans = word_spans(visible)
+    if not spans:
+        raise DataError("The case has no words to attribute (only spaces or control characters).")
+    labels = classifier.labels
+    budget = budget or default_budget(len(spans))
+    model_fn = CachedModelFunction(classifier, progress=progress, cancel=cancel,
+                                   expected_calls=budget)
+    probs = model_fn([visible])[0]
+    target = target or labels[int(probs.argmax())]
+    if target not in labels:
+        raise DataError(f"Unknown class {target!r}; the model's classes are {labels}.")
+    masker = make_masker(classifier, masking)
+    stages = [b for b in (first_budget or min(budget, max(24, budget // 5)), budget) if b]
+    stages = sorted(set(stages))
+    result = None
+    for stage_budget in stages:
+        explanation = _run_shap(model_fn, masker, visible, labels, method, stage_budget, seed)
+        final = stage_budget == stages[-1]
+        result = _assemble(explanation, text, spans, labels, target, probs, method=method,
+                           masking=masking, budget=stage_budget,
+                           model_calls=model_fn.model_calls,
+                           seconds=time.monotonic() - start, seen_chars=seen,
+                           text_chars=len(text), final=final)
+        if on_update is not None and not final:
+            on_update(result)
+    if with_checks:
+        masked = MaskedText(masker, visible)
+        result = replace(result, faithfulness=faithfulness(model_fn, masked, result),
+                         flip=what_would_flip(model_fn, masked, result))
+        result = replace(result, model_calls=model_fn.model_calls,
+                         seconds=time.monotonic() - start)
+    if on_update is not None:
+        on_update(result)
+    return result
