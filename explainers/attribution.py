@@ -109,7 +109,7 @@ class Attribution:
             "seen_chars": self.seen_chars,
             "text_chars": self.text_chars,
             "final": self.final,
-            "efficiency_gap": self.efficiency_gap(),
+            "efficiency_gap": float(self.efficiency_gap()),
             "faithfulness": None if self.faithfulness is None else self.faithfulness.__dict__,
             "flip": None if self.flip is None else {
                 **self.flip.__dict__, "words": list(self.flip.words) if self.flip.words else None,
@@ -121,6 +121,14 @@ def default_budget(n_features: int) -> int:
     """Evaluations that grow with the text: enough for a resolved partition tree on short
     texts, capped so a long review still answers in about a second."""
     return int(min(max(2 * n_features + 1, 60), 260))
+
+
+def progressive_budgets(budget: int, first: int | None, method: str, n_features: int) -> list[int]:
+    """The budgets of the coarse pass and the final one. The Permutation explainer needs at
+    least one full forward-and-back pass (2n + 1 evaluations), so its budgets start there."""
+    floor = 2 * n_features + 1 if method == "permutation" else 1
+    first = first or max(24, budget // 5)
+    return sorted({max(floor, min(first, budget)), max(floor, budget)})
 
 
 def seen_prefix(classifier: Classifier, text: str) -> int:
@@ -135,7 +143,7 @@ def seen_prefix(classifier: Classifier, text: str) -> int:
 class MaskedText:
     """The case text with chosen words kept, exactly as the explainer's masker writes it."""
 
-    def __init__(self, masker: shap.maskers.Text, text: str) -> None:
+    def __init__(self, masker: WordMasker, text: str) -> None:
         self.masker = masker
         self.text = text
         self.n_features = len(word_spans(text))
@@ -144,14 +152,25 @@ class MaskedText:
         return str(self.masker(np.asarray(keep, dtype=bool), self.text)[0][0])
 
 
-def make_masker(classifier: Classifier, masking: str) -> shap.maskers.Text:
-    masker = shap.maskers.Text(WordTokenizer(), mask_token=classifier.tokenizer.mask_token,
-                               collapse_mask_token=False)
-    if masking == "delete":
-        # Deleting masked words gives shorter inputs (faster) and matches the removal used by the
-        # faithfulness scores. shap's constructor needs a non-empty token; swap it afterwards.
-        masker.mask_token = ""
-    return masker
+class WordMasker(shap.maskers.Text):
+    """shap's Text masker over words, masking by deletion or by the model's mask token."""
+
+    def __init__(self, mask_token: str, masking: str) -> None:
+        super().__init__(WordTokenizer(), mask_token=mask_token, collapse_mask_token=False)
+        if masking == "delete":
+            # Deleting masked words gives shorter inputs (faster) and matches the removal used
+            # by the faithfulness scores. shap's constructor needs a non-empty token.
+            self.mask_token = ""
+
+    def clustering(self, s):
+        # shap's partition tree divides by its largest height, which fails for a single word.
+        if len(word_spans(s)) < 2:
+            return np.zeros((0, 4))
+        return super().clustering(s)
+
+
+def make_masker(classifier: Classifier, masking: str) -> WordMasker:
+    return WordMasker(classifier.tokenizer.mask_token, masking)
 
 
 def _run_shap(model_fn: CachedModelFunction, masker, text: str, labels: list[str], method: str,
@@ -206,7 +225,11 @@ def explain(
     if not spans:
         raise DataError("The case has no words to attribute (only spaces or control characters).")
     labels = classifier.labels
+    if len(spans) == 1:
+        method = "permutation"  # a partition needs two leaves; for one word this is exact
     budget = budget or default_budget(len(spans))
+    if budget < 1:
+        raise DataError(f"The budget must be a positive number of model calls, not {budget}.")
     model_fn = CachedModelFunction(classifier, progress=progress, cancel=cancel,
                                    expected_calls=budget)
     probs = model_fn([visible])[0]
@@ -214,8 +237,7 @@ def explain(
     if target not in labels:
         raise DataError(f"Unknown class {target!r}; the model's classes are {labels}.")
     masker = make_masker(classifier, masking)
-    stages = [b for b in (first_budget or min(budget, max(24, budget // 5)), budget) if b]
-    stages = sorted(set(stages))
+    stages = progressive_budgets(budget, first_budget, method, len(spans))
     result = None
     for stage_budget in stages:
         explanation = _run_shap(model_fn, masker, visible, labels, method, stage_budget, seed)

@@ -100,3 +100,24 @@ def test_no_command_with_a_model_runs_the_headless_app(home):
     (model,) = json.loads(run_cli(home, "models", "--json").stdout)
     assert model["id"] in out
     assert out.count("  -> ") == 4  # the four sample cases
+
+
+def test_explain_json_contract(home):
+    text = "awful rash, but great relief later"
+    answer = json.loads(run_cli(home, "explain", text, "--json", "--budget", "80").stdout)
+    assert set(answer) >= {"label", "base_values", "features", "method", "budget",
+                           "model_calls", "seconds", "faithfulness", "flip"}
+    assert answer["budget"] == 80 and answer["method"] == "partition"
+    for feature in answer["features"]:
+        assert text[feature["start"] : feature["end"]] == feature["text"]
+        assert set(feature["values"]) == {"negative", "neutral", "positive"}
+    assert set(answer["faithfulness"]) >= {"comprehensiveness", "sufficiency"}
+    assert answer["flip"] is None or isinstance(answer["flip"], list)
+    label = answer["label"]
+    total = answer["base_values"][label] + sum(f["values"][label] for f in answer["features"])
+    assert abs(total - answer["probabilities"][label]) < 1e-4
+
+
+def test_explain_empty_text_is_a_clear_error(home):
+    result = run_cli(home, "explain", "  ", check=False)
+    assert result.returncode == 2 and "empty" in result.stderr

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from explainers.attribution import explain
 from models.artifact import verify_artifact
 from models.classifier import Classifier
 from models.data import load_demo
@@ -47,3 +48,9 @@ def test_fine_tune_save_verify_load_and_predict_with_the_real_encoder(tmp_path):
     assert prediction.label in {"negative", "neutral", "positive"}
     assert np.isclose(sum(prediction.probabilities.values()), 1.0)
     assert prediction.model_id == record.id
+
+    review = (load_demo()[1][0]).texts[0]
+    attribution = explain(classifier, review, budget=60)
+    assert attribution.efficiency_gap() < 1e-4
+    assert all(review[f.start : f.end] == f.text for f in attribution.features)
+    assert attribution.faithfulness is not None
