@@ -1,0 +1,181 @@
+"""Word attributions vs shap's default, on the first reviews of the demo test file.
+
+For each configuration: time per case (p50, p95), model calls per case, AOPC comprehensiveness
+and sufficiency (each method scored on its own word features, same model function), and rank
+agreement on words (Spearman, top-5 overlap) with a high-budget reference: shap's Permutation
+explainer over words with ten times the default budget.
+
+    .venv/bin/python benchmarks/bench_attribution.py [--reviews 50] [--reference-evals 5000]
+
+Uses the active model in $CASEWISE_HOME (train one with `python main.py train`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import shap
+from scipy.stats import spearmanr
+
+from app.paths import data_dir
+from explainers.attribution import MaskedText, explain, make_masker
+from explainers.faithfulness import faithfulness
+from explainers.model_function import CachedModelFunction
+from explainers.words import word_spans
+from models.classifier import Classifier
+from models.data import load_demo
+from models.registry import ModelRegistry
+
+
+@dataclass
+class Scores:
+    seconds: list[float] = field(default_factory=list)
+    calls: list[int] = field(default_factory=list)
+    comprehensiveness: list[float] = field(default_factory=list)
+    sufficiency: list[float] = field(default_factory=list)
+    spearman: list[float] = field(default_factory=list)
+    top5: list[float] = field(default_factory=list)
+
+
+class CountingPipeline:
+    """Counts the texts shap's default sends through the transformers pipeline."""
+
+    def __init__(self, pipe) -> None:
+        self.calls = 0
+        original = pipe._forward
+
+        def counted(model_inputs, **kwargs):
+            self.calls += int(model_inputs["input_ids"].shape[0])
+            return original(model_inputs, **kwargs)
+
+        pipe._forward = counted
+
+
+def shap_default_words(pipe, counter, text: str, spans, label_index: int):
+    """shap.Explainer(pipeline) as a user would call it; word-piece values summed to words."""
+    explainer = shap.Explainer(pipe, silent=True)
+    before = counter.calls
+    start = time.perf_counter()
+    explanation = explainer([text])[0]
+    seconds = time.perf_counter() - start
+    offsets = pipe.tokenizer(text, return_offsets_mapping=True, truncation=True,
+                             max_length=pipe.tokenizer.model_max_length)["offset_mapping"]
+    values = np.asarray(explanation.values)[:, label_index]
+    words = np.zeros(len(spans))
+    for (start_char, end_char), value in zip(offsets, values, strict=False):
+        if end_char <= start_char:
+            continue  # special tokens
+        for i, span in enumerate(spans):
+            if span.start <= start_char < span.end:
+                words[i] += value
+                break
+    return words, seconds, counter.calls - before
+
+
+def reference_words(classifier, text: str, evals: int, label: str) -> np.ndarray:
+    result = explain(classifier, text, budget=evals, method="permutation", masking="delete",
+                     first_budget=evals, with_checks=False)
+    return result.values_for(label)
+
+
+def faith_of(classifier, text: str, values: np.ndarray, template):
+    """AOPC of arbitrary word values, via the same scorer the app uses."""
+    from dataclasses import replace
+
+    from explainers.attribution import Feature
+
+    features = tuple(Feature(f.text, f.start, f.end, {**f.values, template.label: float(v)})
+                     for f, v in zip(template.features, values, strict=True))
+    attribution = replace(template, features=features, explained_class=template.label)
+    model_fn = CachedModelFunction(classifier)
+    masked = MaskedText(make_masker(classifier, "delete"), text)
+    return faithfulness(model_fn, masked, attribution)
+
+
+def agreement(values: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    rho = spearmanr(values, reference).statistic if len(values) > 2 else 1.0
+    top = set(np.argsort(-values)[:5]) & set(np.argsort(-reference)[:5])
+    return float(np.nan_to_num(rho)), len(top) / min(5, len(values))
+
+
+CONFIGS = {
+    "words, partition, delete, auto budget": {"method": "partition", "masking": "delete"},
+    "words, partition, [MASK], auto budget": {"method": "partition", "masking": "mask"},
+    "words, partition, delete, 500 evals": {"method": "partition", "masking": "delete",
+                                            "budget": 500},
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reviews", type=int, default=50)
+    parser.add_argument("--reference-evals", type=int, default=5000)
+    args = parser.parse_args()
+    from transformers import pipeline
+
+    classifier = Classifier.load(ModelRegistry(data_dir()).active_path())
+    (_, _), (test, _) = load_demo()
+    texts = list(test.texts[: args.reviews])
+    pipe = pipeline("text-classification", model=classifier.model,
+                    tokenizer=classifier.tokenizer, top_k=None, truncation=True,
+                    max_length=classifier.max_length)
+    counter = CountingPipeline(pipe)
+    explain(classifier, texts[0], with_checks=False)  # warm-up: shap's numba compilation
+    scores = {name: Scores() for name in ["shap default (Partition, word pieces, 500)", *CONFIGS]}
+    for n, text in enumerate(texts, start=1):
+        visible = text[: explain(classifier, text, budget=1, with_checks=False).seen_chars]
+        template = explain(classifier, visible, budget=1, with_checks=False)
+        label = template.label
+        spans = word_spans(visible)
+        reference = reference_words(classifier, visible, args.reference_evals, label)
+        values, seconds, calls = shap_default_words(pipe, counter, visible, spans,
+                                                    classifier.labels.index(label))
+        record(scores["shap default (Partition, word pieces, 500)"], classifier, visible,
+               values, seconds, calls, reference, template)
+        for name, options in CONFIGS.items():
+            start = time.perf_counter()
+            result = explain(classifier, visible, target=label, with_checks=False, **options)
+            record(scores[name], classifier, visible, result.values_for(label),
+                   time.perf_counter() - start, result.model_calls, reference, template)
+        print(f"review {n}/{len(texts)}: {len(spans)} words", file=sys.stderr, flush=True)
+    print_table(scores, len(texts), args.reference_evals)
+    return 0
+
+
+def record(score: Scores, classifier, text, values, seconds, calls, reference, template):
+    faith = faith_of(classifier, text, values, template)
+    rho, top5 = agreement(values, reference)
+    score.seconds.append(seconds)
+    score.calls.append(calls)
+    score.comprehensiveness.append(faith.comprehensiveness)
+    score.sufficiency.append(faith.sufficiency)
+    score.spearman.append(rho)
+    score.top5.append(top5)
+
+
+def print_table(scores: dict[str, Scores], n: int, reference_evals: int) -> None:
+    print(f"\n{n} demo test reviews; reference: Permutation over words, "
+          f"{reference_evals} evaluations\n")
+    print("| method | p50 s | p95 s | model calls | AOPC compr. (higher better) | "
+          "AOPC suff. (lower better) | Spearman vs ref | top-5 overlap |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, s in scores.items():
+        print(f"| {name} | {statistics.median(s.seconds):.2f} | "
+              f"{np.percentile(s.seconds, 95):.2f} | {statistics.mean(s.calls):.0f} | "
+              f"{statistics.mean(s.comprehensiveness):.3f} | {statistics.mean(s.sufficiency):.3f} "
+              f"| {statistics.mean(s.spearman):.2f} | {statistics.mean(s.top5):.2f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
