@@ -131,7 +131,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     reporter = TerminalProgress() if not args.json else None
     try:
         attribution = explain(classifier, args.text, target=args.cls, budget=args.budget,
-                              method=args.method, masking=args.masking, progress=reporter)
+                              method=args.method, masking=args.masking,
+                              precision=args.precision, progress=reporter)
     finally:
         if reporter is not None:
             reporter.close()
@@ -146,7 +147,7 @@ def explanation_json(attribution) -> dict:
     """The ``explain --json`` contract: label, base_values, features, method, budget, ..."""
     full = attribution.to_dict()
     keys = ("label", "explained_class", "probabilities", "base_values", "features", "method",
-            "masking", "budget", "model_calls", "seconds", "faithfulness", "output",
+            "masking", "precision", "budget", "model_calls", "seconds", "faithfulness", "output",
             "seen_chars", "efficiency_gap")
     flip = full["flip"]
     return {**{k: full[k] for k in keys}, "flip": flip["words"] if flip else None,
@@ -253,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--method", default="partition", choices=("partition", "permutation"))
     explain.add_argument("--masking", default="delete", choices=("delete", "mask"),
                          help="remove masked words (default) or replace them with [MASK]")
+    explain.add_argument("--precision", default="int8", choices=("int8", "float32"),
+                         help="evaluate masked texts on an int8 copy (faster) or the model itself")
     explain.add_argument("--model", help="model id (default: the active model)")
     explain.add_argument("--json", action="store_true", help="print one JSON object")
     explain.set_defaults(handler=cmd_explain)

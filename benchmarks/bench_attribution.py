@@ -29,7 +29,7 @@ import shap
 from scipy.stats import spearmanr
 
 from app.paths import data_dir
-from explainers.attribution import MaskedText, explain, make_masker
+from explainers.attribution import MaskedText, explain, make_masker, seen_prefix
 from explainers.faithfulness import faithfulness
 from explainers.model_function import CachedModelFunction
 from explainers.words import word_spans
@@ -85,7 +85,7 @@ def shap_default_words(pipe, counter, text: str, spans, label_index: int):
 
 def reference_words(classifier, text: str, evals: int, label: str) -> np.ndarray:
     result = explain(classifier, text, budget=evals, method="permutation", masking="delete",
-                     first_budget=evals, with_checks=False)
+                     first_budget=evals, with_checks=False, precision="float32")
     return result.values_for(label)
 
 
@@ -110,10 +110,10 @@ def agreement(values: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
 
 
 CONFIGS = {
-    "words, partition, delete, auto budget": {"method": "partition", "masking": "delete"},
-    "words, partition, [MASK], auto budget": {"method": "partition", "masking": "mask"},
-    "words, partition, delete, 500 evals": {"method": "partition", "masking": "delete",
-                                            "budget": 500},
+    "words, partition, [MASK], float32, auto budget": {"masking": "mask", "precision": "float32"},
+    "words, partition, delete, float32, auto budget": {"precision": "float32"},
+    "words, partition, delete, int8, auto budget (default)": {},
+    "words, partition, delete, int8, 500 evals": {"budget": 500},
 }
 
 
@@ -134,8 +134,8 @@ def main() -> int:
     explain(classifier, texts[0], with_checks=False)  # warm-up: shap's numba compilation
     scores = {name: Scores() for name in ["shap default (Partition, word pieces, 500)", *CONFIGS]}
     for n, text in enumerate(texts, start=1):
-        visible = text[: explain(classifier, text, budget=1, with_checks=False).seen_chars]
-        template = explain(classifier, visible, budget=1, with_checks=False)
+        visible = text[: seen_prefix(classifier, text)]
+        template = explain(classifier, visible, budget=1, with_checks=False, precision="float32")
         label = template.label
         spans = word_spans(visible)
         reference = reference_words(classifier, visible, args.reference_evals, label)

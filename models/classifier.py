@@ -6,10 +6,13 @@ answer says so.
 
 from __future__ import annotations
 
+import copy
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from models.artifact import META_FILE, read_json, verify_artifact
@@ -41,6 +44,7 @@ class Classifier:
         self.model_id = model_id
         self.max_length = int(max_length)
         self.path = path
+        self._quantized: Classifier | None = None
 
     @classmethod
     def load(cls, path: Path, verify: bool = True) -> Classifier:
@@ -67,6 +71,19 @@ class Classifier:
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         return calibrated_probabilities(self.logits(texts, batch_size), self.temperature)
+
+    def quantized(self) -> Classifier:
+        """A copy with int8 dynamically quantised linear layers: about twice as fast on a CPU,
+        for the hundreds of masked variants an explanation evaluates. Made once, then kept."""
+        if self._quantized is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.ao's deprecation notice
+                model = torch.ao.quantization.quantize_dynamic(
+                    copy.deepcopy(self.model), {torch.nn.Linear}, dtype=torch.qint8
+                )
+            self._quantized = Classifier(model, self.tokenizer, self.labels, self.temperature,
+                                         self.model_id, self.max_length, self.path)
+        return self._quantized
 
     def predict(self, case: CaseLike) -> Prediction:
         return self.predict_batch([case])[0]

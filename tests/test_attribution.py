@@ -174,3 +174,18 @@ def test_bar_chart_as_svg_and_png(attribution):
 def test_json_is_serialisable(attribution):
     data = json.loads(json.dumps(attribution.to_dict()))
     assert data["features"][0]["text"] == "The"
+
+
+def test_full_precision_explains_the_classifier_itself(classifier):
+    result = explain(classifier, TEXT, precision="float32", budget=60)
+    prediction = classifier.predict(TEXT)
+    for cls, p in prediction.probabilities.items():
+        assert result.probabilities[cls] == pytest.approx(p, abs=1e-5)
+    assert result.efficiency_gap() < 1e-4
+
+
+def test_int8_copy_stays_close_to_the_classifier(classifier, attribution):
+    assert attribution.precision == "int8"
+    prediction = classifier.predict(TEXT)
+    for cls, p in prediction.probabilities.items():
+        assert attribution.probabilities[cls] == pytest.approx(p, abs=0.05)
