@@ -36,15 +36,19 @@ def rationales(attribution: Attribution) -> list[list[int]]:
     return [order[: min(len(order), math.ceil(q * n))] for q in LEVELS]
 
 
+def _change(drop: float) -> str:
+    return f"lowers it by {drop:.2f}" if drop >= 0 else f"raises it by {-drop:.2f}"
+
+
 def reading(comprehensiveness: float, sufficiency: float, cls: str) -> str:
-    strength = ("strong" if comprehensiveness >= 0.3 else
-                "moderate" if comprehensiveness >= 0.1 else "weak")
-    alone = ("carry the decision on their own" if sufficiency <= 0.1 else
-             "carry part of it on their own" if sufficiency <= 0.3 else
-             "do not carry it on their own")
-    return (f"{strength.capitalize()} evidence: removing the highlighted words lowers "
-            f"P({cls}) by {comprehensiveness:.2f} on average, and they {alone} "
-            f"(keeping only them lowers it by {sufficiency:.2f}).")
+    """One sentence for the reliability badge, in words a reviewer can check."""
+    strength = ("Strong" if comprehensiveness >= 0.3 else
+                "Moderate" if comprehensiveness >= 0.1 else "Weak")
+    alone = ("carry the decision" if sufficiency <= 0.1 else
+             "carry part of it" if sufficiency <= 0.3 else "do not carry it")
+    return (f"{strength} evidence: removing the highlighted words "
+            f"{_change(comprehensiveness).replace('it', f'P({cls})', 1)} on average; "
+            f"on their own they {alone} (keeping only them {_change(sufficiency)}).")
 
 
 def faithfulness(model_fn: CachedModelFunction, masked: MaskedText,
