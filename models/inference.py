@@ -46,10 +46,25 @@ def pad_batch(sequences: list[list[int]], pad_id: int) -> dict[str, torch.Tensor
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped so each batch holds texts of similar length: less padding, same answer."""
+def length_sorted_batches(lengths: list[int], batch_size: int,
+                          max_tokens: int = 4096) -> list[list[int]]:
+    """Indices grouped so each batch holds texts of similar length: less padding, same answer.
+
+    A batch closes at ``batch_size`` texts or when its padded size would pass ``max_tokens``,
+    so a batch of long texts does not pay for one giant padded tensor.
+    """
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        if current and (len(current) >= batch_size
+                        or (len(current) + 1) * lengths[index] > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def forward_logits(
