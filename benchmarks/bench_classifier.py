@@ -71,9 +71,10 @@ def per_class_f1(report: dict) -> str:
     return f"min={values[0]:.2f} median={statistics.median(values):.2f} max={values[-1]:.2f}"
 
 
-def run(name: str, spec: DatasetSpec, config: TrainingConfig) -> list[list[str]]:
-    with tempfile.TemporaryDirectory(prefix=f"casewise-bench-{name}-") as home:
-        registry = ModelRegistry(Path(home))
+def run(name: str, spec: DatasetSpec, config: TrainingConfig,
+        keep: Path | None = None) -> list[list[str]]:
+    with tempfile.TemporaryDirectory(prefix=f"casewise-bench-{name}-") as scratch:
+        registry = ModelRegistry(keep or Path(scratch))
         start = time.monotonic()
         record = train_and_save(spec, registry, config)
         train_seconds = time.monotonic() - start
@@ -109,6 +110,8 @@ def main() -> int:
     parser.add_argument("--datasets", nargs="+", default=["demo", "banking77", "medical"])
     parser.add_argument("--epochs", type=int, help="maximum epochs (default: the app's)")
     parser.add_argument("--max-length", type=int, help="model window (default: the app's)")
+    parser.add_argument("--keep", type=Path,
+                        help="train into this data directory and keep the models there")
     args = parser.parse_args()
     overrides = {k: v for k, v in {"max_epochs": args.epochs,
                                    "max_length": args.max_length}.items() if v}
@@ -121,7 +124,7 @@ def main() -> int:
         if spec is None:
             print(f"skipping {name}: its files are not in {SHARED}", file=sys.stderr)
             continue
-        rows += run(name, spec, config)
+        rows += run(name, spec, config, args.keep)
         print_table(rows[-2:])
         print(flush=True)
     print("\nAll runs:\n")
