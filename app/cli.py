@@ -53,8 +53,8 @@ def registry() -> ModelRegistry:
 def _format_prediction(prediction) -> str:
     others = ", ".join(f"{label} {p:.2f}" for label, p in
                        sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])[1:])
-    note = f"  [truncated: read {prediction.n_tokens} tokens' worth up to the window]" \
-        if prediction.truncated else ""
+    note = (f"  [truncated: the text has {prediction.n_tokens} tokens; only the first part "
+            "fits the model window]") if prediction.truncated else ""
     top = prediction.probabilities[prediction.label]
     return f"{prediction.label:<12} {top:.2f}  ({others}){note}"
 
