@@ -26,6 +26,7 @@ METHODS = ("partition", "permutation")
 PRECISIONS = ("int8", "float32")
 MASKINGS = ("delete", "mask")
 OUTPUT = "calibrated probability"
+# Shapley efficiency holds exactly in exact arithmetic; this bounds float32 rounding.
 EFFICIENCY_TOLERANCE = 1e-4
 
 
@@ -121,6 +122,7 @@ class Attribution:
             "text_chars": self.text_chars,
             "final": self.final,
             "efficiency_gap": float(self.efficiency_gap()),
+            "efficiency_tolerance": EFFICIENCY_TOLERANCE,
             "faithfulness": None if self.faithfulness is None else self.faithfulness.__dict__,
             "flip": None if self.flip is None else {
                 **self.flip.__dict__, "words": list(self.flip.words) if self.flip.words else None,

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from explainers.attribution import explain
+from explainers.attribution import EFFICIENCY_TOLERANCE, explain
 from explainers.render import bar_chart, highlighted_html, legend_html
 from models.classifier import Classifier
 from models.errors import DataError
@@ -27,7 +27,7 @@ def attribution(classifier):
 
 
 def test_efficiency_base_plus_sum_is_the_probability(attribution):
-    assert attribution.efficiency_gap() < 1e-4
+    assert attribution.efficiency_gap() < EFFICIENCY_TOLERANCE
     assert attribution.classes[0] == attribution.label == attribution.explained_class
     for cls in attribution.classes:
         total = attribution.base_values[cls] + attribution.values_for(cls).sum()
@@ -66,7 +66,7 @@ def test_budget_method_and_calls_are_recorded(classifier):
     result = explain(classifier, TEXT, budget=80, method="permutation")
     assert (result.method, result.budget) == ("permutation", 80)
     assert result.model_calls > 0 and result.seconds > 0
-    assert result.efficiency_gap() < 1e-4
+    assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
 
 
 def test_faithfulness_and_flip_stay_within_their_budgets(attribution):
@@ -125,7 +125,7 @@ def test_empty_text_is_refused_without_a_model_call(classifier, monkeypatch):
 def test_one_word(classifier):
     result = explain(classifier, "awful")
     assert [f.text for f in result.features] == ["awful"]
-    assert result.efficiency_gap() < 1e-4
+    assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
 
 
 def test_text_beyond_the_window_is_marked_unseen(classifier):
@@ -147,7 +147,7 @@ def test_unusual_text(classifier, text):
     result = explain(classifier, text, budget=60)
     for feature in result.features:
         assert text[feature.start : feature.end] == feature.text
-    assert result.efficiency_gap() < 1e-4
+    assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
     html = highlighted_html(text, result)
     assert "<script>" not in html
     # Every character of the text is in the HTML (escaped), in order.
@@ -181,7 +181,7 @@ def test_full_precision_explains_the_classifier_itself(classifier):
     prediction = classifier.predict(TEXT)
     for cls, p in prediction.probabilities.items():
         assert result.probabilities[cls] == pytest.approx(p, abs=1e-5)
-    assert result.efficiency_gap() < 1e-4
+    assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
 
 
 def test_int8_copy_stays_close_to_the_classifier(classifier, attribution):
