@@ -13,6 +13,8 @@ Uses the active model in $CASEWISE_HOME (train one with `python main.py train`).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import statistics
 import sys
@@ -83,10 +85,20 @@ def shap_default_words(pipe, counter, text: str, spans, label_index: int):
     return words, seconds, counter.calls - before
 
 
+REFERENCE_CACHE = Path(__file__).resolve().parent / "out" / "reference_cache.json"
+
+
 def reference_words(classifier, text: str, evals: int, label: str) -> np.ndarray:
-    result = explain(classifier, text, budget=evals, method="permutation", masking="delete",
-                     first_budget=evals, with_checks=False, precision="float32")
-    return result.values_for(label)
+    """The reference values, cached on disk by model, text and budget: they cost minutes."""
+    key = hashlib.sha256(f"{classifier.model_id}|{evals}|{label}|{text}".encode()).hexdigest()
+    cache = json.loads(REFERENCE_CACHE.read_text()) if REFERENCE_CACHE.is_file() else {}
+    if key not in cache:
+        result = explain(classifier, text, budget=evals, method="permutation", masking="delete",
+                         first_budget=evals, with_checks=False, precision="float32")
+        cache[key] = result.values_for(label).tolist()
+        REFERENCE_CACHE.parent.mkdir(exist_ok=True)
+        REFERENCE_CACHE.write_text(json.dumps(cache))
+    return np.array(cache[key])
 
 
 def faith_of(classifier, text: str, values: np.ndarray, template):
@@ -113,7 +125,7 @@ CONFIGS = {
     "words, partition, [MASK], float32, auto budget": {"masking": "mask", "precision": "float32"},
     "words, partition, delete, float32, auto budget": {"precision": "float32"},
     "words, partition, delete, int8, auto budget (default)": {},
-    "words, partition, delete, int8, 500 evals": {"budget": 500},
+    "words, partition, delete, int8, 250 evals": {"budget": 250},
 }
 
 
