@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import shap
@@ -89,7 +89,6 @@ class Attribution:
     output: str = OUTPUT
     faithfulness: Faithfulness | None = None
     flip: Flip | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def truncated(self) -> bool:
