@@ -184,6 +184,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not records:
         print("no models yet: train one with `python main.py train`")
     for r in records:
+        if r.problem:
+            print(f"! {r.id}  damaged: {r.problem}")
+            continue
         marker = "*" if r.active else " "
         scores = (f"acc {r.test_accuracy:.3f}  macro-F1 {r.test_macro_f1:.3f}"
                   if r.test_accuracy is not None else "")

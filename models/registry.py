@@ -17,7 +17,7 @@ from models.artifact import (
     verify_artifact,
     write_json_atomically,
 )
-from models.errors import DataDirError, ModelNotFound
+from models.errors import DataDirError, ModelIntegrityError, ModelNotFound
 
 ACTIVE_FILE = "active.json"
 
@@ -34,6 +34,7 @@ class ModelRecord:
     training_data: str
     test_accuracy: float | None
     test_macro_f1: float | None
+    problem: str | None = None  # set when the model's description cannot be read
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,7 +97,12 @@ class ModelRegistry:
         return sorted(found, key=lambda r: (r.created, r.id))
 
     def _record(self, path: Path, active: str | None) -> ModelRecord:
-        meta = read_json(path / META_FILE)
+        try:
+            meta = read_json(path / META_FILE)
+        except ModelIntegrityError as exc:
+            # One damaged model must not hide the others; list it with what is wrong.
+            return ModelRecord(path.name, str(path), "", path.name == active, [], "", None, None,
+                               problem=str(exc))
         test = meta.get("metrics", {}).get("test", {})
         return ModelRecord(
             id=path.name,

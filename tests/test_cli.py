@@ -121,3 +121,16 @@ def test_explain_json_contract(home):
 def test_explain_empty_text_is_a_clear_error(home):
     result = run_cli(home, "explain", "  ", check=False)
     assert result.returncode == 2 and "empty" in result.stderr
+
+
+def test_a_damaged_model_is_listed_as_damaged_and_the_others_still_show(home, tmp_path):
+    (model,) = json.loads(run_cli(home, "models", "--json").stdout)
+    broken = os.path.join(os.path.dirname(model["path"]), "20000101-000000-deadbeef")
+    shutil.copytree(model["path"], broken)
+    with open(os.path.join(broken, "casewise.json"), "w") as handle:
+        handle.write("{not json")
+    listed = json.loads(run_cli(home, "models", "--json").stdout)
+    assert {m["id"] for m in listed} == {model["id"], "20000101-000000-deadbeef"}
+    assert [m["problem"] is not None for m in listed] == [True, False]
+    text = run_cli(home, "models").stdout
+    assert "damaged" in text and model["id"] in text
