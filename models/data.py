@@ -187,7 +187,8 @@ def require_columns(table: Table, source: str, *wanted: str) -> None:
     if missing:
         found = ", ".join(repr(c) for c in table.columns) or "none"
         raise DataError(
-            f"{source}: column {', '.join(repr(m) for m in missing)} not found. "
+            f"{source}: column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} not found. "
             f"Columns found: {found}. Pass the right names with --text-col and --label-col."
         )
 
