@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import shap
 
-from explainers.faithfulness import faithfulness, what_would_flip
+from explainers.faithfulness import Faithfulness, Flip, faithfulness, what_would_flip
 from explainers.model_function import CachedModelFunction
 from explainers.words import WordTokenizer, word_spans
 from models.classifier import Classifier
@@ -38,27 +38,6 @@ class Feature:
     start: int
     end: int
     values: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Faithfulness:
-    """AOPC comprehensiveness (higher is better) and sufficiency (lower is better)."""
-
-    comprehensiveness: float
-    sufficiency: float
-    model_calls: int
-    reading: str
-
-
-@dataclass(frozen=True)
-class Flip:
-    """The fewest top-attributed words whose removal changes the label, if found."""
-
-    words: tuple[str, ...] | None
-    spans: tuple[tuple[int, int], ...]
-    new_label: str | None
-    searched: int
-    model_calls: int
 
 
 @dataclass(frozen=True)
@@ -145,11 +124,12 @@ def progressive_budgets(budget: int, first: int | None, method: str, n_features:
 
 def seen_prefix(classifier: Classifier, text: str) -> int:
     """How many characters of ``text`` fit in the model window (all of them if it fits)."""
-    encoded = classifier.tokenizer(text, truncation=True, max_length=classifier.max_length,
-                                   return_offsets_mapping=True)
-    if len(classifier.tokenizer(text)["input_ids"]) <= classifier.max_length:
+    offsets = classifier.tokenizer(text, return_offsets_mapping=True,
+                                   verbose=False)["offset_mapping"]
+    if len(offsets) <= classifier.max_length:
         return len(text)
-    return max(end for _, end in encoded["offset_mapping"])
+    # The window keeps [CLS], max_length - 2 word pieces and [SEP].
+    return offsets[classifier.max_length - 2][1]
 
 
 class MaskedText:

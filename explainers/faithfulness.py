@@ -9,6 +9,7 @@ the rationale is removed, sufficiency the mean drop when only the rationale is k
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,29 @@ import numpy as np
 from explainers.model_function import CachedModelFunction
 
 if TYPE_CHECKING:
-    from explainers.attribution import Attribution, Faithfulness, Flip, MaskedText
+    from explainers.attribution import Attribution, MaskedText
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """AOPC comprehensiveness (higher is better) and sufficiency (lower is better)."""
+
+    comprehensiveness: float
+    sufficiency: float
+    model_calls: int
+    reading: str
+
+
+@dataclass(frozen=True)
+class Flip:
+    """The fewest top-attributed words whose removal changes the label, if found."""
+
+    words: tuple[str, ...] | None
+    spans: tuple[tuple[int, int], ...]
+    new_label: str | None
+    searched: int
+    model_calls: int
+
 
 LEVELS = tuple(q / 10 for q in range(1, 11))
 FLIP_MAX_CALLS = 20
@@ -53,8 +76,6 @@ def reading(comprehensiveness: float, sufficiency: float, cls: str) -> str:
 
 def faithfulness(model_fn: CachedModelFunction, masked: MaskedText,
                  attribution: Attribution) -> Faithfulness:
-    from explainers.attribution import Faithfulness
-
     cls = attribution.explained_class
     column = model_fn.classifier.labels.index(cls)
     full = attribution.probabilities[cls]
@@ -79,8 +100,6 @@ def faithfulness(model_fn: CachedModelFunction, masked: MaskedText,
 def what_would_flip(model_fn: CachedModelFunction, masked: MaskedText,
                     attribution: Attribution, max_calls: int = FLIP_MAX_CALLS) -> Flip:
     """Remove the top 1, 2, ... words for the predicted label until the label changes."""
-    from explainers.attribution import Flip
-
     labels = model_fn.classifier.labels
     predicted = attribution.label
     values = attribution.values_for(predicted)
