@@ -131,7 +131,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     reporter = TerminalProgress() if not args.json else None
     try:
         attribution = explain(classifier, args.text, target=args.cls, budget=args.budget,
-                              method=args.method, masking=args.masking,
+                              method=args.method, context=args.context,
+                              masking=args.masking,
                               precision=args.precision, progress=reporter)
     finally:
         if reporter is not None:
@@ -147,8 +148,8 @@ def explanation_json(attribution) -> dict:
     """The ``explain --json`` contract: label, base_values, features, method, budget, ..."""
     full = attribution.to_dict()
     keys = ("label", "explained_class", "probabilities", "base_values", "features", "method",
-            "masking", "precision", "budget", "model_calls", "seconds", "faithfulness", "output",
-            "seen_chars", "efficiency_gap")
+            "context", "masking", "precision", "budget", "model_calls", "seconds",
+            "faithfulness", "output", "seen_chars", "efficiency_gap")
     flip = full["flip"]
     return {**{k: full[k] for k in keys}, "flip": flip["words"] if flip else None,
             "flip_detail": flip}
@@ -168,7 +169,8 @@ def _print_explanation(attribution) -> None:
         print(f"Removing {', '.join(repr(w) for w in flip.words)} changes it to {flip.new_label}.")
     elif flip:
         print(f"No flip found removing up to {flip.searched} top words.")
-    print(f"{attribution.method}, {attribution.model_calls} model calls, "
+    print(f"{attribution.method} ({attribution.context} context), "
+          f"{attribution.model_calls} model calls, "
           f"{attribution.seconds:.2f} s")
 
 
@@ -254,11 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("text", help="the text of one case")
     explain.add_argument("--class", dest="cls", help="class to explain (default: the predicted)")
     explain.add_argument("--budget", type=int, help="model evaluations (default grows with text)")
-    explain.add_argument("--method", default="partition", choices=("partition", "permutation"))
+    explain.add_argument("--method", default="partition", choices=("partition", "permutation"),
+                         help="shap's Partition explainer over a word tree (default) or its "
+                              "Permutation explainer (tree-free Shapley values, slower)")
+    explain.add_argument("--context", default="empty", choices=("empty", "full", "both"),
+                         help="Partition only: measure each split against the group alone "
+                              "(default, fast), against the rest of the text, or both (shap's "
+                              "default, needs a larger budget)")
     explain.add_argument("--masking", default="delete", choices=("delete", "mask"),
                          help="remove masked words (default) or replace them with [MASK]")
-    explain.add_argument("--precision", default="int8", choices=("int8", "float32"),
-                         help="evaluate masked texts on an int8 copy (faster) or the model itself")
+    explain.add_argument("--precision", default="float32", choices=("float32", "int8"),
+                         help="evaluate masked texts on the model itself (default) or on an "
+                              "int8 copy (probabilities differ slightly from the model's)")
     explain.add_argument("--model", help="model id (default: the active model)")
     explain.add_argument("--json", action="store_true", help="print one JSON object")
     explain.set_defaults(handler=cmd_explain)

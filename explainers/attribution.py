@@ -4,6 +4,15 @@ Built on shap: a ``shap.maskers.Text`` masker fed with word features (``explaine
 shap's Partition (default) or Permutation explainer over the classifier's calibrated
 probabilities. Shapley efficiency holds: base value + sum of a class's values = that class's
 probability for the text as the model saw it.
+
+The default is the Partition explainer with an *empty* fixed context (shap's
+``fixed_context=0``), run until every node of the word tree is resolved (2 evaluations per
+word). Each split is measured against the words of the group alone, so the masked inputs are
+short and cheap, and every word gets its own value instead of a share of an unresolved group.
+On the benchmark (benchmarks/bench_attribution.py) it agrees better with tree-free Shapley
+values and scores better comprehensiveness and sufficiency than shap's default, at a fraction
+of the time. ``context="both"`` is shap's own default (both contexts, averaged), which at these
+budgets stops several levels above the words.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from models.errors import DataError
 from models.progress import CancelFlag, ProgressCallback
 
 METHODS = ("partition", "permutation")
+# The Partition explainer's fixed context: the sibling group absent, present, or both averaged.
+CONTEXTS = {"empty": 0, "full": 1, "both": None}
 PRECISIONS = ("int8", "float32")
 MASKINGS = ("delete", "mask")
 OUTPUT = "calibrated probability"
@@ -45,9 +56,8 @@ class Attribution:
     """Word attributions for every class, explained class first.
 
     ``probabilities`` are those of the model that was explained: with ``precision="int8"`` that
-    is the classifier's quantised copy, whose probabilities differ from the full-precision
-    prediction by a few thousandths (benchmarks/bench_attribution.py measures it), and for
-    which base value + sum of values = probability holds exactly.
+    is the classifier's quantised copy, whose probabilities differ slightly from the
+    full-precision prediction, and for which base value + sum of values = probability holds.
     """
 
     label: str
@@ -57,6 +67,7 @@ class Attribution:
     base_values: dict[str, float]
     features: tuple[Feature, ...]
     method: str
+    context: str
     masking: str
     precision: str
     budget: int
@@ -91,6 +102,7 @@ class Attribution:
             "base_values": self.base_values,
             "features": [f.__dict__ for f in self.features],
             "method": self.method,
+            "context": self.context,
             "masking": self.masking,
             "precision": self.precision,
             "budget": self.budget,
@@ -108,10 +120,18 @@ class Attribution:
         }
 
 
-def default_budget(n_features: int) -> int:
-    """Evaluations that grow with the text: 1.6 per word, at least 48 so short texts get a
-    resolved tree, at most 180 so a long review answers in about a second on two cores."""
-    return int(min(max(1.6 * n_features, 48), 180))
+def default_budget(n_features: int, method: str = "partition", context: str = "empty") -> int:
+    """Evaluations that grow with the text.
+
+    Partition with one fixed context: 2 per word, enough to resolve the whole tree (2 per
+    split, plus the empty and the full text). Both contexts: the tree grows four ways per
+    split and cannot be resolved in time, so 1.6 per word, 48 to 180. Permutation: two
+    forward-and-back passes."""
+    if method == "permutation":
+        return 2 * (2 * n_features + 1)
+    if context == "both":
+        return int(min(max(1.6 * n_features, 48), 180))
+    return 2 * n_features + 2
 
 
 def progressive_budgets(budget: int, first: int | None, method: str, n_features: int) -> list[int]:
@@ -145,14 +165,21 @@ class MaskedText:
 
 
 class WordMasker(shap.maskers.Text):
-    """shap's Text masker over words, masking by deletion or by the model's mask token."""
+    """shap's Text masker over words, masking by deletion or by the model's mask token.
 
-    def __init__(self, mask_token: str, masking: str) -> None:
+    With ``tree=False`` the masker offers no partition tree: shap's Permutation and Exact
+    explainers then estimate plain Shapley values over words, not Owen values constrained by
+    the tree (both explainers follow a masker's ``clustering`` when it has one).
+    """
+
+    def __init__(self, mask_token: str, masking: str, tree: bool = True) -> None:
         super().__init__(WordTokenizer(), mask_token=mask_token, collapse_mask_token=False)
         if masking == "delete":
             # Deleting masked words gives shorter inputs (faster) and matches the removal used
             # by the faithfulness scores. shap's constructor needs a non-empty token.
             self.mask_token = ""
+        if not tree:
+            self.clustering = None
 
     def clustering(self, s):
         # shap's partition tree divides by its largest height, which fails for a single word.
@@ -161,15 +188,17 @@ class WordMasker(shap.maskers.Text):
         return super().clustering(s)
 
 
-def make_masker(classifier: Classifier, masking: str) -> WordMasker:
-    return WordMasker(classifier.tokenizer.mask_token, masking)
+def make_masker(classifier: Classifier, masking: str, tree: bool = True) -> WordMasker:
+    return WordMasker(classifier.tokenizer.mask_token, masking, tree)
 
 
 def _run_shap(model_fn: CachedModelFunction, masker, text: str, labels: list[str], method: str,
-              budget: int, seed: int):
+              context: str, budget: int, seed: int):
     explainer = shap.Explainer(model_fn, masker, output_names=labels, algorithm=method,
                                seed=seed)
-    return explainer([text], max_evals=budget, batch_size=model_fn.batch_size, silent=True)[0]
+    options = {"fixed_context": CONTEXTS[context]} if method == "partition" else {}
+    return explainer([text], max_evals=budget, batch_size=model_fn.batch_size, silent=True,
+                     **options)[0]
 
 
 def _assemble(explanation, text: str, spans, labels: list[str], target: str, probs: np.ndarray,
@@ -197,6 +226,7 @@ def explain(
     target: str | None = None,
     budget: int | None = None,
     method: str = "partition",
+    context: str = "empty",
     masking: str = "delete",
     first_budget: int | None = None,
     on_update: Callable[[Attribution], None] | None = None,
@@ -204,14 +234,15 @@ def explain(
     cancel: CancelFlag | None = None,
     seed: int = 0,
     with_checks: bool = True,
-    precision: str = "int8",
+    precision: str = "float32",
 ) -> Attribution:
     """Attributions for ``text``; a coarse answer goes to ``on_update`` before the final one."""
     if not isinstance(text, str) or not text.strip():
         raise DataError("The case text is empty: there is nothing to explain.")
-    if method not in METHODS or masking not in MASKINGS or precision not in PRECISIONS:
-        raise ValueError(f"method must be one of {METHODS}, masking one of {MASKINGS}, "
-                         f"precision one of {PRECISIONS}")
+    if (method not in METHODS or context not in CONTEXTS or masking not in MASKINGS
+            or precision not in PRECISIONS):
+        raise ValueError(f"method must be one of {METHODS}, context one of {tuple(CONTEXTS)}, "
+                         f"masking one of {MASKINGS}, precision one of {PRECISIONS}")
     start = time.monotonic()
     seen = seen_prefix(classifier, text)
     visible = text[:seen]
@@ -221,7 +252,7 @@ def explain(
     labels = classifier.labels
     if len(spans) == 1:
         method = "permutation"  # a partition needs two leaves; for one word this is exact
-    budget = budget or default_budget(len(spans))
+    budget = budget or default_budget(len(spans), method, context)
     if budget < 1:
         raise DataError(f"The budget must be a positive number of model calls, not {budget}.")
     explained = classifier.quantized() if precision == "int8" else classifier
@@ -231,13 +262,15 @@ def explain(
     target = target or labels[int(probs.argmax())]
     if target not in labels:
         raise DataError(f"Unknown class {target!r}; the model's classes are {labels}.")
-    masker = make_masker(classifier, masking)
+    masker = make_masker(classifier, masking, tree=method == "partition")
     stages = progressive_budgets(budget, first_budget, method, len(spans))
     result = None
     for stage_budget in stages:
-        explanation = _run_shap(model_fn, masker, visible, labels, method, stage_budget, seed)
+        explanation = _run_shap(model_fn, masker, visible, labels, method, context, stage_budget,
+                                seed)
         final = stage_budget == stages[-1]
         result = _assemble(explanation, text, spans, labels, target, probs, method=method,
+                           context=context if method == "partition" else "none",
                            masking=masking, precision=precision, budget=stage_budget,
                            model_calls=model_fn.model_calls,
                            seconds=time.monotonic() - start, seen_chars=seen,

@@ -1,12 +1,22 @@
 """Word attributions on the tiny trained model: efficiency, spans, determinism, faults."""
 
+import itertools
 import json
+import math
 import re
 
 import numpy as np
 import pytest
 
-from explainers.attribution import EFFICIENCY_TOLERANCE, explain
+from explainers.attribution import (
+    CONTEXTS,
+    EFFICIENCY_TOLERANCE,
+    MaskedText,
+    default_budget,
+    explain,
+    make_masker,
+)
+from explainers.model_function import CachedModelFunction
 from explainers.render import bar_chart, highlighted_html, legend_html
 from models.classifier import Classifier
 from models.errors import DataError
@@ -184,8 +194,54 @@ def test_full_precision_explains_the_classifier_itself(classifier):
     assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
 
 
-def test_int8_copy_stays_close_to_the_classifier(classifier, attribution):
-    assert attribution.precision == "int8"
+def test_int8_copy_stays_close_to_the_classifier(classifier):
+    result = explain(classifier, TEXT, precision="int8", budget=60)
+    assert result.precision == "int8"
     prediction = classifier.predict(TEXT)
     for cls, p in prediction.probabilities.items():
-        assert attribution.probabilities[cls] == pytest.approx(p, abs=0.05)
+        assert result.probabilities[cls] == pytest.approx(p, abs=0.05)
+    assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
+
+
+def test_default_resolves_every_split_of_the_word_tree(attribution):
+    n = len(attribution.features)
+    assert (attribution.method, attribution.context, attribution.precision) == (
+        "partition", "empty", "float32")
+    assert attribution.budget == default_budget(n) == 2 * n + 2
+    # Resolved to the words: no two words share a value the way an unresolved group does.
+    values = attribution.values_for(attribution.label)
+    assert len(set(np.round(values, 9))) == n
+
+
+@pytest.mark.parametrize("context", list(CONTEXTS))
+def test_every_partition_context_keeps_efficiency(classifier, context):
+    result = explain(classifier, TEXT, context=context, budget=60, with_checks=False)
+    assert result.context == context
+    assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
+
+
+def exact_shapley(classifier, text: str, cls: str) -> np.ndarray:
+    """Shapley values of words by enumerating every subset (for a few words)."""
+    masked = MaskedText(make_masker(classifier, "delete"), text)
+    n = masked.n_features
+    subsets = list(itertools.product([False, True], repeat=n))
+    probs = CachedModelFunction(classifier)([masked.keeping(np.array(s)) for s in subsets])
+    value = dict(zip(subsets, probs[:, classifier.labels.index(cls)], strict=True))
+    shapley = np.zeros(n)
+    for subset, v in value.items():
+        for i in range(n):
+            if subset[i]:
+                without = (*subset[:i], False, *subset[i + 1 :])
+                size = sum(without)
+                weight = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
+                shapley[i] += weight * (v - value[without])
+    return shapley
+
+
+def test_permutation_method_estimates_tree_free_shapley_values(classifier):
+    # The Partition tree must not constrain the Permutation explainer: with many
+    # permutations it converges on the plain Shapley values of the words.
+    text = "awful rash but great relief"
+    result = explain(classifier, text, method="permutation", budget=3000, with_checks=False)
+    exact = exact_shapley(classifier, text, result.label)
+    assert np.abs(result.values_for(result.label) - exact).max() < 0.01

@@ -108,6 +108,7 @@ def test_explain_json_contract(home):
     assert set(answer) >= {"label", "base_values", "features", "method", "budget",
                            "model_calls", "seconds", "faithfulness", "flip"}
     assert answer["budget"] == 80 and answer["method"] == "partition"
+    assert answer["context"] == "empty" and answer["precision"] == "float32"
     for feature in answer["features"]:
         assert text[feature["start"] : feature["end"]] == feature["text"]
         assert set(feature["values"]) == {"negative", "neutral", "positive"}
