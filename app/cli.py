@@ -119,9 +119,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"skipped {len(empty)} empty text(s) (rows {empty[:10]})", file=sys.stderr)
     if not kept:
         raise CasewiseError("There is no text to classify.")
-    for prediction in classifier.predict_batch(kept):
-        print(json.dumps(prediction.to_dict()) if args.json else _format_prediction(prediction))
+    from models.escalation import load_policy, predict_and_decide
+
+    policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
+    for prediction, decision in predict_and_decide(classifier, policy, kept):
+        if args.json:
+            print(json.dumps({**prediction.to_dict(), "escalation": decision.to_dict()}))
+        else:
+            print(_format_prediction(prediction) + _format_decision(decision))
     return 0
+
+
+def _format_decision(decision) -> str:
+    if decision.auto:
+        return "  -> AUTO"
+    return "  -> ESCALATE: " + "; ".join(decision.reasons)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -276,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--activate", metavar="ID", help="make this model the active one")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
     models.set_defaults(handler=cmd_models)
+
+    from app.cli_escalation import add_parsers
+
+    add_parsers(commands)
 
     demo = commands.add_parser("demo", help="classify the sample cases (headless)")
     demo.set_defaults(handler=cmd_demo)

@@ -101,8 +101,7 @@ class Reference:
 def exact_shapley(classifier, text: str, labels: list[str], label: str) -> np.ndarray:
     """Exact Shapley values over words (2^n evaluations), for texts short enough."""
     masker = make_masker(classifier, "delete", tree=False)
-    explainer = shap.explainers.Exact(CachedModelFunction(classifier), masker,
-                                      output_names=labels)
+    explainer = shap.explainers.Exact(CachedModelFunction(classifier), masker)
     values = np.asarray(explainer([text], max_evals=2 ** 20, batch_size=64,
                                   silent=True)[0].values)
     return values[:, labels.index(label)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,13 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from models.artifact import META_FILE, read_json, verify_artifact
 from models.calibration import calibrated_probabilities
 from models.errors import DataError
-from models.inference import EncodedTexts, encode, forward_logits, quiet_transformers
+from models.inference import (
+    EncodedTexts,
+    encode,
+    forward_logits,
+    forward_outputs,
+    quiet_transformers,
+)
 from models.progress import CancelFlag, ProgressCallback
 from models.types import CaseInput, Prediction
 
@@ -30,6 +37,16 @@ def _text_of(case: CaseLike) -> str:
     if not isinstance(text, str) or not text.strip():
         raise DataError("The case text is empty. Type or paste the text to classify.")
     return text
+
+
+@dataclass(frozen=True)
+class CaseScores:
+    """What one forward pass says about a batch of cases, row by row."""
+
+    probabilities: np.ndarray
+    embeddings: np.ndarray
+    truncated: np.ndarray
+    n_tokens: np.ndarray
 
 
 class Classifier:
@@ -72,6 +89,18 @@ class Classifier:
     def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         return calibrated_probabilities(self.logits(texts, batch_size), self.temperature)
 
+    def scores(self, texts: Sequence[CaseLike], batch_size: int = 32,
+               progress: ProgressCallback | None = None,
+               cancel: CancelFlag | None = None) -> CaseScores:
+        """Calibrated probabilities, encoder embeddings and truncation flags, in one pass: what
+        the escalation policy needs to fit on, or to decide a case."""
+        encoded = self.encode([_text_of(text) for text in texts])
+        logits, embeddings = forward_outputs(self.model, encoded, self.tokenizer.pad_token_id,
+                                             batch_size, progress, cancel, embeddings=True)
+        return CaseScores(calibrated_probabilities(logits, self.temperature), embeddings,
+                          np.array(encoded.truncated, dtype=bool),
+                          np.array(encoded.full_lengths))
+
     def quantized(self) -> Classifier:
         """A copy with int8 dynamically quantised linear layers: about twice as fast on a CPU,
         for the hundreds of masked variants an explanation evaluates. Made once, then kept."""
@@ -101,6 +130,10 @@ class Classifier:
             for p, n_tokens, truncated in zip(probs, encoded.full_lengths, encoded.truncated,
                                               strict=True)
         ]
+
+    def predictions_of(self, scores: CaseScores) -> list[Prediction]:
+        return [self._prediction(p, n, t) for p, n, t in
+                zip(scores.probabilities, scores.n_tokens, scores.truncated, strict=True)]
 
     def _prediction(self, probs: np.ndarray, n_tokens: int, truncated: bool) -> Prediction:
         top_two = np.sort(probs)[::-1][:2]

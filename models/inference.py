@@ -77,14 +77,40 @@ def forward_logits(
     stage: str = "classifying",
 ) -> np.ndarray:
     """Logits for every encoded text, in input order."""
+    logits, _ = forward_outputs(model, encoded, pad_id, batch_size, progress, cancel, stage)
+    return logits
+
+
+def forward_outputs(
+    model,
+    encoded: EncodedTexts,
+    pad_id: int,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+    stage: str = "classifying",
+    embeddings: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits, and with ``embeddings`` the mean of the encoder's last hidden states over each
+    text's tokens (L2-normalised): one forward pass gives both."""
     n = len(encoded.input_ids)
     logits = np.zeros((n, model.config.num_labels), dtype=np.float32)
+    pooled = np.zeros((n, model.config.hidden_size), dtype=np.float32) if embeddings else None
     tracker = ProgressTracker(stage, n, progress)
     model.eval()
     with torch.inference_mode():
         for batch in length_sorted_batches([len(s) for s in encoded.input_ids], batch_size):
             raise_if_cancelled(cancel)
             inputs = pad_batch([encoded.input_ids[i] for i in batch], pad_id)
-            logits[batch] = model(**inputs).logits.float().numpy()
+            out = model(**inputs, output_hidden_states=embeddings)
+            logits[batch] = out.logits.float().numpy()
+            if pooled is not None:
+                pooled[batch] = mean_pool(out.hidden_states[-1], inputs["attention_mask"])
             tracker.advance(len(batch))
-    return logits
+    return logits, pooled
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+    return torch.nn.functional.normalize(mean.float(), dim=-1).numpy()

@@ -51,6 +51,29 @@ def _per_class_table(per_class: dict, baseline: dict) -> list[str]:
     return rows
 
 
+def escalation_summary(e: dict) -> str:
+    """The escalation evidence in two sentences, for the card and the command line."""
+    if e["n_auto"]:
+        low, high = e["auto_error_ci"]
+        auto = (f"{e['coverage']:.0%} of {e['n_test']} test cases were decided automatically "
+                f"(threshold {e['threshold']:.2f}); {e['auto_error']:.1%} of them were wrong "
+                f"(95 % interval {low:.1%}–{high:.1%}; bound {e['alpha']:.0%}).")
+    else:
+        auto = f"No test case was decided automatically ({e['n_test']} escalated)."
+    escalated = ("" if e["escalated_error"] is None else
+                 f" Among escalated cases the model was wrong {e['escalated_error']:.1%} "
+                 "of the time.")
+    return (f"{auto}{escalated} Conformal {e['set_score'].upper()} sets at "
+            f"{1 - e['alpha']:.0%}: coverage {e['set_coverage']:.1%}, mean size "
+            f"{e['set_size_mean']:.2f}. AURC {e['aurc']:.3f}.")
+
+
+def _escalation_section(e: dict | None) -> list[str]:
+    if not e:
+        return []
+    return ["## Escalation (test split)", "", e["guarantee"], "", escalation_summary(e), ""]
+
+
 def render_markdown(card: dict) -> str:
     test, base = card["metrics"]["test"], card["baseline"]["test"]
     data, training = card["training_data"], card["training"]
@@ -76,6 +99,7 @@ def render_markdown(card: dict) -> str:
         f"Baseline: {card['baseline']['description']}: accuracy {base['accuracy']:.3f}, "
         f"macro-F1 {base['macro_f1']:.3f}.",
         "",
+        *_escalation_section(card.get("escalation")),
         "## Limitations", "",
         *[f"- {item}" for item in card["limitations"]], "",
         "## Training", "",

@@ -23,8 +23,12 @@ from models.artifact import (
 )
 from models.baseline import BASELINE_DESCRIPTION, baseline_probabilities, fit_baseline
 from models.calibration import calibrated_probabilities, fit_temperature
+from models.classifier import CaseScores
 from models.embedded import BASE_ENCODER, base_encoder_dir
-from models.inference import encode, forward_logits
+from models.errors import DataError
+from models.escalation import fit_policy, save_policy
+from models.escalation_evidence import evaluate_policy
+from models.inference import encode, forward_outputs
 from models.metrics import (
     classification_report,
     expected_calibration_error,
@@ -76,18 +80,34 @@ def _stage(progress: ProgressCallback | None, stage: str) -> None:
         progress(Progress(stage, 0, 1))
 
 
+@dataclass(frozen=True)
+class SplitScores:
+    """The trained model's view of the held-out splits, for the escalation policy."""
+
+    scores: dict[str, CaseScores]
+    truth: dict[str, np.ndarray]
+
+
 def evaluate_splits(result: FineTuneResult, splits: Splits, labels: list[str],
                     max_length: int, cancel: CancelFlag | None):
-    """Logits for validation, calibration and test; the temperature; metrics per split."""
+    """Logits for validation, calibration and test; the temperature; metrics per split; and
+    the calibrated scores (with embeddings) of the held-out splits."""
     index = {label: i for i, label in enumerate(labels)}
-    logits, truth = {}, {}
+    logits, truth, embeddings, encodings = {}, {}, {}, {}
     for name in ("validation", *HELD_OUT_SPLITS):
         part = getattr(splits, name)
-        encoded = encode(result.tokenizer, list(part.texts), max_length)
-        logits[name] = forward_logits(result.model, encoded, result.tokenizer.pad_token_id,
-                                      cancel=cancel)
+        encodings[name] = encode(result.tokenizer, list(part.texts), max_length)
+        logits[name], embeddings[name] = forward_outputs(
+            result.model, encodings[name], result.tokenizer.pad_token_id, cancel=cancel,
+            embeddings=name in HELD_OUT_SPLITS)
         truth[name] = np.array([index[y] for y in part.labels])
     temperature = fit_temperature(logits["validation"], truth["validation"])
+    held_out = SplitScores(
+        {name: CaseScores(calibrated_probabilities(logits[name], temperature),
+                          embeddings[name], np.array(encodings[name].truncated, dtype=bool),
+                          np.array(encodings[name].full_lengths))
+         for name in HELD_OUT_SPLITS},
+        {name: truth[name] for name in HELD_OUT_SPLITS})
     metrics = {}
     for name, values in logits.items():
         raw = calibrated_probabilities(values, 1.0)
@@ -99,7 +119,7 @@ def evaluate_splits(result: FineTuneResult, splits: Splits, labels: list[str],
             "nll_before": negative_log_likelihood(raw, truth[name]),
             "nll_after": negative_log_likelihood(calibrated, truth[name]),
         }
-    return temperature, metrics
+    return temperature, metrics, held_out
 
 
 def evaluate_baseline(splits: Splits, labels: list[str], seed: int) -> dict:
@@ -168,7 +188,8 @@ def train_and_save(
     labels = splits.labels()
     result = fine_tune(base_dir, splits, labels, config, progress, cancel)
     _stage(progress, "evaluating")
-    temperature, metrics = evaluate_splits(result, splits, labels, config.max_length, cancel)
+    temperature, metrics, held_out = evaluate_splits(result, splits, labels, config.max_length,
+                                                     cancel)
     _stage(progress, "fitting the baseline")
     baseline = evaluate_baseline(splits, labels, config.seed)
     created = datetime.now(UTC).replace(microsecond=0).isoformat()
@@ -180,6 +201,9 @@ def train_and_save(
         result.tokenizer.save_pretrained(directory)
         hashes = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file()}
         model_id = _model_id(created, hashes["model.safetensors"])
+        policy = fit_policy(held_out.scores["calibration"], held_out.truth["calibration"],
+                            labels, model_id, created=created)
+        escalation = evaluate_policy(policy, held_out.scores["test"], held_out.truth["test"])
         card = {
             "model_id": model_id,
             "created": created,
@@ -193,6 +217,7 @@ def train_and_save(
             "metrics": metrics,
             "baseline": baseline,
             "comparison": comparison_sentence(metrics["test"], baseline["test"]),
+            "escalation": escalation,
             "hashes": hashes,
         }
         card["limitations"] = limitations(card)
@@ -204,12 +229,23 @@ def train_and_save(
             "training_data": {"name": spec.name}, "metrics": {"test": metrics["test"]},
         })
         _write_held_out(directory, splits)
+        save_policy(policy, directory)
 
     path = write_artifact(registry.models_dir, fill,
                           lambda d: json.loads((d / META_FILE).read_text())["id"])
     if activate or registry.active_id() is None:
         registry.activate(path.name)
     return next(r for r in registry.records() if r.id == path.name)
+
+
+def read_held_out(model_dir: Path, name: str) -> tuple[list[str], list[str]]:
+    """The texts and labels of a held-out split kept with the model."""
+    path = Path(model_dir) / "splits" / f"{name}.jsonl"
+    if not path.is_file():
+        raise DataError(f"Model {Path(model_dir).name} has no {name} split ({path} is "
+                        "missing); give cases with --data instead.")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [r["text"] for r in rows], [r["label"] for r in rows]
 
 
 def _model_id(created: str, weights_sha256: str) -> str:
