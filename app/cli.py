@@ -126,14 +126,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({**prediction.to_dict(), "escalation": decision.to_dict()}))
         else:
-            print(_format_prediction(prediction) + _format_decision(decision))
+            print(f"{_format_prediction(prediction)}  -> {_format_decision(decision)}")
     return 0
 
 
 def _format_decision(decision) -> str:
     if decision.auto:
-        return "  -> AUTO"
-    return "  -> ESCALATE: " + "; ".join(decision.reasons)
+        return "AUTO"
+    return "ESCALATE: " + "; ".join(decision.reasons)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -212,11 +212,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The headless demo: classify the sample cases with the active model."""
     cases = json.loads(SAMPLE_CASES.read_text(encoding="utf-8"))
     classifier = _load_classifier(None)
+    from models.escalation import load_policy, predict_and_decide
+
     print(f"Casewise — model {classifier.model_id} ({', '.join(classifier.labels)})\n")
-    for case, prediction in zip(cases, classifier.predict_batch([c["text"] for c in cases]),
-                                strict=True):
+    policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
+    if policy is not None:
+        print(f"{policy.guarantee}\n")
+    answers = predict_and_decide(classifier, policy, [c["text"] for c in cases])
+    for case, (prediction, decision) in zip(cases, answers, strict=True):
         print(f"{case['id']}: {case['text'][:90]}{'...' if len(case['text']) > 90 else ''}")
-        print(f"  -> {_format_prediction(prediction)}\n")
+        print(f"  -> {_format_prediction(prediction)}")
+        print(f"     {_format_decision(decision)}\n")
     return 0
 
 
