@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,16 +59,12 @@ class LLMBackend(ABC):
 
 
 def is_local_url(url: str) -> bool:
-    """Loopback hosts (localhost, 127.0.0.0/8, ::1) count as local; everything else is remote."""
+    """Loopback hosts (localhost, 127.0.0.0/8, ::1) count as local; everything else, including
+    a host name that might resolve to this machine, is remote: when in doubt, de-identify."""
     host = urlparse(url).hostname or ""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        pass
-    try:
-        return all(ipaddress.ip_address(info[4][0]).is_loopback
-                   for info in socket.getaddrinfo(host, None))
-    except (OSError, ValueError):
         return False
