@@ -295,9 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="print the list as JSON")
     models.set_defaults(handler=cmd_models)
 
+    from app.cli_ask import add_ask_parser
     from app.cli_escalation import add_parsers
 
     add_parsers(commands)
+    add_ask_parser(commands)
 
     demo = commands.add_parser("demo", help="classify the sample cases (headless)")
     demo.set_defaults(handler=cmd_demo)

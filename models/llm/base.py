@@ -33,6 +33,9 @@ class LLMBackend(ABC):
     name: str = ""
     model: str = ""
     base_url: str | None = None
+    # In-process models can be made to continue a started answer (a final assistant message);
+    # servers differ in whether they allow it, so they do not get one.
+    supports_prefill: bool = False
 
     def __init__(self) -> None:
         self.last_usage = Usage()

