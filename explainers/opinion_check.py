@@ -60,9 +60,9 @@ def _from_object(data: dict) -> tuple[str | None, str | None, tuple[str, ...]]:
     words = data.get("words") or data.get("cited_words") or data.get("evidence") or []
     if isinstance(words, str):
         words = [w.strip() for w in words.split(",")]
+    cited = dict.fromkeys(str(w).strip() for w in words if str(w).strip())
     return (str(explanation).strip() if explanation else None,
-            str(label).strip() if label else None,
-            tuple(str(w).strip() for w in words if str(w).strip()))
+            str(label).strip() if label else None, tuple(cited))
 
 
 def _field(raw: str, name: str) -> str | None:
@@ -81,8 +81,8 @@ def parse_answer(raw: str) -> ParsedAnswer:
                 return ParsedAnswer(*_from_object(data), parse=parse)
     explanation, label = _field(raw, "explanation"), _field(raw, "label")
     words_match = re.search(r'words["\']?\s*:\s*\[([^\]]*)', raw, flags=re.IGNORECASE)
-    words = tuple(w.strip(" \"'\n") for w in words_match.group(1).split(",")
-                  if w.strip(" \"'\n")) if words_match else ()
+    words = tuple(dict.fromkeys(w.strip(" \"'\n") for w in words_match.group(1).split(",")
+                                if w.strip(" \"'\n"))) if words_match else ()
     if explanation or label or words:
         return ParsedAnswer(explanation, label, words, "fields")
     return ParsedAnswer(raw.strip() or None, None, (), "none")

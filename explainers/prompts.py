@@ -35,10 +35,10 @@ Labels it cannot rule out (90% prediction set): {prediction_set}.
 Why the case was escalated: {reasons}.
 Words that pushed the classifier towards {label} (+) or away from it (-): {words}.
 
-Reply with this JSON object:
-{{"explanation": "two or three sentences for the reviewer",
- "label": "one of: {label_names}, or {cannot_tell}",
- "words": ["the words of the case text you relied on"]}}"""
+Which label fits the case text? Answer with JSON only:
+{{"explanation": "<two sentences about what the case text says>",
+"label": "<{label_names} or {cannot_tell}>",
+"words": ["<a word from the case text>", "<another word from the case text>"]}}"""
 
 # One-line descriptions for the demo's labels; other label sets show the label alone unless the
 # caller passes descriptions.

@@ -111,7 +111,9 @@ class TransformersBackend(LLMBackend):
                         input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                         max_new_tokens=max_tokens, streamer=streamer,
                         stopping_criteria=StoppingCriteriaList([StopOnCancel()]),
-                        pad_token_id=self._tokenizer.eos_token_id, **sampling)
+                        pad_token_id=self._tokenizer.eos_token_id,
+                        # Small models loop; a mild penalty keeps answers from repeating.
+                        repetition_penalty=1.15, **sampling)
                 produced.append(int(out.shape[1] - input_ids.shape[1]))
             except BaseException as exc:
                 failure.append(exc)
