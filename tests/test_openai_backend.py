@@ -136,6 +136,15 @@ class Handler(BaseHTTPRequestHandler):
             self.event(payload)
         self.end_sse()
 
+    def model_scripted(self, request: dict) -> None:
+        """Streams ``server.script``: whatever answer a test wants the LLM to give."""
+        self.start_sse()
+        for piece in self.server.script:
+            self.event(chunk(piece))
+        self.event(chunk(finish="stop"))
+        self.event(USAGE_CHUNK)
+        self.end_sse()
+
     def model_needs_key(self, request: dict) -> None:
         if self.headers.get("Authorization") != "Bearer sekrit":
             self.error(401, "Incorrect API key provided: wr***ng.", code="invalid_api_key")
@@ -272,6 +281,7 @@ class FakeServer(ThreadingHTTPServer):
         self.attempts: Counter[str] = Counter()
         self.release = threading.Event()  # lets slow handlers finish at teardown
         self.models_garbage = False
+        self.script: list[str] = []
 
     @property
     def url(self) -> str:

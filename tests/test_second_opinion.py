@@ -1,0 +1,167 @@
+"""The second opinion: prompt, lenient reading, evidence check, and the whole flow against a
+real loopback server and the real embedded model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from explainers.opinion_check import check_answer, parse_answer
+from explainers.prompts import PROMPT_VERSION, Evidence, build_prompt
+from explainers.second_opinion import second_opinion
+from models.llm.openai_backend import OpenAICompatibleBackend
+from models.progress import CancelFlag, Cancelled
+from tests.test_openai_backend import FakeServer, free_port, server  # noqa: F401 - fixture
+
+LABELS = ["negative", "neutral", "positive"]
+CASE = "After two weeks the rash was worse and the headaches never stopped."
+EVIDENCE = Evidence(label="negative", probabilities={"negative": 0.62, "neutral": 0.25,
+                                                      "positive": 0.13},
+                    prediction_set=("negative", "neutral"),
+                    reasons=("confidence 0.62 is below the certified threshold 0.84",),
+                    top_words=(("worse", 0.21), ("rash", 0.12), ("stopped", -0.05)))
+VALUES = {"worse": 0.21, "rash": 0.12, "stopped": -0.05, "headaches": 0.02}
+
+
+def test_prompt_carries_the_evidence_and_a_stable_hash():
+    prompt = build_prompt(CASE, LABELS, EVIDENCE)
+    user = prompt.messages[-1]["content"]
+    for needle in (CASE, "negative 0.62", "negative, neutral", "below the certified threshold",
+                   "worse (+0.21)", "stopped (-0.05)", "- positive: "):
+        assert needle in user
+    assert prompt.version == PROMPT_VERSION and not prompt.trimmed
+    assert prompt.sha256 == build_prompt(CASE, LABELS, EVIDENCE).sha256
+    other = Evidence(**{**EVIDENCE.__dict__, "label": "neutral"})
+    assert prompt.sha256 != build_prompt(CASE, LABELS, other).sha256
+
+
+def test_a_case_too_long_for_the_context_is_cut_and_the_evidence_kept():
+    long_case = " ".join(["the rash came back"] * 400)
+    prompt = build_prompt(long_case, LABELS, EVIDENCE,
+                          fits=lambda m: sum(len(x["content"]) for x in m) < 3000)
+    user = prompt.messages[-1]["content"]
+    assert prompt.trimmed and prompt.case_chars_sent < len(long_case)
+    assert "cut to fit" in user and "worse (+0.21)" in user
+
+
+@pytest.mark.parametrize("raw, parse", [
+    ('{"explanation": "Rash worse.", "label": "negative", "words": ["rash", "worse"]}', "json"),
+    ('Sure!\n```json\n{"explanation": "Rash worse.", "label": "negative", '
+     '"words": ["rash", "worse"]}\n```', "json"),
+    ('{"explanation": "Rash worse.", "label": "negative", "words": ["rash", "worse"],}',
+     "repaired"),
+    ("{'explanation': 'Rash worse.', 'label': 'negative', 'words': ['rash', 'worse']}",
+     "repaired"),
+    ('{"explanation": "Rash worse.", "label": "negative", "words": ["rash", "worse"', "repaired"),
+    ('explanation: "Rash worse." label: "negative" words: ["rash", "worse"] and more', "fields"),
+])
+def test_broken_json_is_recovered(raw, parse):
+    answer = parse_answer(raw)
+    assert answer.parse == parse
+    assert answer.label == "negative" and answer.cited_words == ("rash", "worse")
+    assert answer.explanation == "Rash worse."
+
+
+def test_prose_is_kept_raw_and_flagged():
+    answer = parse_answer("I think the patient is unhappy with the drug.")
+    assert answer.parse == "none" and answer.label is None
+    _, findings = check_answer(answer, CASE, LABELS, "negative")
+    assert [f.kind for f in findings] == ["unparsed"]
+
+
+def test_the_check_flags_invented_words_disagreement_and_opposite_signs():
+    answer = parse_answer('{"explanation": "x", "label": "Positive", '
+                          '"words": ["relief", "rash"]}')
+    label, findings = check_answer(answer, CASE, LABELS, "negative", VALUES)
+    kinds = [f.kind for f in findings]
+    assert label == "positive" and "disagrees" in kinds
+    assert any(f.kind == "not_in_text" and "'relief'" in f.message for f in findings)
+    agree = parse_answer('{"explanation": "x", "label": "negative", "words": ["stopped"]}')
+    label, findings = check_answer(agree, CASE, LABELS, "negative", VALUES)
+    assert label == "negative" and [f.kind for f in findings] == ["opposite_sign"]
+    unsure = parse_answer('{"explanation": "x", "label": "cannot tell", "words": []}')
+    assert check_answer(unsure, CASE, LABELS, "negative", VALUES) == ("cannot tell", [])
+    odd = parse_answer('{"explanation": "x", "label": "urgent", "words": []}')
+    assert [f.kind for f in check_answer(odd, CASE, LABELS, "negative")[1]] == ["unknown_label"]
+
+
+def local_backend(server: FakeServer) -> OpenAICompatibleBackend:  # noqa: F811
+    return OpenAICompatibleBackend(server.url, "scripted", timeout=3.0, max_retries=0)
+
+
+def test_second_opinion_from_a_loopback_server(server: FakeServer):  # noqa: F811
+    answer = {"explanation": "The rash got worse.", "label": "neutral",
+              "words": ["rash", "itching"]}
+    text = json.dumps(answer)
+    server.script = [text[:20], text[20:45], text[45:]]
+    streamed: list[str] = []
+    opinion = second_opinion(local_backend(server), CASE, LABELS, EVIDENCE, VALUES,
+                             on_text=streamed.append)
+    assert opinion.error is None and opinion.ai_generated
+    assert "".join(streamed) == opinion.raw_text == text
+    assert opinion.label == "neutral" and opinion.cited_words == ("rash", "itching")
+    kinds = {f.kind for f in opinion.check}
+    assert {"disagrees", "not_in_text"} <= kinds
+    assert opinion.sent_text == CASE and opinion.redactions == ()  # loopback counts as local
+    assert (opinion.tokens_in, opinion.tokens_out) == (12, 4)
+    assert opinion.first_token_seconds is not None and opinion.seconds >= 0
+    sent = server.requests[-1]["messages"]
+    assert CASE in sent[-1]["content"] and sent[-1]["role"] == "user"  # no prefill to servers
+    data = json.loads(json.dumps(opinion.to_dict()))
+    assert data["ai_generated"] is True and data["check"]
+
+
+def test_a_fault_becomes_an_error_in_the_opinion_not_a_crash():
+    down = OpenAICompatibleBackend(f"http://127.0.0.1:{free_port()}/v1", "x", timeout=2.0,
+                                   max_retries=0)
+    opinion = second_opinion(down, CASE, LABELS, EVIDENCE)
+    assert opinion.error and "refused" in opinion.error and opinion.raw_text == ""
+
+
+def test_remote_servers_are_off_until_turned_on(server: FakeServer):  # noqa: F811
+    remote = OpenAICompatibleBackend("http://192.0.2.10/v1", "scripted", timeout=1.0,
+                                     max_retries=0)
+    opinion = second_opinion(remote, CASE, LABELS, EVIDENCE)
+    assert "Remote LLM backends are off" in opinion.error and opinion.sent_text == ""
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    from models.llm.transformers_backend import TransformersBackend
+
+    return TransformersBackend.embedded()
+
+
+def test_the_embedded_model_streams_and_can_be_cancelled(embedded):
+    messages = [{"role": "user", "content": "Name three colours."}]
+    pieces = list(embedded.stream(messages, max_tokens=8))
+    assert pieces and embedded.last_usage.tokens_out is not None
+    assert 0 < embedded.last_usage.tokens_out <= 8
+    cancel = CancelFlag()
+    received = []
+    with pytest.raises(Cancelled):
+        for piece in embedded.stream(messages, max_tokens=64, cancel=cancel):
+            received.append(piece)
+            cancel.cancel()
+    assert len(received) == 1
+
+
+def test_embedded_second_opinion_is_recorded_whole(embedded):
+    opinion = second_opinion(embedded, CASE, LABELS, EVIDENCE, VALUES, max_tokens=48)
+    assert opinion.backend == "embedded" and opinion.ai_generated
+    assert opinion.raw_text.startswith('{"explanation": "')  # the prefilled start
+    assert opinion.error is None and opinion.tokens_in > 100
+    assert opinion.sent_text == CASE
+
+
+def test_a_missing_or_damaged_model_file_is_a_clear_error(tmp_path):
+    from models.llm.base import LLMError
+    from models.llm.transformers_backend import TransformersBackend
+
+    with pytest.raises(LLMError, match="does not exist"):
+        TransformersBackend(tmp_path / "nope.gguf")
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\x00" * 100)
+    with pytest.raises(LLMError, match="damaged"):
+        TransformersBackend(broken)
