@@ -112,13 +112,21 @@ class ConformalSets:
         if score not in SET_SCORES:
             raise ValueError(f"set score must be one of {SET_SCORES}")
         self.score = score
-        estimator = _GivenProbabilities(probabilities.shape[1]).fit()
+        self.n_classes = probabilities.shape[1]
+        # With fewer than 1/alpha cases no label can be ruled out at level 1 - alpha: every set
+        # is the whole label set (MAPIE refuses to conformalise on so few).
+        self.trivial = len(labels) <= max(1 / alpha, 1 / (1 - alpha))
+        if self.trivial:
+            return
+        estimator = _GivenProbabilities(self.n_classes).fit()
         self._mapie = SplitConformalClassifier(estimator, confidence_level=1 - alpha,
                                                conformity_score=score, prefit=True)
         self._mapie.conformalize(probabilities, labels)
 
     def predict(self, probabilities: np.ndarray) -> np.ndarray:
         """A boolean (cases x classes) matrix: which labels are in each case's set."""
+        if self.trivial:
+            return np.ones((len(np.atleast_2d(probabilities)), self.n_classes), dtype=bool)
         params = {"include_last_label": True} if self.score == "aps" else None
         _, sets = self._mapie.predict_set(np.atleast_2d(probabilities),
                                           conformity_score_params=params)

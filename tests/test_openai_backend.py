@@ -275,8 +275,9 @@ class Handler(BaseHTTPRequestHandler):
 class FakeServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__((host, 0), Handler)
+        self.host = host
         self.requests: list[dict] = []
         self.attempts: Counter[str] = Counter()
         self.release = threading.Event()  # lets slow handlers finish at teardown
@@ -285,7 +286,7 @@ class FakeServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}/v1"
+        return f"http://{self.host}:{self.server_port}/v1"
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # writes after a deliberate disconnect fail; that is the point

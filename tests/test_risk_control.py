@@ -112,3 +112,9 @@ def test_distance_score_flags_far_cases_and_few_near_ones():
     assert score.is_unusual(near[300:]).mean() <= 0.12
     far = unit(-centre + 0.3 * rng.normal(size=(50, 16)))
     assert score.is_unusual(far).all()
+
+
+def test_too_few_cases_for_sets_keep_every_label():
+    probs = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]] * 2)
+    sets = ConformalSets(probs, np.array([0, 1, 2] * 2), ALPHA, "lac")
+    assert sets.trivial and sets.predict(probs[:2]).all()

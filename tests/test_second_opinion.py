@@ -165,3 +165,47 @@ def test_a_missing_or_damaged_model_file_is_a_clear_error(tmp_path):
     broken.write_bytes(b"GGUF" + b"\x00" * 100)
     with pytest.raises(LLMError, match="damaged"):
         TransformersBackend(broken)
+
+
+def non_loopback_address() -> str | None:
+    """This machine's address on its network (not loopback), if it has one."""
+    import socket
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+        address = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
+
+
+def test_a_remote_server_gets_only_the_redacted_text():
+    import threading
+
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address to serve on")
+    httpd = FakeServer(address)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        httpd.script = ['{"explanation": "Rash.", "label": "negative", "words": ["rash"]}']
+        remote = OpenAICompatibleBackend(httpd.url, "scripted", timeout=3.0, max_retries=0)
+        assert remote.is_remote
+        case = ("Maria Lopez (MRN: 00123456, phone 555-123-4567) says after two weeks the rash "
+                "was worse.")
+        opinion = second_opinion(remote, case, LABELS, EVIDENCE, allow_remote=True)
+        sent = httpd.requests[-1]["messages"][-1]["content"]
+        for secret in ("Maria", "Lopez", "00123456", "555-123-4567"):
+            assert secret not in sent and secret not in opinion.sent_text
+        assert "[MRN]" in sent and "[PHONE]" in sent and "rash" in sent
+        assert {r["type"] for r in opinion.redactions} >= {"MRN", "PHONE"}
+        import hashlib
+
+        assert opinion.sent_sha256 == hashlib.sha256(opinion.sent_text.encode()).hexdigest()
+        assert opinion.error is None and opinion.label == "negative"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
