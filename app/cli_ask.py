@@ -27,6 +27,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                                                             with_checks=False)
     evidence = evidence_of(prediction, decision, attribution)
     values = word_values_of(attribution, prediction.label) if attribution else None
+    if args.preview:
+        return _preview(args, classifier.labels, evidence)
     try:
         backend = make_backend(args.backend, args.model, args.base_url, args.api_key,
                                args.timeout)
@@ -41,6 +43,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(opinion.to_dict(), ensure_ascii=False))
     else:
         _print_opinion(opinion, prediction.label)
+    return 0
+
+
+def _preview(args: argparse.Namespace, labels: list[str], evidence) -> int:
+    """Exactly what would be sent (after de-identification for a remote URL); nothing is."""
+    from explainers.prompts import build_prompt
+    from explainers.second_opinion import outgoing
+    from models.llm.base import is_local_url
+
+    remote = args.backend == "openai" and args.base_url and not is_local_url(args.base_url)
+    text, entities = args.text, ()
+    if remote:
+        text, entities, evidence = outgoing(args.text, evidence)
+    prompt = build_prompt(text, labels, evidence)
+    preview = {"remote": bool(remote), "base_url": args.base_url, "sent_text": text,
+               "redactions": list(entities), "messages": prompt.messages,
+               "prompt_version": prompt.version, "prompt_sha256": prompt.sha256}
+    if args.json:
+        print(json.dumps(preview, ensure_ascii=False))
+    else:
+        where = args.base_url if remote else "this machine only (nothing leaves it)"
+        print(f"Would send to {where}:\n")
+        for message in prompt.messages:
+            print(f"[{message['role']}]\n{message['content']}\n")
     return 0
 
 
@@ -76,6 +102,9 @@ def add_ask_parser(commands) -> None:
     ask.add_argument("--max-tokens", type=int, default=256, help="longest answer in tokens")
     ask.add_argument("--no-attributions", action="store_true",
                      help="skip the word attributions in the prompt (faster)")
+    ask.add_argument("--preview", action="store_true",
+                     help="print exactly what would be sent (redacted for a remote server) "
+                          "and send nothing")
     ask.add_argument("--classifier", help="classifier model id (default: the active model)")
     ask.add_argument("--json", action="store_true", help="print the LLMOpinion as JSON")
     ask.set_defaults(handler=cmd_ask)

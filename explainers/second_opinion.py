@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from explainers.opinion_check import Finding, check_answer, parse_answer
@@ -100,12 +100,7 @@ def second_opinion(backend: LLMBackend, case_text: str, labels: list[str], evide
             return _failed(base, start, "Remote LLM backends are off: turn them on in the "
                            "settings (or pass --allow-remote) to send a de-identified copy of "
                            f"the case to {backend.base_url}.")
-        from models.redaction import redact
-
-        redaction = redact(case_text)
-        sent = redaction.text
-        redactions = tuple({"type": e.type, "start": e.start, "end": e.end}
-                           for e in redaction.entities)
+        sent, redactions, evidence = outgoing(case_text, evidence)
     prefill = backend.supports_prefill
     prompt = build_prompt(sent, labels, evidence, descriptions, _fits_for(backend, max_tokens),
                           prefill=prefill)
@@ -142,6 +137,27 @@ def second_opinion(backend: LLMBackend, case_text: str, labels: list[str], evide
         redactions=redactions, case_trimmed=prompt.trimmed, prompt_version=prompt.version,
         prompt_sha256=prompt.sha256, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
         first_token_seconds=first, seconds=time.monotonic() - start, error=error)
+
+
+def outgoing(case_text: str, evidence: Evidence) -> tuple[str, tuple[dict, ...], Evidence]:
+    """What may leave the machine: the de-identified text, what was replaced, and the evidence
+    with identifier words replaced too."""
+    from models.redaction import redact
+
+    redaction = redact(case_text)
+    redactions = tuple({"type": e.type, "start": e.start, "end": e.end}
+                       for e in redaction.entities)
+    return redaction.text, redactions, _redacted_evidence(evidence, redaction)
+
+
+def _redacted_evidence(evidence: Evidence, redaction) -> Evidence:
+    """The evidence words are words of the case: those inside an identifier leave as its
+    placeholder, never as themselves."""
+    words = []
+    for word, value in evidence.top_words:
+        hit = next((e for e in redaction.entities if word in e.text), None)
+        words.append((f"[{hit.type}]", value) if hit is not None else (word, value))
+    return replace(evidence, top_words=tuple(words))
 
 
 def failed_opinion(backend: str, model: str, base_url: str | None, error: str) -> LLMOpinion:

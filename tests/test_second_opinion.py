@@ -12,6 +12,7 @@ from explainers.prompts import PROMPT_VERSION, Evidence, build_prompt
 from explainers.second_opinion import second_opinion
 from models.llm.openai_backend import OpenAICompatibleBackend
 from models.progress import CancelFlag, Cancelled
+from tests.test_cli import home  # noqa: F401 - fixture
 from tests.test_openai_backend import FakeServer, free_port, server  # noqa: F401 - fixture
 
 LABELS = ["negative", "neutral", "positive"]
@@ -209,3 +210,27 @@ def test_a_remote_server_gets_only_the_redacted_text():
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_ask_and_redact_contracts_from_the_command_line(home, server):  # noqa: F811
+    from tests.test_cli import run_cli
+
+    server.script = ['{"explanation": "Rash.", "label": "negative", "words": ["rash"]}']
+    answer = json.loads(run_cli(home, "ask", "the rash was awful", "--json", "--backend",
+                                "openai", "--base-url", server.url, "--model",
+                                "scripted").stdout)
+    assert set(answer) >= {"backend", "model", "text", "label", "cited_words", "check",
+                           "ai_generated", "sent_text", "seconds", "error"}
+    assert answer["ai_generated"] is True and answer["error"] is None
+    assert answer["sent_text"] == "the rash was awful" and answer["label"] == "negative"
+    preview = json.loads(run_cli(home, "ask", "Call Dr. Lee at 555-123-4567 about the rash",
+                                 "--backend", "openai", "--base-url", "https://llm.example/v1",
+                                 "--model", "m", "--preview", "--json").stdout)
+    assert preview["remote"] and "555-123-4567" not in json.dumps(preview["messages"])
+    redacted = json.loads(run_cli(home, "redact", "Call 555-123-4567 today", "--json").stdout)
+    assert redacted["text"] == "Call [PHONE] today"
+    assert redacted["entities"] == [{"type": "PHONE", "start": 5, "end": 17}]
+    down = json.loads(run_cli(home, "ask", "the rash", "--json", "--backend", "openai",
+                              "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--model",
+                              "x", "--timeout", "2").stdout)
+    assert down["error"] and "ai_generated" in down

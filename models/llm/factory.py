@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from models.llm.base import LLMBackend, LLMError
 
 BACKENDS = ("embedded", "local", "openai")
+# The embedded model takes seconds to load: one copy per process, loaded on first use.
+_embedded = None
+_embedded_lock = threading.Lock()
+
+
+def embedded_backend() -> LLMBackend:
+    """The process's one embedded model (the GUI calls this early, off the GUI thread)."""
+    global _embedded
+    with _embedded_lock:
+        if _embedded is None:
+            from models.llm.transformers_backend import TransformersBackend
+
+            _embedded = TransformersBackend.embedded()
+        return _embedded
 
 
 def make_backend(kind: str = "embedded", model: str | None = None,
@@ -15,9 +30,7 @@ def make_backend(kind: str = "embedded", model: str | None = None,
                  timeout: float = 60.0) -> LLMBackend:
     """The backend, loaded and ready. Raises LLMError with what to fix."""
     if kind == "embedded":
-        from models.llm.transformers_backend import TransformersBackend
-
-        return TransformersBackend.embedded()
+        return embedded_backend()
     if kind == "local":
         if not model:
             raise LLMError("The local backend needs --model: a model directory or a .gguf file.")
