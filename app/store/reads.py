@@ -1,0 +1,104 @@
+"""Loading rows and turning them into the plain records the store hands out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.store import audit
+from app.store.canonical import hash_of, iso
+from app.store.errors import CaseNotFound
+from app.store.records import CaseRecord, ReviewRecord, StoredRecord
+from app.store.schema import (
+    AttributionRow,
+    AuditEventRow,
+    Base,
+    CaseRow,
+    EscalationRow,
+    OpinionRow,
+    PredictionRow,
+    ReviewerRow,
+    ReviewRow,
+)
+
+# The records a case version is made of, by the name StoredRecord.kind uses.
+RECORD_KINDS: dict[str, type[Base]] = {
+    "prediction": PredictionRow, "attribution": AttributionRow,
+    "escalation": EscalationRow, "opinion": OpinionRow,
+}
+
+
+def require_case(session: Session, case_id: int) -> CaseRow:
+    case = session.get(CaseRow, case_id)
+    if case is None:
+        raise CaseNotFound(f"There is no case {case_id} in the case history.")
+    return case
+
+
+def latest(session: Session, model: Any, case_id: int) -> Any:
+    return session.scalars(select(model).where(model.case_id == case_id)
+                           .order_by(model.id.desc()).limit(1)).first()
+
+
+def version_sha256(case_id: int, content_sha256: str,
+                   latest_records: dict[str, StoredRecord | None]) -> str:
+    """The case as a reviewer sees it: its text and the latest record of each kind.
+
+    A new prediction or opinion makes a new version; a review does not (two reviewers can
+    sign the same version).
+    """
+    return hash_of({
+        "case": {"id": case_id, "content_sha256": content_sha256},
+        **{kind: None if rec is None else {"id": rec.id, "sha256": rec.sha256}
+           for kind, rec in sorted(latest_records.items())},
+    })
+
+
+def current_version(session: Session, case: CaseRow) -> str:
+    newest = {kind: latest(session, model, case.id) for kind, model in RECORD_KINDS.items()}
+    return version_sha256(case.id, case.content_sha256,
+                          {k: None if row is None else stored(k, row)
+                           for k, row in newest.items()})
+
+
+def stored(kind: str, row: Any) -> StoredRecord:
+    return StoredRecord(id=row.id, kind=kind, case_id=row.case_id, created=iso(row.created),
+                        sha256=audit.row_sha256(row), data=row.data)
+
+
+def review_record(row: ReviewRow, reviewer: str) -> ReviewRecord:
+    return ReviewRecord(id=row.id, case_id=row.case_id, reviewer=reviewer,
+                        decision=row.decision, label=row.label, reason=row.reason,
+                        meaning=row.meaning, signed_at=iso(row.signed_at),
+                        case_sha256=row.case_sha256, prediction_id=row.prediction_id,
+                        supersedes_id=row.supersedes_id)
+
+
+def reviews_of(session: Session, case_id: int, newest_only: bool = False) -> list[ReviewRecord]:
+    query = (select(ReviewRow, ReviewerRow.name).join(ReviewerRow)
+             .where(ReviewRow.case_id == case_id))
+    query = query.order_by(ReviewRow.id.desc()).limit(1) if newest_only else \
+        query.order_by(ReviewRow.id)
+    return [review_record(row, name) for row, name in session.execute(query)]
+
+
+def load_case(session: Session, case_id: int) -> CaseRecord:
+    case = require_case(session, case_id)
+    histories = {
+        kind: tuple(stored(kind, row) for row in session.scalars(
+            select(model).where(model.case_id == case_id).order_by(model.id)))
+        for kind, model in RECORD_KINDS.items()
+    }
+    events = session.scalars(select(AuditEventRow).where(AuditEventRow.case_id == case_id)
+                             .order_by(AuditEventRow.id))
+    version = version_sha256(case.id, case.content_sha256,
+                             {k: h[-1] if h else None for k, h in histories.items()})
+    return CaseRecord(
+        id=case.id, created=iso(case.created), text=case.text,
+        content_sha256=case.content_sha256, source=case.source, metadata=case.meta,
+        predictions=histories["prediction"], attributions=histories["attribution"],
+        escalations=histories["escalation"], opinions=histories["opinion"],
+        reviews=tuple(reviews_of(session, case_id)),
+        events=tuple(audit.to_event(e) for e in events), version_sha256=version)

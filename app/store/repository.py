@@ -1,0 +1,239 @@
+"""``CaseRepository``: the only way into the case history.
+
+Each public method is one transaction that also appends its audit event, so a killed
+process leaves either the whole operation or none of it. Methods return plain frozen
+dataclasses (``app.store.records``); sessions and ORM objects never leave this package.
+Driver errors come out as ``StoreError`` subclasses that say what to do.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from app.store import audit, reads, writes
+from app.store.canonical import iso, sha256_hex, utc_now
+from app.store.engine import writer
+from app.store.errors import InvalidRecord, StoreError, translate
+from app.store.queries import MAX_PAGE_SIZE, CaseFilter, case_list, ordered
+from app.store.records import (
+    AddedCase,
+    AuditEvent,
+    CasePage,
+    CaseRecord,
+    CaseSummary,
+    ChainVerification,
+    ReviewRecord,
+)
+from app.store.review_rules import ReviewRequest
+from app.store.schema import AuditEventRow, CaseRow
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (some containers, services)
+        return "unknown"
+
+
+class CaseRepository:
+    """Cases, their records and reviews, and the audit trail. Get one from ``open_store``;
+    it is safe to share between threads (one session per call)."""
+
+    def __init__(self, engine: Engine, location: str, actor: str | None = None) -> None:
+        self._engine = engine
+        self._writer = writer(engine)
+        self.location = location  # the file (or URL) named in error messages
+        self.actor = actor or _default_actor()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._engine.dispose()  # the last SQLite connection out checkpoints the WAL
+
+    def __enter__(self) -> CaseRepository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Session]:
+        try:
+            with Session(self._writer if write else self._engine) as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            raise translate(exc, self.location) from exc
+
+    @contextmanager
+    def _txn(self) -> Iterator[writes.Txn]:
+        with self._transaction(write=True) as session:
+            yield writes.Txn(session, self.actor, utc_now())
+
+    # -- cases and their records ---------------------------------------------------------------
+
+    def add_case(self, text: str, source: str = "typed", metadata: dict[str, Any] | None = None,
+                 *, prediction: Any = None, escalation: Any = None) -> AddedCase:
+        """Store a case, or find the one with the same text (then nothing else is stored).
+
+        A prediction and escalation decision given here go in the same transaction as the
+        case, so batch scoring never leaves a case stored without its result.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidRecord("A case needs some text.")
+        with self._txn() as tx:
+            existing = tx.session.scalar(
+                select(CaseRow.id).where(CaseRow.content_sha256 == sha256_hex(text)))
+            if existing is not None:
+                return AddedCase(existing, new=False)
+            case = writes.add_case(tx, text, source, metadata)
+            if prediction is not None:
+                writes.add_prediction(tx, case.id, prediction)
+            if escalation is not None:
+                writes.add_escalation(tx, case.id, escalation, None)
+            return AddedCase(case.id, new=True)
+
+    def case_id_for_text(self, text: str) -> int | None:
+        """The id of the stored case with exactly this text, to skip it before scoring."""
+        with self._transaction(write=False) as session:
+            return session.scalar(
+                select(CaseRow.id).where(CaseRow.content_sha256 == sha256_hex(text)))
+
+    def record_prediction(self, case_id: int, prediction: Any) -> int:
+        with self._txn() as tx:
+            reads.require_case(tx.session, case_id)
+            return writes.add_prediction(tx, case_id, prediction).id
+
+    def record_attribution(self, case_id: int, attribution: Any,
+                           prediction_id: int | None = None) -> int:
+        """Store an attribution; it explains ``prediction_id`` (default: the latest)."""
+        with self._txn() as tx:
+            reads.require_case(tx.session, case_id)
+            return writes.add_attribution(tx, case_id, attribution, prediction_id).id
+
+    def record_escalation(self, case_id: int, decision: Any,
+                          prediction_id: int | None = None) -> int:
+        with self._txn() as tx:
+            reads.require_case(tx.session, case_id)
+            return writes.add_escalation(tx, case_id, decision, prediction_id).id
+
+    def record_opinion(self, case_id: int, opinion: Any) -> int:
+        with self._txn() as tx:
+            reads.require_case(tx.session, case_id)
+            return writes.add_opinion(tx, case_id, opinion).id
+
+    # -- reviews -------------------------------------------------------------------------------
+
+    def add_review(self, case_id: int, reviewer: str, decision: str, label: str | None = None,
+                   reason: str | None = None, meaning: str = "reviewed", *,
+                   expected_sha256: str | None = None) -> ReviewRecord:
+        """Sign a review of the case as it is now. Reviews are never edited: a later one
+        supersedes this one and both stay. Give ``expected_sha256`` (the
+        ``version_sha256`` the reviewer was shown) to refuse signing a case that changed."""
+        request = ReviewRequest(reviewer, decision, label, reason, meaning)
+        with self._txn() as tx:
+            case = reads.require_case(tx.session, case_id)
+            row = writes.add_review(tx, case, request, expected_sha256)
+            return reads.review_record(row, (reviewer or "").strip())
+
+    def latest_review(self, case_id: int) -> ReviewRecord | None:
+        with self._transaction(write=False) as session:
+            reads.require_case(session, case_id)
+            newest = reads.reviews_of(session, case_id, newest_only=True)
+            return newest[0] if newest else None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get_case(self, case_id: int) -> CaseRecord:
+        with self._transaction(write=False) as session:
+            return reads.load_case(session, case_id)
+
+    def find_cases(self, *, label: str | None = None, decision: str | None = None,
+                   escalated: bool | None = None, reviewed: bool | None = None,
+                   reviewer: str | None = None, model_id: str | None = None,
+                   date_from: date | datetime | str | None = None,
+                   date_to: date | datetime | str | None = None, search: str | None = None,
+                   sort: str = "-created", page: int = 1, page_size: int = 50) -> CasePage:
+        """One page of case summaries and the number of matching cases. See
+        ``queries.CaseFilter`` for what each filter means; ``sort`` is one of created, id,
+        label, confidence, relevance (with a search), with '-' for descending."""
+        if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise StoreError(f"page starts at 1 and page_size is 1 to {MAX_PAGE_SIZE}.")
+        filters = CaseFilter(label, decision, escalated, reviewed, reviewer, model_id,
+                             date_from, date_to, search)
+        query, fts = case_list(filters, sort, self._engine.dialect.name)
+        with self._transaction(write=False) as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery()))
+            rows = session.execute(ordered(query, fts, sort)
+                                   .limit(page_size).offset((page - 1) * page_size))
+            items = tuple(_summary(row) for row in rows)
+        return CasePage(items, total or 0, page, page_size)
+
+    # -- the audit trail -----------------------------------------------------------------------
+
+    def audit_events(self, *, case_id: int | None = None, kind: str | None = None,
+                     after_id: int = 0, limit: int = 1000) -> tuple[AuditEvent, ...]:
+        query = select(AuditEventRow).where(AuditEventRow.id > after_id)
+        if case_id is not None:
+            query = query.where(AuditEventRow.case_id == case_id)
+        if kind is not None:
+            query = query.where(AuditEventRow.kind == kind)
+        with self._transaction(write=False) as session:
+            rows = session.scalars(query.order_by(AuditEventRow.id).limit(limit))
+            return tuple(audit.to_event(row) for row in rows)
+
+    def verify_chain(self) -> ChainVerification:
+        """Walk the whole chain and the records it cites, in one consistent snapshot."""
+        with self._transaction(write=False) as session:
+            return audit.verify(session)
+
+    def chain_head(self) -> tuple[int, str] | None:
+        """The last event's id and hash: print it on exports to anchor the chain."""
+        with self._transaction(write=False) as session:
+            return audit.head(session)
+
+    def register_model(self, model_id: str, weights_sha256: str | None = None,
+                       card: dict[str, Any] | None = None) -> None:
+        with self._txn() as tx:
+            writes.ensure_model(tx, model_id, weights_sha256, card)
+
+    def record_model_activated(self, model_id: str, weights_sha256: str | None = None,
+                               card: dict[str, Any] | None = None) -> AuditEvent:
+        with self._txn() as tx:
+            writes.ensure_model(tx, model_id, weights_sha256, card)
+            return tx.log("model_activated", {"model_id": model_id,
+                                              "weights_sha256": weights_sha256})
+
+    def record_policy_refitted(self, model_id: str, policy_id: str,
+                               details: dict[str, Any] | None = None) -> AuditEvent:
+        with self._txn() as tx:
+            return tx.log("policy_refitted", {"model_id": model_id, "policy_id": policy_id,
+                                              "details": details or {}})
+
+    def record_export(self, path: str, sha256: str, case_ids: list[int],
+                      kind: str = "pdf") -> AuditEvent:
+        """Log an export; a single-case export is also filed under its case."""
+        with self._txn() as tx:
+            for case_id in case_ids:
+                reads.require_case(tx.session, case_id)
+            return tx.log("exported", {"path": path, "sha256": sha256, "format": kind,
+                                       "case_ids": list(case_ids)},
+                          case_ids[0] if len(case_ids) == 1 else None)
+
+
+def _summary(row: Any) -> CaseSummary:
+    review = None if row.review_id is None else ReviewRecord(
+        id=row.review_id, case_id=row.id, reviewer=row.reviewer, decision=row.review_decision,
+        label=row.review_label, reason=row.reason, meaning=row.meaning,
+        signed_at=iso(row.signed_at), case_sha256=row.case_sha256,
+        prediction_id=row.review_prediction_id, supersedes_id=row.supersedes_id)
+    return CaseSummary(id=row.id, created=iso(row.created), source=row.source,
+                       preview=row.preview, label=row.label, confidence=row.confidence,
+                       model_id=row.model_id, escalation=row.escalation, review=review)

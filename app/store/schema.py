@@ -1,0 +1,222 @@
+"""The tables, as SQLAlchemy 2.0 typed ORM classes. Internal: nothing here leaves the store.
+
+This module describes the schema at the head revision; the migrations in
+``app/store/migrations/versions/`` create it (a test checks the two agree). Every table but
+``models`` is append-only: SQLite triggers created by the migrations refuse UPDATE and DELETE,
+so a review or a prediction, once written, is evidence. Domain objects are kept whole as
+canonical JSON (``data``) beside the few key columns the case list filters and sorts on.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.store.canonical import canonical_json
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+REVIEW_DECISIONS = ("accept", "override", "defer")
+SIGNATURE_MEANINGS = ("reviewed", "approved")
+ESCALATION_DECISIONS = ("auto", "escalate")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; SQLite keeps them as naive UTC text."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JSONText(TypeDecorator[Any]):
+    """Canonical JSON in a TEXT column: the same bytes on every backend, so hashes repeat
+    (PostgreSQL's JSON types would reorder keys and refuse ``Infinity``)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else canonical_json(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar = {datetime: UTCDateTime, dict[str, Any]: JSONText}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class ModelRow(Base):
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    weights_sha256: Mapped[str | None] = mapped_column(String(64))
+    card: Mapped[dict[str, Any]]
+    created: Mapped[datetime]
+
+
+class ReviewerRow(Base):
+    __tablename__ = "reviewers"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created: Mapped[datetime]
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created: Mapped[datetime] = mapped_column(index=True)
+    text: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(200))
+    # "metadata" is reserved on declarative classes; the column keeps the plain name.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata")
+
+
+class PredictionRow(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_case_id_id", "case_id", "id"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    created: Mapped[datetime]
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"))
+    label: Mapped[str] = mapped_column(String(200))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    data: Mapped[dict[str, Any]]
+
+
+class AttributionRow(Base):
+    __tablename__ = "attributions"
+    __table_args__ = (Index("ix_attributions_case_id_id", "case_id", "id"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id"))
+    created: Mapped[datetime]
+    label: Mapped[str | None] = mapped_column(String(200))
+    method: Mapped[str | None] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]]
+
+
+class EscalationRow(Base):
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_case_id_id", "case_id", "id"),
+                      CheckConstraint(_in("decision", ESCALATION_DECISIONS), name="decision"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id"))
+    created: Mapped[datetime]
+    decision: Mapped[str] = mapped_column(String(16))
+    policy_id: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]]
+
+
+class OpinionRow(Base):
+    __tablename__ = "llm_opinions"
+    __table_args__ = (Index("ix_llm_opinions_case_id_id", "case_id", "id"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    created: Mapped[datetime]
+    backend: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(300))
+    label: Mapped[str | None] = mapped_column(String(200))
+    sent_sha256: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+
+
+class ReviewRow(Base):
+    __tablename__ = "reviews"
+    __table_args__ = (
+        Index("ix_reviews_case_id_id", "case_id", "id"),
+        CheckConstraint(_in("decision", REVIEW_DECISIONS), name="decision"),
+        CheckConstraint(_in("meaning", SIGNATURE_MEANINGS), name="meaning"),
+        # The rule lives in the database too, so no other writer can store a bare override.
+        CheckConstraint("decision <> 'override' OR (label IS NOT NULL AND reason IS NOT NULL "
+                        "AND length(trim(reason)) > 0)", name="override_explained"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id"))
+    decision: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    meaning: Mapped[str] = mapped_column(String(16))
+    signed_at: Mapped[datetime]
+    case_sha256: Mapped[str] = mapped_column(String(64))
+    prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id"))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id"))
+
+
+class AuditEventRow(Base):
+    """One link of the hash chain. ``id`` is assigned by the store (last + 1), not by SQLite,
+    because it is part of the hashed fields and must be known before the insert."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_case_id", "case_id"),
+                      Index("ix_audit_events_kind", "kind"))
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    time: Mapped[str] = mapped_column(String(40))  # UTC ISO text: hashed exactly as stored
+    kind: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    actor: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)  # canonical JSON text
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # one successor per link
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+RECORD_TABLES: dict[str, type[Base]] = {
+    "cases": CaseRow, "predictions": PredictionRow, "attributions": AttributionRow,
+    "escalations": EscalationRow, "llm_opinions": OpinionRow, "reviews": ReviewRow,
+}

@@ -1,0 +1,182 @@
+"""Writing records, each with its audit event, inside a transaction the repository opened.
+
+Every function here adds rows and the event that cites them to the same session, so they
+commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.store import audit, reads
+from app.store.canonical import as_plain_dict, sha256_hex
+from app.store.errors import InvalidRecord, InvalidReview
+from app.store.records import AuditEvent
+from app.store.review_rules import ReviewRequest, checked
+from app.store.schema import (
+    ESCALATION_DECISIONS,
+    AttributionRow,
+    Base,
+    CaseRow,
+    EscalationRow,
+    ModelRow,
+    OpinionRow,
+    PredictionRow,
+    ReviewerRow,
+    ReviewRow,
+)
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+@dataclass(frozen=True)
+class Txn:
+    """One write transaction: the session, who is acting, and the one time stamped on it."""
+
+    session: Session
+    actor: str
+    now: datetime
+
+    def add(self, row: RowT) -> RowT:
+        self.session.add(row)
+        self.session.flush()  # assigns the id the audit event cites
+        return row
+
+    def log(self, kind: str, payload: dict[str, Any], case_id: int | None = None,
+            actor: str | None = None) -> AuditEvent:
+        return audit.append(self.session, kind, actor or self.actor, payload, self.now, case_id)
+
+
+def _text_field(data: dict[str, Any], key: str, what: str, required: bool = True) -> str | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRecord(f"The {what} has no {key!r}; it cannot be stored.")
+    return value
+
+
+def add_case(tx: Txn, text: str, source: str, metadata: dict[str, Any] | None) -> CaseRow:
+    row = tx.add(CaseRow(created=tx.now, text=text, content_sha256=sha256_hex(text),
+                         source=source, meta=as_plain_dict(metadata or {}, "metadata")))
+    tx.log("case_created", {"record": audit.cite(row), "content_sha256": row.content_sha256,
+                            "source": source}, row.id)
+    return row
+
+
+def ensure_model(tx: Txn, model_id: str, weights_sha256: str | None = None,
+                 card: dict[str, Any] | None = None) -> ModelRow:
+    """The models row, created on first sight; a later call may fill in what was unknown."""
+    row = tx.session.get(ModelRow, model_id)
+    if row is None:
+        return tx.add(ModelRow(id=model_id, weights_sha256=weights_sha256,
+                               card=as_plain_dict(card or {}, "model card"), created=tx.now))
+    if weights_sha256 and row.weights_sha256 not in (None, weights_sha256):
+        raise InvalidRecord(f"Model {model_id} is stored with weights {row.weights_sha256}, "
+                            f"not {weights_sha256}; a retrained model needs a new id.")
+    row.weights_sha256 = row.weights_sha256 or weights_sha256
+    if card:
+        row.card = as_plain_dict(card, "model card")
+    return row
+
+
+def add_prediction(tx: Txn, case_id: int, prediction: Any) -> PredictionRow:
+    data = as_plain_dict(prediction, "prediction")
+    label = _text_field(data, "label", "prediction")
+    model_id = _text_field(data, "model_id", "prediction")
+    confidence = (data.get("probabilities") or {}).get(label)
+    ensure_model(tx, model_id)
+    row = tx.add(PredictionRow(case_id=case_id, created=tx.now, model_id=model_id, label=label,
+                               confidence=None if confidence is None else float(confidence),
+                               data=data))
+    tx.log("predicted", {"record": audit.cite(row), "model_id": model_id, "label": label,
+                         "confidence": row.confidence}, case_id)
+    return row
+
+
+def _prediction_of(tx: Txn, case_id: int, prediction_id: int | None) -> int | None:
+    """The prediction a record refers to: the one given (it must be this case's) or the latest."""
+    if prediction_id is None:
+        latest = reads.latest(tx.session, PredictionRow, case_id)
+        return None if latest is None else latest.id
+    owner = tx.session.scalar(select(PredictionRow.case_id)
+                              .where(PredictionRow.id == prediction_id))
+    if owner != case_id:
+        raise InvalidRecord(f"Prediction {prediction_id} is not one of case {case_id}'s.")
+    return prediction_id
+
+
+def add_attribution(tx: Txn, case_id: int, attribution: Any,
+                    prediction_id: int | None) -> AttributionRow:
+    data = as_plain_dict(attribution, "attribution")
+    row = tx.add(AttributionRow(
+        case_id=case_id, prediction_id=_prediction_of(tx, case_id, prediction_id),
+        created=tx.now, label=_text_field(data, "label", "attribution", required=False),
+        method=_text_field(data, "method", "attribution", required=False), data=data))
+    tx.log("explained", {"record": audit.cite(row), "label": row.label, "method": row.method,
+                         "prediction_id": row.prediction_id}, case_id)
+    return row
+
+
+def add_escalation(tx: Txn, case_id: int, decision: Any,
+                   prediction_id: int | None) -> EscalationRow:
+    data = as_plain_dict(decision, "escalation decision")
+    if data.get("decision") not in ESCALATION_DECISIONS:
+        raise InvalidRecord(f"An escalation decision must be one of {ESCALATION_DECISIONS}, "
+                            f"not {data.get('decision')!r}.")
+    row = tx.add(EscalationRow(
+        case_id=case_id, prediction_id=_prediction_of(tx, case_id, prediction_id),
+        created=tx.now, decision=data["decision"], policy_id=data.get("policy_id"), data=data))
+    tx.log("escalated", {"record": audit.cite(row), "decision": row.decision,
+                         "reason_codes": data.get("reason_codes", []),
+                         "policy_id": row.policy_id, "prediction_id": row.prediction_id},
+           case_id)
+    return row
+
+
+def add_opinion(tx: Txn, case_id: int, opinion: Any) -> OpinionRow:
+    data = as_plain_dict(opinion, "LLM opinion")
+    row = tx.add(OpinionRow(
+        case_id=case_id, created=tx.now, backend=_text_field(data, "backend", "LLM opinion"),
+        model=_text_field(data, "model", "LLM opinion"), label=data.get("label"),
+        sent_sha256=data.get("sent_sha256"), data=data))
+    # What left for the LLM is part of the record: the text itself, not only its hash.
+    tx.log("llm_asked", {"record": audit.cite(row), "backend": row.backend, "model": row.model,
+                         "base_url": data.get("base_url"), "sent_text": data.get("sent_text"),
+                         "sent_sha256": row.sent_sha256, "label": row.label,
+                         "error": data.get("error")}, case_id)
+    return row
+
+
+def _reviewer(tx: Txn, name: str) -> ReviewerRow:
+    row = tx.session.scalar(select(ReviewerRow).where(ReviewerRow.name == name))
+    return row or tx.add(ReviewerRow(name=name, created=tx.now))
+
+
+def add_review(tx: Txn, case: CaseRow, request: ReviewRequest,
+               expected_sha256: str | None) -> ReviewRow:
+    prediction = reads.latest(tx.session, PredictionRow, case.id)
+    predicted = None if prediction is None else prediction.label
+    labels = [] if prediction is None else list(prediction.data.get("probabilities") or {})
+    request = checked(request, predicted, labels)
+    version = reads.current_version(tx.session, case)
+    if expected_sha256 is not None and expected_sha256 != version:
+        raise InvalidReview(f"Case {case.id} changed since it was opened (a new prediction, "
+                            "decision or opinion was stored); reopen it and review again.")
+    previous = reads.latest(tx.session, ReviewRow, case.id)
+    row = tx.add(ReviewRow(
+        case_id=case.id, reviewer_id=_reviewer(tx, request.reviewer).id,
+        decision=request.decision, label=request.label, reason=request.reason,
+        meaning=request.meaning, signed_at=tx.now, case_sha256=version,
+        prediction_id=None if prediction is None else prediction.id,
+        supersedes_id=None if previous is None else previous.id))
+    tx.log("reviewed", {"record": audit.cite(row), "reviewer": request.reviewer,
+                        "decision": row.decision, "label": row.label, "reason": row.reason,
+                        "meaning": row.meaning, "case_sha256": version,
+                        "supersedes_id": row.supersedes_id}, case.id, actor=request.reviewer)
+    return row
