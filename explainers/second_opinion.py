@@ -9,13 +9,14 @@ happened; the case itself is never touched.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from explainers.opinion_check import Finding, check_answer, parse_answer
-from explainers.prompts import PREFILL, PROMPT_VERSION, Evidence, build_prompt
+from explainers.prompts import CANNOT_TELL, PREFILL, PROMPT_VERSION, Evidence, build_prompt
 from models.llm.base import LLMBackend, LLMError, Usage
 from models.progress import CancelFlag, Cancelled
 
@@ -101,25 +102,38 @@ def second_opinion(backend: LLMBackend, case_text: str, labels: list[str], evide
                            "settings (or pass --allow-remote) to send a de-identified copy of "
                            f"the case to {backend.base_url}.")
         sent, redactions, evidence = outgoing(case_text, evidence)
-    prefill = backend.supports_prefill
-    prompt = build_prompt(sent, labels, evidence, descriptions, _fits_for(backend, max_tokens),
-                          prefill=prefill)
+    guided = backend.supports_prefill
+    prompt = build_prompt(sent, labels, evidence, descriptions, _fits_for(backend, max_tokens))
     backend.last_usage = Usage()  # a failed answer must not report the previous one's tokens
     pieces: list[str] = []
-    first = None
+    timing = {"first": None}
+    usage = Usage()
+
+    def shown(piece: str) -> None:
+        if timing["first"] is None:
+            timing["first"] = time.monotonic() - start
+        pieces.append(piece)
+        if on_text is not None:
+            on_text(piece)
+
     error = None
     try:
-        for piece in backend.stream(prompt.messages, max_tokens=max_tokens, cancel=cancel):
-            first = first if first is not None else time.monotonic() - start
-            pieces.append(piece)
-            if on_text is not None:
-                on_text(piece)
+        if guided:
+            raw, usage = _guided_answer(backend, prompt.messages, labels, max_tokens, cancel,
+                                        shown)
+        else:
+            for piece in backend.stream(prompt.messages, max_tokens=max_tokens, cancel=cancel):
+                shown(piece)
+            raw, usage = "".join(pieces), backend.last_usage
     except LLMError as exc:
-        error = str(exc)
+        error, raw = str(exc), "".join(pieces)
     except Cancelled:
         error = "Cancelled by the user" + (" after part of the answer." if pieces else ".")
-    raw = (PREFILL if prefill and pieces else "") + "".join(pieces)
+        raw = "".join(pieces)
+    first = timing["first"]
     answer = parse_answer(raw)
+    if guided and answer.parse == "json":
+        answer = replace(answer, parse="guided")
     label, findings = (None, [])
     if raw.strip():
         label, findings = check_answer(answer, sent, labels, evidence.label, word_values)
@@ -129,7 +143,6 @@ def second_opinion(backend: LLMBackend, case_text: str, labels: list[str], evide
         findings.insert(0, Finding("trimmed", "note", f"The case text was cut to "
                                    f"{prompt.case_chars_sent} of {prompt.case_chars} characters "
                                    "to fit the model's context; the evidence was kept whole."))
-    usage = backend.last_usage
     return LLMOpinion(
         **base, text=answer.explanation or raw.strip(), raw_text=raw, label=label,
         cited_words=answer.cited_words, check=tuple(findings), parse=answer.parse,
@@ -137,6 +150,35 @@ def second_opinion(backend: LLMBackend, case_text: str, labels: list[str], evide
         redactions=redactions, case_trimmed=prompt.trimmed, prompt_version=prompt.version,
         prompt_sha256=prompt.sha256, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
         first_token_seconds=first, seconds=time.monotonic() - start, error=error)
+
+
+def _guided_answer(backend, messages: list[dict], labels: list[str], max_tokens: int,
+                   cancel: CancelFlag | None, shown: Callable[[str], None]) -> tuple[str, Usage]:
+    """The answer in three steps for an in-process model, which can be made to continue a
+    started answer: it writes the explanation, then picks its label from the label set by
+    likelihood (a 135M model rarely writes a valid label on its own), then lists its words.
+    The JSON around them is the app's, so it always parses."""
+    def turn(started: str) -> list[dict]:
+        return [*messages, {"role": "assistant", "content": started}]
+
+    explanation, closed = [], False
+    for piece in backend.stream(turn(PREFILL), max_tokens=max_tokens, cancel=cancel, stop='"'):
+        kept = piece if closed else piece.split('"', 1)[0]
+        if kept and not closed:
+            explanation.append(kept)
+            shown(kept)
+        closed = closed or '"' in piece  # generation stops right after; drain the rest
+    usage = Usage(backend.last_usage.tokens_in, backend.last_usage.tokens_out)
+    text = "".join(explanation).strip()
+    so_far = PREFILL + json.dumps(text, ensure_ascii=False)[1:-1] + '", "label": "'
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+    label = backend.choose(turn(so_far), [*labels, CANNOT_TELL])
+    so_far += label + '", "words": ["'
+    words = "".join(backend.stream(turn(so_far), max_tokens=40, cancel=cancel, stop="]"))
+    out = backend.last_usage.tokens_out
+    usage.tokens_out = (usage.tokens_out or 0) + (out or 0)
+    return so_far + words.split("]", 1)[0].rstrip(", ") + "]}", usage
 
 
 def outgoing(case_text: str, evidence: Evidence) -> tuple[str, tuple[dict, ...], Evidence]:

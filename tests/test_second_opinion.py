@@ -152,7 +152,9 @@ def test_embedded_second_opinion_is_recorded_whole(embedded):
     opinion = second_opinion(embedded, CASE, LABELS, EVIDENCE, VALUES, max_tokens=48)
     assert opinion.backend == "embedded" and opinion.ai_generated
     assert opinion.raw_text.startswith('{"explanation": "')  # the prefilled start
-    assert opinion.error is None and opinion.tokens_in > 100
+    assert opinion.parse == "guided" and json.loads(opinion.raw_text)
+    assert opinion.label in [*LABELS, "cannot tell"]  # chosen by likelihood: always valid
+    assert opinion.error is None and opinion.tokens_in > 100 and opinion.tokens_out > 0
     assert opinion.sent_text == CASE
 
 

@@ -84,16 +84,44 @@ class TransformersBackend(LLMBackend):
             messages, add_generation_prompt=not prefilled, continue_final_message=prefilled,
             return_tensors="pt", return_dict=True)["input_ids"]
 
+    def choose(self, messages: list[Message], options: list[str], closing: str = '"') -> str:
+        """The option the model finds most likely to continue ``messages`` (whose last message
+        is a started answer), each followed by ``closing``: a small model's choice among fixed
+        labels, always one of them."""
+        import torch
+
+        prompt = self._prompt_ids(messages)[0]
+        scores = []
+        with torch.inference_mode():
+            for option in options:
+                tail = self._tokenizer(option + closing, add_special_tokens=False,
+                                       return_tensors="pt")["input_ids"][0]
+                ids = torch.cat([prompt, tail]).unsqueeze(0)
+                logits = self._model(input_ids=ids).logits[0, len(prompt) - 1 : -1]
+                logp = torch.log_softmax(logits.float(), -1)
+                scores.append(float(logp.gather(1, tail.unsqueeze(1)).sum()))
+        return options[max(range(len(options)), key=scores.__getitem__)]
+
     def stream(self, messages: list[Message], max_tokens: int = 384, temperature: float = 0.0,
-               cancel: CancelFlag | None = None) -> Iterator[str]:
+               cancel: CancelFlag | None = None, stop: str | None = None) -> Iterator[str]:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+        prompt_length = 0
+
         class StopOnCancel(StoppingCriteria):
+            """Stops on cancel, or once the answer contains ``stop``."""
+
             def __call__(self, input_ids, scores, **kwargs) -> bool:
-                return bool(cancel is not None and cancel.is_set())
+                if cancel is not None and cancel.is_set():
+                    return True
+                return bool(stop) and stop in tokenizer.decode(input_ids[0, prompt_length:],
+                                                               skip_special_tokens=True)
+
+        tokenizer = self._tokenizer
 
         input_ids = self._prompt_ids(messages)
+        prompt_length = input_ids.shape[1]
         if input_ids.shape[1] + max_tokens > self.context_length:
             raise LLMError(f"The prompt has {input_ids.shape[1]} tokens; with {max_tokens} to "
                            f"write it exceeds the model's context of {self.context_length}.")
