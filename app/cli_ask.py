@@ -88,9 +88,10 @@ def _print_opinion(opinion, classifier_label: str) -> None:
 def add_ask_parser(commands) -> None:
     ask = commands.add_parser("ask", help="the LLM's second opinion on one case")
     ask.add_argument("text", help="the text of one case")
-    ask.add_argument("--backend", default="embedded", choices=("embedded", "local", "openai"),
-                     help="embedded SmolLM2 (default), a local model, or an OpenAI-compatible "
-                          "server")
+    ask.add_argument("--backend", default="embedded",
+                     choices=("embedded", "local", "openai", "llama-cpp"),
+                     help="embedded SmolLM2 (default), a local model, an OpenAI-compatible "
+                          "server, or a GGUF through llama-cpp-python (optional extra)")
     ask.add_argument("--model", help="local: a model directory or .gguf file; openai: the "
                                      "server's model name")
     ask.add_argument("--base-url", help="openai: the server's URL, e.g. http://localhost:11434/v1")

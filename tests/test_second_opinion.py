@@ -236,3 +236,18 @@ def test_ask_and_redact_contracts_from_the_command_line(home, server):  # noqa: 
                               "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--model",
                               "x", "--timeout", "2").stdout)
     assert down["error"] and "ai_generated" in down
+
+
+def test_llama_cpp_backend_when_installed_or_a_clear_message():
+    from models.llm.base import LLMError
+    from models.llm.factory import make_backend
+
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        with pytest.raises(LLMError, match="llama-cpp-python is not installed"):
+            make_backend("llama-cpp")
+        return
+    backend = make_backend("llama-cpp")  # the embedded GGUF
+    pieces = list(backend.stream([{"role": "user", "content": "Say hi."}], max_tokens=5))
+    assert pieces and backend.last_usage.tokens_out

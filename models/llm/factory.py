@@ -8,7 +8,7 @@ from pathlib import Path
 
 from models.llm.base import LLMBackend, LLMError
 
-BACKENDS = ("embedded", "local", "openai")
+BACKENDS = ("embedded", "local", "openai", "llama-cpp")
 # The embedded model takes seconds to load: one copy per process, loaded on first use.
 _embedded = None
 _embedded_lock = threading.Lock()
@@ -46,4 +46,9 @@ def make_backend(kind: str = "embedded", model: str | None = None,
         key = api_key or os.environ.get("CASEWISE_LLM_API_KEY") or os.environ.get(
             "OPENAI_API_KEY")
         return OpenAICompatibleBackend(base_url, model, api_key=key, timeout=timeout)
+    if kind == "llama-cpp":
+        from models.embedded import embedded_llm_file
+        from models.llm.llama_cpp_backend import LlamaCppBackend
+
+        return LlamaCppBackend(Path(model).expanduser() if model else embedded_llm_file())
     raise LLMError(f"Unknown backend {kind!r}; choose one of {BACKENDS}.")
