@@ -83,6 +83,8 @@ def print_table(rows: list[dict], load_seconds: float, max_tokens: int) -> None:
     speed = statistics.median(r["tokens_per_s"] for r in rows)
     print(f"| tokens per second, median | {speed:.1f} |")
     print(f"| answer time, p50 | {statistics.median(r['seconds'] for r in rows):.1f} s |")
+    print(f"| answer structured in guided steps (in-process model: the JSON is the app's, the "
+          f"label chosen by likelihood) | {share(rows, lambda r: r['parse'] == 'guided')} |")
     print(f"| JSON parsed as written | {share(rows, lambda r: r['parse'] == 'json')} |")
     print(f"| JSON parsed after repair or field recovery | "
           f"{share(rows, lambda r: r['parse'] in {'repaired', 'fields'})} |")
