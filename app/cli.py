@@ -298,10 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_ask import add_ask_parser
     from app.cli_escalation import add_parsers
     from app.cli_llm import add_redact_parser
+    from app.cli_store import add_store_parsers
 
     add_parsers(commands)
     add_ask_parser(commands)
     add_redact_parser(commands)
+    add_store_parsers(commands)
 
     demo = commands.add_parser("demo", help="classify the sample cases (headless)")
     demo.set_defaults(handler=cmd_demo)

@@ -1,0 +1,189 @@
+"""The case history from the terminal: ``score``, ``history``, ``review``, ``audit verify``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from app.paths import data_dir
+from models.errors import DataError
+
+SCORE_CHUNK = 32  # cases predicted together; each is then stored in its own transaction
+
+
+def _store(args: argparse.Namespace):
+    from app.store import DB_FILE, open_store
+
+    return open_store(args.db or (data_dir() / DB_FILE))
+
+
+def _read_cases(path: Path, text_col: str | None, encoding: str | None
+                ) -> list[tuple[str, str]]:
+    """(source, text) pairs from a CSV/TSV/JSONL file or a folder of .txt files."""
+    from models.data import load_texts
+
+    if path.is_dir():
+        files = sorted(path.glob("*.txt"))
+        if not files:
+            raise DataError(f"{path} holds no .txt files to score.")
+        return [(f.name, f.read_text(encoding=encoding or "utf-8")) for f in files]
+    texts = load_texts(path, text_col, encoding)
+    return [(f"{path.name}:{row}", text) for row, text in enumerate(texts, start=1)]
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Predict, decide escalation, explain and store every case of a file; resumable."""
+    from app.cli import TerminalProgress, _load_classifier
+    from explainers.attribution import explain
+    from models.escalation import load_policy, predict_and_decide
+    from models.progress import Progress
+
+    cases = [(s, t) for s, t in _read_cases(Path(args.file), args.text_col, args.encoding)
+             if t.strip()]
+    classifier = _load_classifier(args.model)
+    policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
+    store = _store(args)
+    counts = {"stored": 0, "skipped": 0, "failed": 0, "escalated": 0}
+    todo = [(s, t) for s, t in cases if store.case_id_for_text(t) is None]
+    counts["skipped"] = len(cases) - len(todo)
+    reporter = TerminalProgress()
+    try:
+        for start in range(0, len(todo), SCORE_CHUNK):
+            chunk = todo[start : start + SCORE_CHUNK]
+            answers = predict_and_decide(classifier, policy, [t for _, t in chunk])
+            for (source, text), (prediction, decision) in zip(chunk, answers, strict=True):
+                try:
+                    added = store.add_case(text, source, prediction=prediction.to_dict(),
+                                           escalation=decision.to_dict())
+                    if not args.no_explain:
+                        store.record_attribution(
+                            added.id, explain(classifier, text, with_checks=True).to_dict())
+                    if args.llm and not decision.auto:
+                        _ask(store, classifier, added.id, text, prediction, decision)
+                except Exception as exc:
+                    counts["failed"] += 1
+                    print(f"case {source} failed: {exc}", file=sys.stderr)
+                    continue
+                counts["stored"] += 1
+                counts["escalated"] += not decision.auto
+            reporter(Progress("scoring", min(start + SCORE_CHUNK, len(todo)), len(todo)))
+    finally:
+        reporter.close()
+        store.close()
+    print(json.dumps(counts) if args.json else
+          ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def _ask(store, classifier, case_id: int, text: str, prediction, decision) -> None:
+    from explainers.second_opinion import evidence_of, second_opinion
+    from models.llm.factory import embedded_backend
+
+    opinion = second_opinion(embedded_backend(), text, classifier.labels,
+                             evidence_of(prediction, decision))
+    store.record_opinion(case_id, opinion.to_dict())
+
+
+def _summary(item) -> dict:
+    return {"id": item.id, "created": item.created, "label": item.label,
+            "confidence": item.confidence, "decision": item.escalation,
+            "model_id": item.model_id, "preview": item.preview,
+            "review": asdict(item.review) if item.review else None}
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        page = store.find_cases(search=args.search, escalated=True if args.escalated else None,
+                                label=args.label, page_size=args.limit,
+                                sort="relevance" if args.search else "-created")
+    finally:
+        store.close()
+    rows = [_summary(item) for item in page.items]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    print(f"{page.total} case(s)" + (f", showing {len(rows)}" if page.total > len(rows) else ""))
+    for row in rows:
+        review = row["review"]
+        reviewed = f"{review['decision']} by {review['reviewer']}" if review else "not reviewed"
+        print(f"#{row['id']:<6} {row['created'][:16]}  {row['label'] or '-':<10} "
+              f"{row['decision'] or '-':<9} {reviewed:<28} {row['preview'][:60]}")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    import getpass
+
+    decision = "accept" if args.accept else "override" if args.override else "defer"
+    store = _store(args)
+    try:
+        review = store.add_review(args.case_id, args.reviewer or getpass.getuser(), decision,
+                                  label=args.override, reason=args.reason, meaning=args.meaning)
+    finally:
+        store.close()
+    print(json.dumps(asdict(review)) if args.json else
+          f"review {review.id} of case {review.case_id}: {review.decision}"
+          f"{' -> ' + review.label if review.label else ''} signed by {review.reviewer} "
+          f"({review.meaning}) at {review.signed_at}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        result = store.verify_chain()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"ok": result.ok, "events": result.events,
+                          "first_broken": result.first_broken_id, "reason": result.reason}))
+    elif result.ok:
+        print(f"audit chain intact: {result.events} events")
+    else:
+        print(f"audit chain BROKEN at event {result.first_broken_id}: {result.reason}")
+    return 0 if result.ok else 1
+
+
+def add_store_parsers(commands) -> None:
+    score = commands.add_parser("score", help="predict, explain, decide and store every case "
+                                              "of a file (re-running skips stored cases)")
+    score.add_argument("file", help="CSV, TSV, JSONL, or a folder of .txt files")
+    score.add_argument("--text-col", help="column with the text (guessed when obvious)")
+    score.add_argument("--encoding", help="file encoding when it is not UTF-8")
+    score.add_argument("--llm", action="store_true",
+                       help="also ask the embedded LLM about escalated cases")
+    score.add_argument("--no-explain", action="store_true", help="skip the attributions")
+    score.add_argument("--model", help="model id (default: the active model)")
+    score.set_defaults(handler=cmd_score)
+
+    history = commands.add_parser("history", help="list and search the stored cases")
+    history.add_argument("--search", help="full-text search over the case text")
+    history.add_argument("--escalated", action="store_true", help="only escalated cases")
+    history.add_argument("--label", help="only cases the model gave this label")
+    history.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    history.set_defaults(handler=cmd_history)
+
+    review = commands.add_parser("review", help="sign a review of a stored case")
+    review.add_argument("case_id", type=int, metavar="ID")
+    choice = review.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--accept", action="store_true", help="accept the model's label")
+    choice.add_argument("--override", metavar="LABEL", help="override with this label")
+    choice.add_argument("--defer", action="store_true", help="defer the decision")
+    review.add_argument("--reason", help="why (required with --override)")
+    review.add_argument("--reviewer", help="your name (default: the login name)")
+    review.add_argument("--meaning", default="reviewed", choices=("reviewed", "approved"),
+                        help="what the signature means")
+    review.set_defaults(handler=cmd_review)
+
+    audit = commands.add_parser("audit", help="the tamper-evident audit trail")
+    audit_commands = audit.add_subparsers(title="audit commands", required=True)
+    verify = audit_commands.add_parser("verify", help="walk the hash chain")
+    verify.set_defaults(handler=cmd_audit_verify)
+    for parser in (score, history, review, verify):
+        parser.add_argument("--db", help="an SQLAlchemy URL or file (default: casewise.db in "
+                                         "the data directory)")
+        parser.add_argument("--json", action="store_true", help="print JSON")
