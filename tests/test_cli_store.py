@@ -65,7 +65,7 @@ def test_audit_verify_catches_a_row_changed_behind_the_apps_back(home, tmp_path)
 
 
 def test_a_killed_batch_resumes_without_half_stored_cases(home, tmp_path):  # noqa: F811
-    rows = [{"text": r["text"]} for r in synthetic_rows(12, seed=5)]  # 36 cases
+    rows = [{"text": r["text"]} for r in synthetic_rows(30, seed=5)]  # 90 cases
     cases = write_csv(tmp_path / "cases.csv", rows)
     db = tmp_path / "cases.db"
     env = {**os.environ, "CASEWISE_HOME": str(home), "OMP_NUM_THREADS": "1"}
@@ -86,7 +86,7 @@ def test_a_killed_batch_resumes_without_half_stored_cases(home, tmp_path):  # no
         time.sleep(0.2)
     process.kill()
     process.wait()
-    assert 0 < stored < 36, "the batch should have been killed part-way"
+    assert 0 < stored < 90, "the batch should have been killed part-way"
     with sqlite3.connect(db) as raw:
         half = raw.execute("SELECT count(*) FROM cases WHERE id NOT IN "
                            "(SELECT case_id FROM predictions) OR id NOT IN "
@@ -95,6 +95,6 @@ def test_a_killed_batch_resumes_without_half_stored_cases(home, tmp_path):  # no
     assert half == 0
     resumed = json.loads(run_cli(home, "score", str(cases), "--json", "--db",
                                  str(db)).stdout.splitlines()[-1])
-    assert resumed["skipped"] == before and resumed["stored"] + before == 36
+    assert resumed["skipped"] == before and resumed["stored"] + before == 90
     verified = json.loads(run_cli(home, "audit", "verify", "--json", "--db", str(db)).stdout)
     assert verified["ok"] is True
