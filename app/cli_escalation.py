@@ -81,7 +81,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     evidence = evaluate_policy(policy, scores, truth)
     plot = Path(args.plot) if args.plot else (
         data_dir() / "reports" / f"{classifier.model_id}-{policy.policy_id}-risk-coverage.png")
-    risk_coverage_plot(policy, scores, truth, plot)
+    risk_coverage_plot(policy, scores, truth, plot, evidence)
     evidence = {**evidence, "source": source, "plot": str(plot)}
     if args.json:
         print(json.dumps(evidence))

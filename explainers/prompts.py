@@ -88,25 +88,23 @@ def _fill(text: str, labels: Sequence[str], descriptions: dict[str, str], eviden
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-# Small models keep to JSON far more often when the answer is already started for them.
+# How an in-process model's answer is started for it (explainers.second_opinion's guided
+# steps): a 135M model keeps to JSON only when the answer is begun for it.
 PREFILL = '{"explanation": "'
 
 
 def build_prompt(text: str, labels: Sequence[str], evidence: Evidence,
                  descriptions: dict[str, str] | None = None,
-                 fits: Callable[[list[dict[str, str]]], bool] | None = None,
-                 prefill: bool = False) -> Prompt:
+                 fits: Callable[[list[dict[str, str]]], bool] | None = None) -> Prompt:
     """The messages for one case. ``fits`` says whether messages fit the model's context; the
-    case text is cut (at a word boundary) until they do. With ``prefill`` the answer is
-    started as JSON (``PREFILL``) for the model to continue."""
+    case text is cut (at a word boundary) until they do."""
     descriptions = DEMO_DESCRIPTIONS if descriptions is None else descriptions
-    tail = [{"role": "assistant", "content": PREFILL}] if prefill else []
     keep = len(text)
-    messages = _fill(text, labels, descriptions, evidence, False) + tail
+    messages = _fill(text, labels, descriptions, evidence, False)
     while fits is not None and not fits(messages) and keep > 0:
         keep = max(0, int(keep * 0.8))
         cut = text[:keep].rsplit(" ", 1)[0] if " " in text[:keep] else text[:keep]
         keep = len(cut)
-        messages = _fill(cut + " ...", labels, descriptions, evidence, True) + tail
+        messages = _fill(cut + " ...", labels, descriptions, evidence, True)
     digest = hashlib.sha256(json.dumps(messages, ensure_ascii=False).encode()).hexdigest()
     return Prompt(messages, PROMPT_VERSION, digest, keep, len(text))

@@ -133,8 +133,8 @@ class EscalationPolicy:
                                      false_alarm=self.settings.ood_false_alarm)
         # The calibration cases' own checks, with each case's distance taken leave-one-out.
         eligible = np.array([not reasons for reasons in self._other_reasons(
-            self.data.probabilities, self.data.embeddings, self.data.truncated,
-            self.ood.calibration_scores)])
+            self.data.probabilities, self.sets.predict(self.data.probabilities),
+            self.data.truncated, self.ood.calibration_scores)])
         self.test = certify_threshold(self.data.probabilities.max(1),
                                       self.data.probabilities.argmax(1) == self.data.truth,
                                       self.settings.alpha, self.settings.delta, eligible)
@@ -169,9 +169,9 @@ class EscalationPolicy:
         """One decision per row of ``scores``."""
         probs = np.atleast_2d(scores.probabilities)
         ood_scores = self.ood.score(scores.embeddings)
-        others = self._other_reasons(probs, scores.embeddings, scores.truncated, ood_scores,
-                                     scores.n_tokens, n_tokens_read)
         sets = self.sets.predict(probs)
+        others = self._other_reasons(probs, sets, scores.truncated, ood_scores,
+                                     scores.n_tokens, n_tokens_read)
         decisions = []
         for row, reasons in enumerate(others):
             confidence = float(probs[row].max())
@@ -183,8 +183,7 @@ class EscalationPolicy:
                 label=self.labels[int(probs[row].argmax())], confidence=confidence,
                 threshold=self.threshold, alpha=self.settings.alpha,
                 delta=self.settings.delta,
-                prediction_set=tuple(lb for lb, kept in zip(self.labels, sets[row], strict=True)
-                                     if kept),
+                prediction_set=self._labels_in(sets[row]),
                 set_score=self.settings.set_score, ood_score=float(ood_scores[row]),
                 ood_threshold=self.ood.threshold, n_calibration=self.n_calibration,
                 calibrated_on=self.created, policy_id=self.policy_id,
@@ -200,16 +199,18 @@ class EscalationPolicy:
                                        f"threshold {self.threshold:.2f}")]
         return []
 
-    def _other_reasons(self, probs: np.ndarray, embeddings: np.ndarray, truncated: np.ndarray,
+    def _labels_in(self, set_row: np.ndarray) -> tuple[str, ...]:
+        return tuple(lb for lb, kept in zip(self.labels, set_row, strict=True) if kept)
+
+    def _other_reasons(self, probs: np.ndarray, sets: np.ndarray, truncated: np.ndarray,
                        ood_scores: np.ndarray, n_tokens: np.ndarray | None = None,
                        n_tokens_read: int | None = None) -> list[list[tuple[str, str]]]:
         """The reasons other than confidence, as (code, sentence) pairs, row by row."""
-        sets = self.sets.predict(probs)
         level = 1 - self.settings.alpha
         out = []
         for row in range(len(probs)):
             reasons = []
-            in_set = [lb for lb, kept in zip(self.labels, sets[row], strict=True) if kept]
+            in_set = self._labels_in(sets[row])
             if len(in_set) != 1:
                 reasons.append(("ambiguous", f"the {level:.0%} prediction set holds "
                                 f"{len(in_set)} labels" + (f" ({', '.join(in_set)})"
@@ -338,11 +339,3 @@ def policy_history(model_dir: Path) -> list[dict]:
     """Every policy fitted for the model, oldest first (the record a refit keeps)."""
     return [json.loads((d / POLICY_FILE).read_text(encoding="utf-8"))
             for d in policy_dirs(model_dir) if (d / POLICY_FILE).is_file()]
-
-
-def with_settings(policy: EscalationPolicy, settings: EscalationSettings,
-                  source: str | None = None) -> EscalationPolicy:
-    """The same calibration cases under other settings (a new policy, not saved)."""
-    return EscalationPolicy(policy.model_id, policy.labels, settings, policy.data,
-                            source or policy.source,
-                            datetime.now(UTC).replace(microsecond=0).isoformat())

@@ -9,7 +9,7 @@ import numpy as np
 
 from models.classifier import CaseScores
 from models.escalation import EscalationPolicy
-from models.risk_control import ConformalSets, aurc, proportion_ci, risk_coverage_curve
+from models.risk_control import SET_SCORES, ConformalSets, aurc, proportion_ci, risk_coverage_curve
 
 
 def evaluate_policy(policy: EscalationPolicy, scores: CaseScores, truth: np.ndarray) -> dict:
@@ -21,7 +21,7 @@ def evaluate_policy(policy: EscalationPolicy, scores: CaseScores, truth: np.ndar
     correct = scores.probabilities.argmax(1) == truth
     n_auto, auto_wrong = int(auto.sum()), int((auto & ~correct).sum())
     n_escalated, escalated_wrong = int((~auto).sum()), int((~auto & ~correct).sum())
-    sets = policy.sets.predict(scores.probabilities)
+    sets = np.array([[lb in d.prediction_set for lb in policy.labels] for d in decisions])
     reasons: dict[str, int] = {}
     for decision in decisions:
         for code in decision.reason_codes:
@@ -43,7 +43,7 @@ def evaluate_policy(policy: EscalationPolicy, scores: CaseScores, truth: np.ndar
         "set_score": policy.settings.set_score,
         "set_coverage": float(sets[np.arange(len(truth)), truth].mean()),
         "set_size_mean": float(sets.sum(1).mean()),
-        "sets": {score: _set_numbers(policy, scores, truth, score) for score in ("lac", "aps")},
+        "sets": {score: _set_numbers(policy, scores, truth, score) for score in SET_SCORES},
         "escalation_reasons": reasons,
         "guarantee": policy.guarantee,
     }
@@ -51,15 +51,17 @@ def evaluate_policy(policy: EscalationPolicy, scores: CaseScores, truth: np.ndar
 
 def _set_numbers(policy: EscalationPolicy, scores: CaseScores, truth: np.ndarray,
                  score: str) -> dict:
-    sets = ConformalSets(policy.data.probabilities, policy.data.truth, policy.settings.alpha,
-                         score).predict(scores.probabilities)
+    # The policy's own score is already fitted; the other is fitted for comparison only.
+    fitted = policy.sets if score == policy.settings.set_score else ConformalSets(
+        policy.data.probabilities, policy.data.truth, policy.settings.alpha, score)
+    sets = fitted.predict(scores.probabilities)
     return {"coverage": float(sets[np.arange(len(truth)), truth].mean()),
             "size_mean": float(sets.sum(1).mean()),
             "singletons": float((sets.sum(1) == 1).mean())}
 
 
 def risk_coverage_plot(policy: EscalationPolicy, scores: CaseScores, truth: np.ndarray,
-                       path: Path) -> Path:
+                       path: Path, evidence: dict | None = None) -> Path:
     """The risk-coverage curve of the model's confidence, the bound, and the policy's point."""
     import matplotlib
 
@@ -69,7 +71,7 @@ def risk_coverage_plot(policy: EscalationPolicy, scores: CaseScores, truth: np.n
     truth = np.asarray(truth, dtype=int)
     correct = scores.probabilities.argmax(1) == truth
     coverage, risk = risk_coverage_curve(scores.probabilities.max(1), correct)
-    evidence = evaluate_policy(policy, scores, truth)
+    evidence = evidence or evaluate_policy(policy, scores, truth)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     ax.plot(coverage, risk, color="#2166ac", label=f"confidence ranking (AURC "
             f"{aurc(scores.probabilities.max(1), correct):.3f})")

@@ -96,3 +96,13 @@ def trained_home(tmp_path_factory, tiny_base_dir, tiny_config) -> Path:
     train_and_save(DatasetSpec("synthetic", data), ModelRegistry(home), tiny_config,
                    base_dir=tiny_base_dir)
     return home
+
+
+@pytest.fixture()
+def home(trained_home, tmp_path) -> Path:
+    """A writable copy of the trained data directory, for tests that add to it."""
+    import shutil
+
+    copy = tmp_path / "home"
+    shutil.copytree(trained_home, copy)
+    return copy

@@ -6,8 +6,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-
 from tests.conftest import PROJECT_ROOT, synthetic_rows, write_csv
 
 
@@ -18,13 +16,6 @@ def run_cli(home, *args, check=True):
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}: {result.stderr}")
     return result
-
-
-@pytest.fixture()
-def home(trained_home, tmp_path):
-    copy = tmp_path / "home"
-    shutil.copytree(trained_home, copy)
-    return copy
 
 
 def test_predict_json_contract(home):

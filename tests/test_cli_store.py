@@ -10,10 +10,10 @@ import sys
 import time
 
 from tests.conftest import PROJECT_ROOT, synthetic_rows, write_csv
-from tests.test_cli import home, run_cli  # noqa: F401 - fixture
+from tests.test_cli import run_cli
 
 
-def test_score_history_review_and_verify(home, tmp_path):  # noqa: F811
+def test_score_history_review_and_verify(home, tmp_path):
     rows = [{"text": r["text"]} for r in synthetic_rows(3, seed=21)]
     cases = write_csv(tmp_path / "cases.csv", [*rows, {"text": ""}])
     db = tmp_path / "cases.db"
@@ -46,7 +46,7 @@ def test_score_history_review_and_verify(home, tmp_path):  # noqa: F811
     assert verified["ok"] is True and verified["events"] > 9 and verified["first_broken"] is None
 
 
-def test_audit_verify_catches_a_row_changed_behind_the_apps_back(home, tmp_path):  # noqa: F811
+def test_audit_verify_catches_a_row_changed_behind_the_apps_back(home, tmp_path):
     cases = write_csv(tmp_path / "cases.csv", [{"text": "awful rash"}, {"text": "great relief"}])
     db = tmp_path / "cases.db"
     run_cli(home, "score", str(cases), "--no-explain", "--db", str(db))
@@ -64,7 +64,7 @@ def test_audit_verify_catches_a_row_changed_behind_the_apps_back(home, tmp_path)
     assert verdict["first_broken"] == victim
 
 
-def test_a_killed_batch_resumes_without_half_stored_cases(home, tmp_path):  # noqa: F811
+def test_a_killed_batch_resumes_without_half_stored_cases(home, tmp_path):
     rows = [{"text": r["text"]} for r in synthetic_rows(30, seed=5)]  # 90 cases
     cases = write_csv(tmp_path / "cases.csv", rows)
     db = tmp_path / "cases.db"

@@ -2,7 +2,6 @@
 `calibrate`, shown by `evaluate` and `predict`, and refused when it does not fit the model."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -21,13 +20,6 @@ from models.escalation import (
 from models.registry import ModelRegistry
 from tests.conftest import synthetic_rows, write_csv
 from tests.test_cli import run_cli
-
-
-@pytest.fixture()
-def home(trained_home, tmp_path):
-    copy = tmp_path / "home"
-    shutil.copytree(trained_home, copy)
-    return copy
 
 
 @pytest.fixture()

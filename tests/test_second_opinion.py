@@ -12,7 +12,6 @@ from explainers.prompts import PROMPT_VERSION, Evidence, build_prompt
 from explainers.second_opinion import second_opinion
 from models.llm.openai_backend import OpenAICompatibleBackend
 from models.progress import CancelFlag, Cancelled
-from tests.test_cli import home  # noqa: F401 - fixture
 from tests.test_openai_backend import FakeServer, free_port, server  # noqa: F401 - fixture
 
 LABELS = ["negative", "neutral", "positive"]

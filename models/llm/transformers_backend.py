@@ -115,8 +115,10 @@ class TransformersBackend(LLMBackend):
             def __call__(self, input_ids, scores, **kwargs) -> bool:
                 if cancel is not None and cancel.is_set():
                     return True
-                return bool(stop) and stop in tokenizer.decode(input_ids[0, prompt_length:],
-                                                               skip_special_tokens=True)
+                # The last few tokens hold any stop string that just appeared; decoding the
+                # whole answer at every token would grow quadratically.
+                tail = input_ids[0, max(prompt_length, input_ids.shape[1] - 4):]
+                return bool(stop) and stop in tokenizer.decode(tail, skip_special_tokens=True)
 
         tokenizer = self._tokenizer
 
