@@ -1,0 +1,121 @@
+"""The case pipeline: load the active model and policy, decide, explain, ask, and store.
+
+Plain functions with progress callbacks and cancel flags; the CLI calls them directly and the
+desktop app (``app/ui``) runs them off the GUI thread. Every step that produces a record also
+files it in the case history, so the trail of a case is the same whichever front end made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.errors import CasewiseError
+from models.progress import CancelFlag, ProgressCallback
+
+
+@dataclass
+class Workbench:
+    """The loaded classifier and its escalation policy (``None`` when none is fitted)."""
+
+    classifier: object
+    policy: object | None
+    model_dir: Path
+    card: dict = field(default_factory=dict)
+
+    @property
+    def model_id(self) -> str:
+        return self.classifier.model_id
+
+    @property
+    def labels(self) -> list[str]:
+        return self.classifier.labels
+
+
+@dataclass(frozen=True)
+class CaseAnalysis:
+    """What the classifier and the policy say about one case."""
+
+    text: str
+    prediction: object  # models.types.Prediction
+    decision: object  # models.escalation.EscalationDecision
+
+    @property
+    def escalated(self) -> bool:
+        return not self.decision.auto
+
+
+def load_workbench(data_dir: Path, model_id: str | None = None) -> Workbench:
+    """The active (or named) model with its policy; raises CasewiseError when there is none."""
+    from models.artifact import read_json
+    from models.classifier import Classifier
+    from models.escalation import load_policy
+    from models.registry import ModelRegistry
+
+    registry = ModelRegistry(data_dir)
+    path = registry.path_of(model_id) if model_id else registry.active_path()
+    classifier = Classifier.load(path)
+    policy = load_policy(path, classifier.model_id, classifier.labels)
+    card_file = path / "model_card.json"
+    card = read_json(card_file) if card_file.exists() else {}
+    return Workbench(classifier, policy, path, card)
+
+
+def register_in_store(store, bench: Workbench) -> None:
+    """Make sure the store knows the model that will be cited by its predictions."""
+    from models.artifact import MANIFEST_FILE, read_json
+
+    manifest = bench.model_dir / MANIFEST_FILE
+    weights = (read_json(manifest).get("sha256", {}).get("model.safetensors")
+               if manifest.exists() else None)
+    store.register_model(bench.model_id, weights, bench.card or None)
+
+
+def analyze(bench: Workbench, texts: list[str], progress: ProgressCallback | None = None,
+            cancel: CancelFlag | None = None) -> list[CaseAnalysis]:
+    """Predictions, conformal sets and escalation decisions for a batch, in one pass."""
+    from models.escalation import predict_and_decide
+
+    if not texts or any(not t.strip() for t in texts):
+        raise CasewiseError("A case needs some text: paste or type it, or open a file.")
+    answers = predict_and_decide(bench.classifier, bench.policy, texts, progress, cancel)
+    return [CaseAnalysis(t, p, d) for t, (p, d) in zip(texts, answers, strict=True)]
+
+
+def explain_case(bench: Workbench, text: str, target: str | None = None,
+                 on_update: Callable | None = None, progress: ProgressCallback | None = None,
+                 cancel: CancelFlag | None = None):
+    """SHAP word attributions with the faithfulness and flip checks; a coarse first answer
+    goes to ``on_update`` so a window can show it while the final one is computed."""
+    from explainers.attribution import explain
+
+    return explain(bench.classifier, text, target=target, first_budget=None,
+                   on_update=on_update, progress=progress, cancel=cancel, with_checks=True)
+
+
+def ask_llm(backend, bench: Workbench, analysis: CaseAnalysis, attribution=None, *,
+            allow_remote: bool = False, on_text: Callable[[str], None] | None = None,
+            cancel: CancelFlag | None = None):
+    """The LLM's second opinion on an analysed case, checked against the evidence."""
+    from explainers.second_opinion import evidence_of, second_opinion, word_values_of
+
+    evidence = evidence_of(analysis.prediction, analysis.decision, attribution)
+    values = word_values_of(attribution, analysis.prediction.label) if attribution else None
+    return second_opinion(backend, analysis.text, bench.labels, evidence, values,
+                          allow_remote=allow_remote, cancel=cancel, on_text=on_text)
+
+
+def store_analysis(store, analysis: CaseAnalysis, source: str = "typed",
+                   metadata: dict | None = None) -> tuple[int, bool]:
+    """File a case with its prediction and decision in one transaction: (case id, new?).
+
+    A case already stored (same text) gets the new prediction and decision appended, so
+    re-analysing with another model keeps both in its trail."""
+    added = store.add_case(analysis.text, source, metadata,
+                           prediction=analysis.prediction.to_dict(),
+                           escalation=analysis.decision.to_dict())
+    if not added.new:
+        prediction_id = store.record_prediction(added.id, analysis.prediction.to_dict())
+        store.record_escalation(added.id, analysis.decision.to_dict(), prediction_id)
+    return added.id, added.new

@@ -1,0 +1,1 @@
+"""The desktop app: every Qt widget, window and worker lives here and only here."""

@@ -1,0 +1,122 @@
+"""``AppContext``: what every window and panel shares — settings, the task runner, the case
+history and the loaded model — with signals for when any of them changes.
+
+The store is only ever touched on the runner's database worker (``runner.db``); the model is
+loaded on the compute pool behind the window, which is shown at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from app.settings import Settings, api_key, save_settings
+from app.ui.tasks import Task, TaskRunner
+
+log = logging.getLogger(__name__)
+
+
+class AppContext(QObject):
+    settings_changed = Signal(object)  # Settings
+    workbench_changed = Signal(object)  # app.casework.Workbench, or None (no model)
+    store_ready = Signal(object)  # CaseRepository
+    cases_changed = Signal()  # something was stored: lists should refresh
+    message = Signal(str, str)  # level ("info" | "warning" | "error"), text
+
+    def __init__(self, settings: Settings, runner: TaskRunner | None = None,
+                 config_dir: Path | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.config_dir = config_dir
+        self.runner = runner or TaskRunner(parent=self)
+        self.runner.failed.connect(lambda name, text: self.message.emit("error", text))
+        self.store = None
+        self.workbench = None
+        self._backend = None
+        self._backend_key: tuple | None = None
+        self._backend_lock = threading.Lock()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_path()
+
+    # -- settings ----------------------------------------------------------------------------
+    def update_settings(self, settings: Settings) -> None:
+        """Save and announce new settings (raises ValueError with what is wrong)."""
+        save_settings(settings, self.config_dir)
+        self.settings = settings
+        self.settings_changed.emit(settings)
+
+    # -- the case history --------------------------------------------------------------------
+    def open_store(self, location: str | Path | None = None) -> Task:
+        """Open (and migrate) the case history on the database worker."""
+        from app.store import DB_FILE, open_store
+
+        target = location or (self.data_dir / DB_FILE)
+
+        def opened(store) -> None:
+            self.store = store
+            self.store.actor = self.settings.reviewer_name()
+            self.store_ready.emit(store)
+
+        return self.runner.db("open case history", lambda: open_store(target)) \
+            .on_success(opened).start()
+
+    # -- the model ---------------------------------------------------------------------------
+    def load_workbench(self, model_id: str | None = None) -> Task | None:
+        """Load the active (or named) model behind the window; None when there is no model."""
+        from app.casework import load_workbench
+        from models.registry import ModelRegistry
+
+        if model_id is None and ModelRegistry(self.data_dir).active_id() is None:
+            self.workbench = None
+            self.workbench_changed.emit(None)
+            return None
+
+        def loaded(bench) -> None:
+            self.workbench = bench
+            self.workbench_changed.emit(bench)
+            if self.store is not None:
+                from app.casework import register_in_store
+
+                self.runner.db("register model", lambda: register_in_store(self.store, bench)) \
+                    .start()
+
+        return self.runner.run("load model", lambda ctx: load_workbench(self.data_dir, model_id)) \
+            .on_success(loaded).start()
+
+    # -- the LLM -----------------------------------------------------------------------------
+    def llm_backend(self):
+        """The backend the settings name, made once and kept (call it on a worker thread:
+        the embedded model takes seconds to load)."""
+        from models.llm.factory import make_backend
+
+        s = self.settings
+        key = (s.llm_backend, s.llm_model, s.llm_base_url)
+        with self._backend_lock:
+            if self._backend is None or self._backend_key != key:
+                self._backend = make_backend(s.llm_backend, s.llm_model or None,
+                                             s.llm_base_url or None, api_key(self.config_dir))
+                self._backend_key = key
+            return self._backend
+
+    def warm_up(self) -> Task:
+        """Load the LLM and compile shap's numba code in the background, so the first
+        escalated case and the first explanation do not wait for them."""
+
+        def warm(ctx) -> None:
+            import shap  # noqa: F401  (numba compiles on first import of its maskers)
+
+            if self.settings.llm_backend == "embedded":
+                self.llm_backend()
+
+        return self.runner.run("warm up", warm).start()
+
+    def close(self) -> None:
+        self.runner.cancel_all()
+        self.runner.wait(10000)
+        if self.store is not None:
+            self.store.close()

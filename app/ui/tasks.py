@@ -1,0 +1,177 @@
+"""One place for background work: a compute pool and one serialised database worker.
+
+Work is a plain function of a ``TaskContext`` (progress callback, cancel flag, a channel for
+partial results) run on a worker thread; its outcome comes back to the GUI thread as signals.
+Failures always reach ``TaskRunner.failed`` (the window shows them and they are logged), so no
+error is ever silent. Database work goes to a pool of exactly one thread, so the repository is
+used by one thread at a time and writes happen in the order they were asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from models.progress import CancelFlag, Cancelled, Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskContext:
+    """What a background function gets: report progress, check cancel, send partial results."""
+
+    name: str
+    cancel: CancelFlag = field(default_factory=CancelFlag)
+    progress: Callable[[Progress], None] = lambda _p: None
+    partial: Callable[[Any], None] = lambda _x: None
+
+
+class TaskSignals(QObject):
+    """Created on the GUI thread, so every connected slot runs there (queued)."""
+
+    progress = Signal(object)
+    partial = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    finished = Signal()
+
+
+class Task(QRunnable):
+    """A handle on one piece of background work: chain the callbacks, then ``start()``.
+    Callbacks run on the GUI thread."""
+
+    def __init__(self, name: str, work: Callable[[TaskContext], Any],
+                 starter: Callable[[Task], Task]) -> None:
+        super().__init__()
+        self._starter = starter
+        self.setAutoDelete(False)  # the handle outlives the run: the window may cancel it
+        self.name = name
+        self.signals = TaskSignals()
+        self.context = TaskContext(name, progress=self.signals.progress.emit,
+                                   partial=self.signals.partial.emit)
+        self._work = work
+        self.done = False
+
+    # -- chaining (GUI thread) -------------------------------------------------------------
+    def on_success(self, callback: Callable[[Any], None]) -> Task:
+        self.signals.succeeded.connect(callback)
+        return self
+
+    def on_failure(self, callback: Callable[[str], None]) -> Task:
+        self.signals.failed.connect(callback)
+        return self
+
+    def on_progress(self, callback: Callable[[Progress], None]) -> Task:
+        self.signals.progress.connect(callback)
+        return self
+
+    def on_partial(self, callback: Callable[[Any], None]) -> Task:
+        self.signals.partial.connect(callback)
+        return self
+
+    def on_cancelled(self, callback: Callable[[], None]) -> Task:
+        self.signals.cancelled.connect(callback)
+        return self
+
+    def on_finished(self, callback: Callable[[], None]) -> Task:
+        self.signals.finished.connect(callback)
+        return self
+
+    def start(self) -> Task:
+        return self._starter(self)
+
+    def cancel(self) -> None:
+        self.context.cancel.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.context.cancel.is_set()
+
+    # -- the worker thread -----------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            result = self._work(self.context)
+        except Cancelled:
+            self.signals.cancelled.emit()
+        except Exception as exc:  # every failure is reported, never swallowed
+            log.error("task %s failed:\n%s", self.name, traceback.format_exc())
+            self.signals.failed.emit(_message_of(exc))
+        else:
+            if self.context.cancel.is_set():
+                self.signals.cancelled.emit()
+            else:
+                self.signals.succeeded.emit(result)
+        finally:
+            self.done = True
+            self.signals.finished.emit()
+
+
+def _message_of(exc: Exception) -> str:
+    from models.errors import CasewiseError
+
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, CasewiseError) or type(exc).__module__.startswith("app."):
+        return text  # our own errors already say what to do
+    return f"{type(exc).__name__}: {text}"
+
+
+class TaskRunner(QObject):
+    """Starts tasks on the compute pool or the database worker and keeps them alive."""
+
+    failed = Signal(str, str)  # task name, message: for the window's notification bar
+    busy_changed = Signal(int)  # tasks running
+
+    def __init__(self, compute_threads: int = 2, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.compute = QThreadPool(self)
+        self.compute.setMaxThreadCount(compute_threads)
+        self.database = QThreadPool(self)
+        self.database.setMaxThreadCount(1)  # the one serialised worker for the store
+        self._running: set[Task] = set()
+
+    def run(self, name: str, work: Callable[[TaskContext], Any], *,
+            pool: str = "compute") -> Task:
+        """A task for ``work``, not started: connect its callbacks, then call ``.start()``
+        (a signal emitted before a slot is connected would be lost)::
+
+            runner.run("explain", lambda ctx: explain_case(..., cancel=ctx.cancel)) \
+                .on_success(self.show).on_progress(self.bar.update).start()
+        """
+        task = Task(name, work, self._start)
+        task.signals.failed.connect(lambda message: self.failed.emit(name, message))
+        task.signals.finished.connect(lambda: self._forget(task))
+        task.pool = pool
+        return task
+
+    def db(self, name: str, work: Callable[[], Any]) -> Task:
+        """Database work (no progress, no cancel): one at a time, in the order asked."""
+        return self.run(name, lambda _ctx: work(), pool="database")
+
+    def _start(self, task: Task) -> Task:
+        self._running.add(task)
+        self.busy_changed.emit(len(self._running))
+        (self.database if task.pool == "database" else self.compute).start(task)
+        return task
+
+    def _forget(self, task: Task) -> None:
+        self._running.discard(task)
+        self.busy_changed.emit(len(self._running))
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def cancel_all(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+
+    def wait(self, msecs: int = 30000) -> bool:
+        """Cancel nothing, wait for everything: for tests and for a clean exit."""
+        return self.compute.waitForDone(msecs) and self.database.waitForDone(msecs)
