@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from app.cli_record import add_record_options
 from app.paths import data_dir
 from models.errors import CasewiseError
 from models.progress import Cancelled, Progress
@@ -84,7 +85,21 @@ def cmd_train(args: argparse.Namespace) -> int:
                           "baseline": card["baseline"]["test"]}))
     else:
         _print_training_summary(record, card)
-    return 0
+    return _log_training(args, record)
+
+
+def _log_training(args: argparse.Namespace, record) -> int:
+    """The new model's first policy, and its activation, go in the audit trail."""
+    from app.cli_record import log_model_activated, log_policy_refitted
+    from models.escalation import load_policy
+
+    path = Path(record.path)
+    labels = record.labels
+    policy = load_policy(path, record.id, labels)
+    failed = log_policy_refitted(args, policy, "calibration split") if policy else 0
+    if record.active:
+        failed = failed or log_model_activated(args, path, record.id)
+    return failed
 
 
 def _print_training_summary(record, card: dict) -> None:
@@ -119,15 +134,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"skipped {len(empty)} empty text(s) (rows {empty[:10]})", file=sys.stderr)
     if not kept:
         raise CasewiseError("There is no text to classify.")
+    from app.casework import CaseAnalysis
+    from app.cli_record import record, store_cases
     from models.escalation import load_policy, predict_and_decide
 
     policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
-    for prediction, decision in predict_and_decide(classifier, policy, kept):
+    analyses = [CaseAnalysis(text, prediction, decision) for text, (prediction, decision)
+                in zip(kept, predict_and_decide(classifier, policy, kept), strict=True)]
+    for analysis in analyses:
+        prediction, decision = analysis.prediction, analysis.decision
         if args.json:
             print(json.dumps({**prediction.to_dict(), "escalation": decision.to_dict()}))
         else:
             print(f"{_format_prediction(prediction)}  -> {_format_decision(decision)}")
-    return 0
+    source = Path(args.file).name if args.file else "terminal"
+    return record(args, "the result",
+                  lambda store: store_cases(store, classifier, analyses, source))
 
 
 def _format_decision(decision) -> str:
@@ -153,7 +175,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(json.dumps(explanation_json(attribution), ensure_ascii=False))
     else:
         _print_explanation(attribution)
-    return 0
+    return _record_explanation(args, classifier, attribution)
+
+
+def _record_explanation(args: argparse.Namespace, classifier, attribution) -> int:
+    """File the case, its decision and the attribution (the decision is one cheap pass)."""
+    from app.casework import CaseAnalysis
+    from app.cli_record import record, store_cases
+    from models.escalation import load_policy, predict_and_decide
+
+    def store_it(store) -> None:
+        policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
+        ((prediction, decision),) = predict_and_decide(classifier, policy, [args.text])
+        (case_id,) = store_cases(store, classifier,
+                                 [CaseAnalysis(args.text, prediction, decision)], "terminal")
+        store.record_attribution(case_id, attribution.to_dict())
+
+    return record(args, "the explanation", store_it)
 
 
 def explanation_json(attribution) -> dict:
@@ -189,8 +227,13 @@ def _print_explanation(attribution) -> None:
 def cmd_models(args: argparse.Namespace) -> int:
     reg = registry()
     if args.activate:
+        from app.cli_record import log_model_activated
+
         reg.activate(args.activate)
         print(f"active model: {args.activate}", file=sys.stderr)
+        stored = log_model_activated(args, reg.path_of(args.activate), args.activate)
+        if stored:
+            return stored
     records = reg.records()
     if args.json:
         print(json.dumps([r.to_dict() for r in records]))
@@ -260,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-activate", action="store_true", help="do not make it the active model")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.set_defaults(handler=cmd_train)
+    add_record_options(train)
 
     predict = commands.add_parser("predict", help="classify a text or a file of texts")
     predict.add_argument("text", nargs="?", help="the text of one case")
@@ -269,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="model id (default: the active model)")
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.set_defaults(handler=cmd_predict)
+    add_record_options(predict)
 
     explain = commands.add_parser("explain", help="SHAP word attributions for one text")
     explain.add_argument("text", help="the text of one case")
@@ -289,11 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--model", help="model id (default: the active model)")
     explain.add_argument("--json", action="store_true", help="print one JSON object")
     explain.set_defaults(handler=cmd_explain)
+    add_record_options(explain)
 
     models = commands.add_parser("models", help="list models; activate one")
     models.add_argument("--activate", metavar="ID", help="make this model the active one")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
     models.set_defaults(handler=cmd_models)
+    add_record_options(models)
 
     from app.cli_ask import add_ask_parser
     from app.cli_escalation import add_parsers

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from app.cli_record import add_record_options
+
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from app.cli import _load_classifier
@@ -43,7 +45,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(opinion.to_dict(), ensure_ascii=False))
     else:
         _print_opinion(opinion, prediction.label)
-    return 0
+    return _record_opinion(args, classifier, prediction, decision, attribution, opinion)
+
+
+def _record_opinion(args: argparse.Namespace, classifier, prediction, decision, attribution,
+                    opinion) -> int:
+    """File the case, its decision, the attribution and the opinion with what was sent."""
+    from app.casework import CaseAnalysis
+    from app.cli_record import record, store_cases
+
+    def store_it(store) -> None:
+        (case_id,) = store_cases(store, classifier,
+                                 [CaseAnalysis(args.text, prediction, decision)], "terminal")
+        if attribution is not None:
+            store.record_attribution(case_id, attribution.to_dict())
+        store.record_opinion(case_id, opinion.to_dict())
+
+    return record(args, "the second opinion", store_it)
 
 
 def _preview(args: argparse.Namespace, labels: list[str], evidence) -> int:
@@ -109,3 +127,4 @@ def add_ask_parser(commands) -> None:
     ask.add_argument("--classifier", help="classifier model id (default: the active model)")
     ask.add_argument("--json", action="store_true", help="print the LLMOpinion as JSON")
     ask.set_defaults(handler=cmd_ask)
+    add_record_options(ask)

@@ -33,6 +33,7 @@ def _labelled_cases(args: argparse.Namespace, classifier, split: str
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from app.cli import TerminalProgress, _load_classifier
+    from app.cli_record import log_policy_refitted
     from models.escalation import EscalationSettings, fit_policy, save_policy
 
     classifier = _load_classifier(args.model)
@@ -57,7 +58,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"  certified threshold: {threshold} (alpha {settings.alpha}, delta "
               f"{settings.delta}, {policy.n_calibration} cases from {source})")
         print(f"  {policy.guarantee}")
-    return 0
+    return log_policy_refitted(args, policy, source)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -107,6 +108,9 @@ def add_parsers(commands) -> None:
     calibrate.add_argument("--always-review", nargs="*", metavar="LABEL",
                            help="labels that are always escalated")
     calibrate.set_defaults(handler=cmd_calibrate)
+    from app.cli_record import add_record_options
+
+    add_record_options(calibrate)
 
     evaluate = commands.add_parser(
         "evaluate", help="the escalation policy's evidence (default: the model's test split)")
