@@ -4,9 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.casewise-installed
 
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench system-deps
 
 install: $(STAMP)
+
+# The PDF tests render pages with poppler's pdftoppm (Debian's poppler-utils); the app
+# itself does not need it, so only `make test` installs it.
+system-deps:
+	@command -v pdftoppm >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils || \
+	  { $$SUDO apt-get update -q && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils; }; }
 
 $(STAMP): requirements.lock requirements-embedded.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +26,7 @@ $(STAMP): requirements.lock requirements-embedded.txt pyproject.toml
 run: install
 	$(PY) main.py
 
-test: install
+test: install system-deps
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 lint: install

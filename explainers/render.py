@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import io
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,7 +13,8 @@ matplotlib.use("Agg")  # no display; also keeps matplotlib from looking for Qt
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-from explainers.attribution import Attribution
+if TYPE_CHECKING:  # importing it for real loads shap and torch: seconds a PDF export need not pay
+    from explainers.attribution import Attribution
 
 # ColorBrewer's RdBu is diverging and safe for the common colour-vision deficiencies:
 # red raises the explained class, blue lowers it.
