@@ -119,3 +119,58 @@ def store_analysis(store, analysis: CaseAnalysis, source: str = "typed",
         prediction_id = store.record_prediction(added.id, analysis.prediction.to_dict())
         store.record_escalation(added.id, analysis.decision.to_dict(), prediction_id)
     return added.id, added.new
+
+
+# -- stored records back into domain objects ------------------------------------------------
+# The store keeps each record's ``to_dict()``; a case reopened from the history is rebuilt
+# from those so the LLM and the views treat it exactly like a freshly analysed one.
+
+def analysis_from_records(text: str, prediction: dict, decision: dict) -> CaseAnalysis:
+    """A ``CaseAnalysis`` from a stored prediction and escalation decision."""
+    from models.escalation import EscalationDecision
+    from models.types import Prediction
+
+    kept = prediction.get("prediction_set")
+    rebuilt = Prediction(**{**prediction, "prediction_set": None if kept is None else tuple(kept)})
+    tuples = {k: tuple(decision.get(k) or ()) for k in
+              ("reasons", "reason_codes", "prediction_set")}
+    return CaseAnalysis(text, rebuilt, EscalationDecision(**{**decision, **tuples}))
+
+
+def attribution_from_dict(data: dict):
+    """An ``explainers.attribution.Attribution`` from its stored ``to_dict()`` form."""
+    from explainers.attribution import Attribution, Feature
+    from explainers.faithfulness import Faithfulness, Flip
+
+    derived = ("efficiency_gap", "efficiency_tolerance")  # computed, not fields
+    fields_ = {k: v for k, v in data.items() if k not in derived}
+    flip = fields_.get("flip")
+    return Attribution(**{
+        **fields_,
+        "classes": tuple(fields_["classes"]),
+        "features": tuple(Feature(**f) for f in fields_["features"]),
+        "faithfulness": Faithfulness(**fields_["faithfulness"])
+        if fields_.get("faithfulness") else None,
+        "flip": None if not flip else Flip(
+            words=tuple(flip["words"]) if flip.get("words") else None,
+            spans=tuple(tuple(s) for s in flip.get("spans") or ()),
+            new_label=flip.get("new_label"), searched=flip.get("searched", 0),
+            model_calls=flip.get("model_calls", 0)),
+    })
+
+
+def llm_preview(backend, bench: Workbench, analysis: CaseAnalysis, attribution=None) -> dict:
+    """Exactly what ``ask_llm`` would send to ``backend`` for this case (de-identified when
+    the backend is remote), without sending anything: for the reviewer to see first."""
+    from explainers.prompts import build_prompt
+    from explainers.second_opinion import DEFAULT_MAX_TOKENS, _fits_for, evidence_of, outgoing
+
+    evidence = evidence_of(analysis.prediction, analysis.decision, attribution)
+    text, redactions = analysis.text, ()
+    if backend.is_remote:
+        text, redactions, evidence = outgoing(analysis.text, evidence)
+    prompt = build_prompt(text, bench.labels, evidence, None,
+                          _fits_for(backend, DEFAULT_MAX_TOKENS))
+    return {"remote": backend.is_remote, "base_url": backend.base_url, "backend": backend.name,
+            "model": backend.model, "sent_text": text, "redactions": list(redactions),
+            "messages": prompt.messages, "prompt_sha256": prompt.sha256}

@@ -270,21 +270,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    """No command: make sure a model exists (train the default one), then open the app.
+    """No command: open the desktop window (it offers to train the default model when there
+    is none). ``--screenshot DIR`` photographs it on a sample case instead. Qt is imported
+    only here, so every other command runs without it."""
+    if args.screenshot:
+        from app.ui.screenshot import take_screenshots
 
-    Until the desktop window exists, "the app" is the headless demo.
-    """
+        return take_screenshots(Path(args.screenshot))
+    if not _has_display():
+        return _headless_start(args)
+    from app.ui.app import run_app
+
+    return run_app(sys.argv[:1])
+
+
+def _has_display() -> bool:
+    """Whether a window can open: a display on Linux, or a Qt platform chosen explicitly."""
+    import os
+
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _headless_start(args: argparse.Namespace) -> int:
+    """No screen (a server, a container, CI): say so, make sure a model exists, run the demo."""
+    print("No display here, so the desktop window cannot open (run `xvfb-run python main.py` "
+          "or set QT_QPA_PLATFORM=offscreen to force it). Running the headless demo instead.\n",
+          file=sys.stderr)
     if registry().active_id() is None:
         print("No model yet: training the default model on the drug-review demo data "
               "(a few minutes on a laptop CPU).", file=sys.stderr)
-        cmd_train(build_parser().parse_args(["train"]))
+        cmd_train(build_parser().parse_args(["train"]))  # a store warning is printed there
         print()
     return cmd_demo(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="casewise", description=__doc__)
-    parser.set_defaults(handler=cmd_start)
+    parser.set_defaults(handler=cmd_start, screenshot=None)
+    parser.add_argument("--screenshot", metavar="DIR",
+                        help="open the window on a sample case, save PNGs of it into DIR, exit")
     commands = parser.add_subparsers(title="commands")
 
     train = commands.add_parser("train", help="fine-tune a classifier (default: the demo data)")
@@ -344,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from app.cli_ask import add_ask_parser
     from app.cli_escalation import add_parsers
+    from app.cli_export import add_export_parser
     from app.cli_llm import add_redact_parser
     from app.cli_store import add_store_parsers
 
@@ -351,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ask_parser(commands)
     add_redact_parser(commands)
     add_store_parsers(commands)
+    add_export_parser(commands)
 
     demo = commands.add_parser("demo", help="classify the sample cases (headless)")
     demo.set_defaults(handler=cmd_demo)

@@ -65,9 +65,7 @@ class Settings:
         return found
 
     def reviewer_name(self) -> str:
-        from app.store.repository import _default_actor
-
-        return self.reviewer.strip() or _default_actor()
+        return self.reviewer.strip() or login_name()
 
     def data_path(self) -> Path:
         from app.paths import data_dir
@@ -76,6 +74,17 @@ class Settings:
 
 
 DEFAULTS = Settings()
+
+
+def login_name() -> str:
+    """The login name, the store's rule for an unnamed actor. Kept here rather than imported
+    from ``app.store`` so that reading a setting never loads SQLAlchemy (on the GUI thread)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (some containers, services)
+        return "unknown"
 
 
 def _v1_to_v2(raw: dict) -> dict:
@@ -88,6 +97,20 @@ def _v1_to_v2(raw: dict) -> dict:
 
 _UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
+# Values a field can hold on its own; what depends on several fields stays in problems().
+_VALID: dict[str, Callable[[object], bool]] = {
+    "alpha": lambda v: 0 < v < 1,
+    "delta": lambda v: 0 < v < 1,
+    "llm_backend": lambda v: v in LLM_BACKENDS,
+    "signature_meaning": lambda v: v in MEANINGS,
+    "theme": lambda v: v in THEMES,
+    "version": lambda v: v == SETTINGS_VERSION,
+}
+
+
+def _any(_value: object) -> bool:
+    return True
+
 
 def settings_path(directory: Path | None = None) -> Path:
     return (directory or config_dir()) / SETTINGS_FILE
@@ -95,7 +118,10 @@ def settings_path(directory: Path | None = None) -> Path:
 
 def upgrade(raw: dict) -> dict:
     """Bring an older settings dict up to ``SETTINGS_VERSION``, one version at a time."""
-    version = int(raw.get("version", 1))
+    version = raw.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        log.warning("settings: version %r is not a version; reading it as version 1", version)
+        version = 1
     while version < SETTINGS_VERSION:
         raw = _UPGRADES[version](raw)
         version += 1
@@ -116,6 +142,9 @@ def from_dict(raw: dict) -> Settings:
         if type(value) is not type(default):
             log.warning("settings: %s=%r is not a %s; using %r", field.name, value,
                         type(default).__name__, default)
+            continue
+        if not _VALID.get(field.name, _any)(value):
+            log.warning("settings: %s=%r is not allowed; using %r", field.name, value, default)
             continue
         kept[field.name] = value
     settings = replace(DEFAULTS, **kept)

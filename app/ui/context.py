@@ -7,6 +7,7 @@ loaded on the compute pool behind the window, which is shown at once.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from pathlib import Path
@@ -17,6 +18,14 @@ from app.settings import Settings, api_key, save_settings
 from app.ui.tasks import Task, TaskRunner
 
 log = logging.getLogger(__name__)
+
+
+def settle_heap() -> None:
+    """Move everything alive now (models, shap, torch: close to a million objects) out of the
+    garbage collector's sight. Otherwise each full collection walks them all, holding the GIL
+    for most of a second, and the window freezes while it does (seen in the tests). No
+    collection first: that would be the same freeze, once; the garbage kept is small."""
+    gc.freeze()
 
 
 class AppContext(QObject):
@@ -60,6 +69,8 @@ class AppContext(QObject):
         def opened(store) -> None:
             self.store = store
             self.store.actor = self.settings.reviewer_name()
+            if self.workbench is not None:  # the model loaded first: file it now
+                self._register(self.workbench)
             self.store_ready.emit(store)
 
         return self.runner.db("open case history", lambda: open_store(target)) \
@@ -77,16 +88,20 @@ class AppContext(QObject):
             return None
 
         def loaded(bench) -> None:
+            settle_heap()
             self.workbench = bench
             self.workbench_changed.emit(bench)
-            if self.store is not None:
-                from app.casework import register_in_store
-
-                self.runner.db("register model", lambda: register_in_store(self.store, bench)) \
-                    .start()
+            if self.store is not None:  # else opening the store registers it
+                self._register(bench)
 
         return self.runner.run("load model", lambda ctx: load_workbench(self.data_dir, model_id)) \
             .on_success(loaded).start()
+
+    def _register(self, bench) -> None:
+        from app.casework import register_in_store
+
+        store = self.store
+        self.runner.db("register model", lambda: register_in_store(store, bench)).start()
 
     # -- the LLM -----------------------------------------------------------------------------
     def llm_backend(self):
@@ -108,12 +123,18 @@ class AppContext(QObject):
         escalated case and the first explanation do not wait for them."""
 
         def warm(ctx) -> None:
-            import shap  # noqa: F401  (numba compiles on first import of its maskers)
+            bench = self.workbench
+            if bench is not None:
+                from app.casework import explain_case
 
+                # shap jit-compiles its mask and credit functions (numba, ~12 s on 2 cores)
+                # the first time a process explains anything; numba's disk cache cannot
+                # keep them (recursive functions), so pay it here, before a reviewer waits.
+                explain_case(bench, "warming up the explainer", cancel=ctx.cancel)
             if self.settings.llm_backend == "embedded":
                 self.llm_backend()
 
-        return self.runner.run("warm up", warm).start()
+        return self.runner.run("warm up", warm).on_success(lambda _none: settle_heap()).start()
 
     def close(self) -> None:
         self.runner.cancel_all()

@@ -168,6 +168,10 @@ class TaskRunner(QObject):
     def running(self) -> int:
         return len(self._running)
 
+    def running_names(self) -> list[str]:
+        """What is running, for the status bar (sorted, repeats kept)."""
+        return sorted(task.name for task in self._running)
+
     def cancel_all(self) -> None:
         for task in list(self._running):
             task.cancel()

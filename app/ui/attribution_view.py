@@ -1,0 +1,412 @@
+"""Why the model said what it said: the case text with SHAP highlights (a diverging,
+colour-blind-safe palette from ``explainers.render``, each word's value in a tooltip), a class
+switch, the legend, a bar chart of the top words, the faithfulness badge and "what would flip
+it". The coarse first attribution shows at once and is refined in place.
+
+Renders from an attribution's stored ``to_dict()`` form. ``explainers.render`` pulls in shap and
+matplotlib, so every task that delivers an attribution imports it first (``preload``): the GUI
+thread then finds it loaded and never waits on an import.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QLinearGradient,
+    QPainter,
+    QPalette,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.result_panel import badge_style, make_badge, muted, section_title
+from models.progress import Progress
+
+
+def preload() -> None:
+    """Import the renderer (shap, matplotlib) on a worker thread, before the view needs it."""
+    import explainers.render  # noqa: F401
+
+
+def _render():
+    import explainers.render as render
+
+    return render
+
+
+# -- plain text from the stored record (no Qt: tested directly) ----------------------------------
+
+def faithfulness_texts(data: dict) -> tuple[str, str, str] | None:
+    """(badge text, tone, the one-sentence reading) or None when not measured yet."""
+    faith = data.get("faithfulness")
+    if not faith:
+        return None
+    strength = faith["reading"].split(" ", 1)[0]  # "Strong" / "Moderate" / "Weak" / "No"
+    tone = {"Strong": "auto", "Moderate": "escalate"}.get(strength, "danger")
+    badge = f"Faithfulness: {strength.lower()}" if strength != "No" else "Faithfulness: n/a"
+    detail = (f"{faith['reading']} (AOPC comprehensiveness {faith['comprehensiveness']:.2f}, "
+              f"sufficiency {faith['sufficiency']:.2f})")
+    return badge, tone, detail
+
+
+def flip_text(data: dict) -> str:
+    flip = data.get("flip")
+    if not flip:
+        return ""
+    if flip.get("words"):
+        words = ", ".join(f"“{w}”" for w in flip["words"])
+        return (f"What would flip it: removing {words} changes the label from "
+                f"{data['label']} to {flip['new_label']}.")
+    return (f"What would flip it: removing up to {flip['searched']} of the top words does not "
+            f"change the label — the decision does not hang on a few words.")
+
+
+def status_text(data: dict) -> str:
+    if not data.get("final", True):
+        return f"First pass ({data['model_calls']} model calls) — refining…"
+    unseen = "" if data["seen_chars"] >= data["text_chars"] else \
+        " · struck-through text lies beyond the model window"
+    return (f"{data['method'].capitalize()} SHAP · {data['model_calls']} model calls · "
+            f"{data['seconds']:.2f} s{unseen}")
+
+
+class HighlightBrowser(QTextBrowser):
+    """A QTextBrowser that shows each highlighted word's value as its tooltip on hover."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            tip = self.tooltip_at(event.pos())
+            if tip:
+                QToolTip.showText(event.globalPos(), tip, self.viewport())
+            else:
+                QToolTip.hideText()
+            return True
+        return super().viewportEvent(event)
+
+    def tooltip_at(self, pos) -> str:
+        cursor = self.cursorForPosition(pos)
+        position = cursor.position()
+        # charFormat() describes the character before the cursor: look at both neighbours.
+        cursor.setPosition(min(position + 1, self.document().characterCount() - 1))
+        tip = cursor.charFormat().toolTip()
+        if not tip:
+            cursor.setPosition(position)
+            tip = cursor.charFormat().toolTip()
+        return tip
+
+    def tooltip_at_offset(self, offset: int) -> str:
+        """The tooltip of the character at ``offset`` in the document (for tests)."""
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(offset + 1)
+        return cursor.charFormat().toolTip()
+
+
+def make_legible(document: QTextDocument) -> None:
+    """Dark text on light highlights and white text on dark ones, whatever the palette: the
+    strongest RdBu colours are too dark for black text, the weakest too light for a dark
+    theme's text."""
+    cursor = QTextCursor(document)
+    block = document.begin()
+    while block.isValid():
+        fragments = block.begin()
+        while not fragments.atEnd():
+            fragment = fragments.fragment()
+            background = fragment.charFormat().background()
+            if background.style() != Qt.BrushStyle.NoBrush:
+                ink = QTextCharFormat()
+                ink.setForeground(QColor("#ffffff" if background.color().lightnessF() < 0.5
+                                         else "#1a1a1a"))
+                cursor.setPosition(fragment.position())
+                cursor.setPosition(fragment.position() + fragment.length(),
+                                   QTextCursor.MoveMode.KeepAnchor)
+                cursor.mergeCharFormat(ink)
+            fragments += 1
+        block = block.next()
+
+
+class LegendBar(QWidget):
+    """The diverging scale: lowers P(class) on the left, raises it on the right."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("attributionLegend")
+        self.cls = ""
+        self.setFixedHeight(22)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_class(self, cls: str) -> None:
+        self.cls = cls
+        self.setToolTip(f"Blue words lower P({cls}); red words raise it; the stronger the "
+                        "colour, the larger the effect (ColorBrewer RdBu, colour-blind safe)")
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        render = _render()
+        painter = QPainter(self)
+        metrics = self.fontMetrics()
+        left, right = f"lowers P({self.cls})", f"raises P({self.cls})"
+        left_w, right_w = metrics.horizontalAdvance(left), metrics.horizontalAdvance(right)
+        bar = QRectF(left_w + 10, 5, min(220, max(60, self.width() - left_w - right_w - 20)),
+                     self.height() - 10)
+        gradient = QLinearGradient(bar.topLeft(), bar.topRight())
+        for stop in range(9):
+            gradient.setColorAt(stop / 8, QColor(render.colour_for(stop / 4 - 1, 1.0)))
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        centre = Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(QRectF(0, 0, left_w, self.height()), centre, left)
+        painter.drawText(QRectF(bar.right() + 10, 0, right_w, self.height()), centre, right)
+        painter.setBrush(gradient)
+        painter.setPen(QColor("#888888"))
+        painter.drawRect(bar)
+        painter.end()
+
+
+class FeatureBars(QWidget):
+    """The top words as a diverging bar chart: right raises P(class), left lowers it."""
+
+    ROW = 22
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("featureChart")
+        self.items: list[tuple[str, float, str]] = []  # word, value, colour
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_items(self, items: list[tuple[str, float, str]], cls: str) -> None:
+        self.items = items
+        summary = ", ".join(f"{w} {v:+.3f}" for w, v, _ in items)
+        self.setAccessibleDescription(f"Top words for P({cls}): {summary}")
+        self.updateGeometry()
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(320, len(self.items) * self.ROW + 6)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(200, self.sizeHint().height())
+
+    def paintEvent(self, event) -> None:
+        if not self.items:
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        metrics = self.fontMetrics()
+        words_w = min(160, max(metrics.horizontalAdvance(_short(w)) for w, _, _ in self.items)
+                      + 12)
+        value_w = metrics.horizontalAdvance("+0.000") + 10
+        plot = QRectF(words_w, 0, max(40, self.width() - words_w - value_w), self.height())
+        scale = max(abs(v) for _, v, _ in self.items) or 1.0
+        axis = plot.x() + plot.width() / 2
+        text = self.palette().color(QPalette.ColorRole.WindowText)
+        for row, (word, value, colour) in enumerate(self.items):
+            y = row * self.ROW + 3
+            painter.setPen(text)
+            painter.drawText(QRectF(0, y, words_w - 8, self.ROW - 4),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             _short(word))
+            width = plot.width() / 2 * abs(value) / scale
+            bar = QRectF(axis if value >= 0 else axis - width, y + 3, width, self.ROW - 10)
+            painter.setPen(QColor("#555555"))
+            painter.setBrush(QColor(colour))
+            painter.drawRect(bar)
+            painter.setPen(text)
+            painter.drawText(QRectF(plot.right() + 4, y, value_w, self.ROW - 4),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             f"{value:+.3f}")
+        painter.setPen(text)
+        painter.drawLine(int(axis), 0, int(axis), self.height())
+        painter.end()
+
+
+def _short(word: str) -> str:
+    return word if len(word) <= 22 else word[:21] + "…"
+
+
+class AttributionView(QFrame):
+    """Highlights, class switch, legend, top words, faithfulness, flip, progress + cancel."""
+
+    cancel_requested = Signal()
+    class_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("attributionView")
+        self.text = ""
+        self.data: dict | None = None
+        self._attribution = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addLayout(self._header())
+        self.legend = LegendBar()
+        layout.addWidget(self.legend)
+        self.browser = HighlightBrowser()
+        self.browser.setObjectName("highlightText")
+        self.browser.setAccessibleName("Case text with word attributions")
+        font = self.browser.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)  # the text is what the reviewer reads
+        self.browser.setFont(font)
+        layout.addWidget(self.browser, 3)
+        layout.addLayout(self._checks())
+        self.chart_title = muted(QLabel())
+        layout.addWidget(self.chart_title)
+        self.chart = FeatureBars()
+        layout.addWidget(self.chart)
+        self.clear()
+
+    def _header(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(section_title("Why: word attributions"))
+        row.addStretch(1)
+        self.class_label = QLabel("Explain:")
+        row.addWidget(self.class_label)
+        self.class_combo = QComboBox()
+        self.class_combo.setObjectName("explainClass")
+        self.class_combo.setToolTip("Show how each word pushes the probability of this class")
+        self.class_combo.setAccessibleName("Class to explain")
+        self.class_label.setBuddy(self.class_combo)
+        self.class_combo.currentTextChanged.connect(self._class_picked)
+        row.addWidget(self.class_combo)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("attributionProgress")
+        self.progress.setMaximumWidth(200)
+        self.progress.setTextVisible(True)
+        row.addWidget(self.progress)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setObjectName("attributionCancel")
+        self.cancel_button.setToolTip("Stop computing attributions (Esc)")
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        row.addWidget(self.cancel_button)
+        return row
+
+    def _checks(self) -> QVBoxLayout:
+        box = QVBoxLayout()
+        box.setSpacing(4)
+        row = QHBoxLayout()
+        self.faith_badge = make_badge("", "muted", "faithfulnessBadge")
+        row.addWidget(self.faith_badge)
+        self.status = muted(QLabel())
+        row.addWidget(self.status, 1)
+        box.addLayout(row)
+        self.faith_text = muted(QLabel())
+        box.addWidget(self.faith_text)
+        self.flip_line = QLabel()
+        self.flip_line.setObjectName("flipLine")
+        self.flip_line.setWordWrap(True)
+        box.addWidget(self.flip_line)
+        return box
+
+    # -- showing ---------------------------------------------------------------------------------
+    def show_text(self, text: str, note: str = "") -> None:
+        """The plain text, before (or without) attributions."""
+        self.text, self.data, self._attribution = text, None, None
+        self.browser.setHtml(f"<div style='white-space:pre-wrap'>{html.escape(text)}</div>")
+        self._set_extras_visible(False)
+        self.status.setText(note)
+        self.status.setVisible(bool(note))
+
+    def show_attribution(self, text: str, data: dict) -> None:
+        """Show (or refine in place) an attribution; keeps the class the reviewer picked."""
+        from app.casework import attribution_from_dict
+
+        keep = self.class_combo.currentText() if self.data is not None else ""
+        self.text, self.data = text, data
+        self._attribution = attribution_from_dict(data)
+        classes = list(data["classes"])
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItems(classes)
+        self.class_combo.setCurrentText(keep if keep in classes else data["explained_class"])
+        self.class_combo.blockSignals(False)
+        self._set_extras_visible(True)
+        self._render(self.class_combo.currentText())
+        self._show_checks(data)
+
+    def show_hidden(self, reason: str) -> None:
+        self.text, self.data, self._attribution = "", None, None
+        self.browser.setHtml(f"<p style='color:gray'>{html.escape(reason)}</p>")
+        self._set_extras_visible(False)
+        self.status.setVisible(False)
+
+    def clear(self) -> None:
+        self.show_text("", "")
+        self.browser.setPlaceholderText("The case text with its word attributions shows here.")
+        self.browser.clear()
+        self.set_busy(False)
+
+    def _set_extras_visible(self, visible: bool) -> None:
+        for widget in (self.legend, self.chart_title, self.chart, self.faith_badge,
+                       self.faith_text, self.flip_line, self.class_label, self.class_combo):
+            widget.setVisible(visible)
+
+    def _render(self, cls: str) -> None:
+        render = _render()
+        scroll = self.browser.verticalScrollBar().value()  # refining must not jump the view
+        body = render.highlighted_html(self.text, self._attribution, cls)
+        self.browser.setHtml(f"<div style='white-space:pre-wrap; line-height:150%'>{body}</div>")
+        make_legible(self.browser.document())
+        self.browser.verticalScrollBar().setValue(scroll)
+        self.legend.set_class(cls)
+        top = render.top_features(self._attribution, cls, 10)
+        scale = max((abs(f.values[cls]) for f in top), default=0.0) or 1.0
+        self.chart.set_items([(f.text, f.values[cls], render.colour_for(f.values[cls], scale))
+                              for f in top], cls)
+        self.chart_title.setText(f"Top words for P({cls}) — right raises it, left lowers it")
+
+    def _show_checks(self, data: dict) -> None:
+        faith = faithfulness_texts(data)
+        self.faith_badge.setVisible(faith is not None)
+        self.faith_text.setVisible(faith is not None)
+        if faith is not None:
+            badge, tone, detail = faith
+            self.faith_badge.setText(badge)
+            self.faith_badge.setStyleSheet(badge_style(tone))
+            self.faith_badge.setToolTip(detail)
+            self.faith_text.setText(detail)
+        self.flip_line.setText(flip_text(data))
+        self.flip_line.setVisible(bool(self.flip_line.text()))
+        self.status.setText(status_text(data))
+        self.status.setVisible(True)
+
+    def _class_picked(self, cls: str) -> None:
+        if self.data is not None and cls:
+            self._render(cls)
+            self.class_changed.emit(cls)
+
+    # -- progress --------------------------------------------------------------------------------
+    def set_busy(self, busy: bool, text: str = "Explaining…") -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)  # indeterminate until the first report
+            self.progress.setFormat(text)
+
+    def set_progress(self, progress: Progress) -> None:
+        if progress.total > 1:
+            self.progress.setRange(0, progress.total)
+            self.progress.setValue(min(progress.done, progress.total))
+            self.progress.setFormat(f"{progress.stage} %p%")
+

@@ -1,0 +1,518 @@
+"""The main window: the case view, the LLM pane as a dock, the history as a tab, menus and a
+toolbar with a shortcut for every action, a status bar (model, remote backend, background
+tasks) and a non-modal message bar for errors. Window geometry and splitter positions are kept
+in ``window.ini`` in the config directory.
+
+Parts built elsewhere (history, settings, model manager, batch import, about) are imported
+lazily: a missing one shows a placeholder instead of stopping the window.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.case_view import CaseView, remote_settings
+from app.ui.context import AppContext
+from app.ui.llm_pane import LLMPane
+from app.ui.result_panel import TONES, make_badge, muted
+from app.ui.tasks import Task
+
+log = logging.getLogger("casewise.ui")
+WINDOW_FILE = "window.ini"
+INFO_SECONDS = 8  # info messages go away by themselves; warnings and errors stay
+LEVEL_TONES = {"info": "info", "warning": "escalate", "error": "danger"}
+
+
+def optional(module: str, name: str):
+    """``module.name`` when that part of the app is built, else None."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def icon_for(name: str) -> QIcon:
+    make = optional("app.ui.icons", "icon")
+    try:
+        return make(name) if make else QIcon()
+    except KeyError:
+        return QIcon()
+
+
+class MessageBar(QFrame):
+    """A calm, non-modal strip above the tabs: the latest message, an optional action, close.
+
+    Errors stay until closed; an info message does not cover an error that is showing."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("messageBar")
+        self.level = ""
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        self.text = QLabel()
+        self.text.setObjectName("messageText")
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.text, 1)
+        self.action_button = QPushButton()
+        self.action_button.hide()
+        layout.addWidget(self.action_button)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.dismiss)
+        layout.addWidget(close)
+        self._timer = QTimer(self, singleShot=True, timeout=self.dismiss)
+        self._action = None
+        self.hide()
+
+    def show_message(self, level: str, text: str, action: tuple | None = None) -> None:
+        if level == "info" and self.level == "error" and self.isVisible():
+            return
+        self.level = level
+        tone = TONES[LEVEL_TONES.get(level, "info")]
+        self.setStyleSheet(f"QFrame#messageBar {{ border: 1px solid {tone}; "
+                           f"border-left: 5px solid {tone}; border-radius: 4px; }}")
+        self.text.setText(text)
+        self._set_action(action)
+        self.show()
+        self._timer.stop()
+        if level == "info" and action is None:
+            self._timer.start(INFO_SECONDS * 1000)
+
+    def _set_action(self, action: tuple | None) -> None:
+        if self._action is not None:
+            self.action_button.clicked.disconnect(self._action)
+        self._action = None
+        self.action_button.setVisible(action is not None)
+        if action is not None:
+            label, callback = action
+            self.action_button.setText(label)
+            self._action = callback
+            self.action_button.clicked.connect(callback)
+
+    def dismiss(self) -> None:
+        self.level = ""
+        self.hide()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, context: AppContext, remember_layout: bool = True) -> None:
+        super().__init__()
+        self.context = context
+        self.remember_layout = remember_layout
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Casewise")
+        self.setWindowIcon(icon_for("casewise"))
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
+                            | QMainWindow.DockOption.AllowTabbedDocks)
+        self.training: Task | None = None
+        self.last_export: Task | None = None
+        self._build_dock()
+        self._build_central()
+        self._build_status_bar()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._connect()
+        self.resize(1360, 860)
+        self.restore_layout()
+
+    # -- building -------------------------------------------------------------------------------
+    def _build_dock(self) -> None:
+        self.llm_pane = LLMPane()
+        self.llm_dock = QDockWidget("Second opinion", self)
+        self.llm_dock.setObjectName("llmDock")
+        self.llm_dock.setWidget(self.llm_pane)
+        self.llm_dock.setMinimumWidth(320)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.llm_dock)
+        self.llm_dock.hide()
+
+    def _build_central(self) -> None:
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.setSpacing(6)
+        self.message_bar = MessageBar()
+        layout.addWidget(self.message_bar)
+        self.model_banner = MessageBar()  # "no model yet": stays apart from passing errors
+        self.model_banner.setObjectName("modelBanner")
+        layout.addWidget(self.model_banner)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.case_view = CaseView(self.context, self.llm_pane)
+        self.tabs.addTab(self.case_view, icon_for("analyze"), "Case")
+        self.history = self._make_history()
+        self.tabs.addTab(self.history, icon_for("history"), "History")
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+    def _make_history(self) -> QWidget:
+        HistoryView = optional("app.ui.history_view", "HistoryView")
+        if HistoryView is None:
+            note = muted(QLabel("The case history view is not part of this build yet."))
+            note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            return note
+        view = HistoryView(self.context)
+        view.open_case.connect(self.open_case)
+        return view
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.model_status = QLabel("Starting…")
+        self.model_status.setObjectName("modelStatus")
+        bar.addWidget(self.model_status, 1)
+        self.task_status = QLabel()
+        self.task_status.setObjectName("taskStatus")
+        bar.addPermanentWidget(self.task_status)
+        self.task_progress = QProgressBar()
+        self.task_progress.setObjectName("taskProgress")
+        self.task_progress.setMaximumWidth(160)
+        self.task_progress.setMaximumHeight(14)
+        self.task_progress.setRange(0, 0)
+        self.task_progress.setTextVisible(False)
+        self.task_progress.hide()
+        bar.addPermanentWidget(self.task_progress)
+        self.train_cancel = QToolButton()
+        self.train_cancel.setText("Cancel training")
+        self.train_cancel.hide()
+        self.train_cancel.clicked.connect(lambda: self.training and self.training.cancel())
+        bar.addPermanentWidget(self.train_cancel)
+        self.remote_badge = make_badge("REMOTE LLM", "escalate", "remoteIndicator")
+        bar.addPermanentWidget(self.remote_badge)
+
+    def _action(self, text: str, slot, keys: str | list[str] | None = None,
+                icon: str | None = None, tip: str = "") -> QAction:
+        action = QAction(icon_for(icon) if icon else QIcon(), text, self)
+        if keys:
+            action.setShortcuts([QKeySequence(k) for k in ([keys] if isinstance(keys, str)
+                                                           else keys)])
+            shown = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            action.setToolTip(f"{tip or text.replace('&', '').rstrip('…')} ({shown})")
+        elif tip:
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work wherever focus is in the window
+        return action
+
+    def _build_actions(self) -> None:
+        view = self.case_view
+        self.act_new = self._action("&New case", view.new_case, "Ctrl+N", "open",
+                                    "Clear the editor for a new case")
+        self.act_open = self._action("&Open case…", view.choose_file, "Ctrl+O", "open",
+                                     "Open a .txt file or a row of a CSV")
+        self.act_import = self._action("&Import batch…", self.import_batch, "Ctrl+I", "import",
+                                       "Score a whole file of cases into the history")
+        self.act_export = self._action("&Export case to PDF…", self.export_pdf, "Ctrl+E",
+                                       "export", "The audit PDF of this case")
+        self.act_settings = self._action("&Settings…", self.open_settings, "Ctrl+,", "settings")
+        self.act_quit = self._action("&Quit", self.close, "Ctrl+Q")
+        self.act_analyze = self._action("&Analyze", view.analyze, ["Ctrl+Return", "Ctrl+Enter"],
+                                        "analyze", "Classify, decide and explain this case")
+        self.act_cancel = self._action("&Cancel work", view.cancel, "Esc", "cancel",
+                                       "Stop the attributions and the AI answer")
+        self.act_ask = self._action("Ask the A&I", view.ask_llm, "Ctrl+L", "llm",
+                                    "A second opinion from the LLM on this case")
+        self.act_accept = self._action("&Accept", view.review.accept, "Ctrl+1", "accept")
+        self.act_override = self._action("&Override", view.review.override, "Ctrl+2",
+                                         "override")
+        self.act_defer = self._action("&Defer", view.review.defer, "Ctrl+3", "defer")
+        self.act_next = self._action("&Next unreviewed case", view.next_case, "Ctrl+Shift+N",
+                                     tip="Open the oldest case nobody has reviewed")
+        self.act_case_tab = self._action("&Case", lambda: self.tabs.setCurrentIndex(0),
+                                         "Ctrl+Shift+1")
+        self.act_history = self._action("&History", lambda: self.tabs.setCurrentIndex(1),
+                                        "Ctrl+H", "history")
+        self.act_llm = self.llm_dock.toggleViewAction()
+        self.act_llm.setText("Second &opinion pane")
+        self.act_llm.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.act_models = self._action("&Model manager…", self.open_models, "Ctrl+M", "model")
+        self.act_train = self._action("&Train the default model", self.train_default, None,
+                                      "train")
+        self.act_keys = self._action("&Keyboard shortcuts", self.show_shortcuts, "F1")
+        self.act_about = self._action("&About Casewise", self.open_about, None, "about")
+
+    def _build_menus(self) -> None:
+        menus = (("&File", (self.act_new, self.act_open, self.act_import, None, self.act_export,
+                            None, self.act_settings, None, self.act_quit)),
+                 ("&Case", (self.act_analyze, self.act_cancel, self.act_ask, None,
+                            self.act_accept, self.act_override, self.act_defer, None,
+                            self.act_next)),
+                 ("&View", (self.act_case_tab, self.act_history, self.act_llm)),
+                 ("&Models", (self.act_models, self.act_train)),
+                 ("&Help", (self.act_keys, self.act_about)))
+        for title, actions in menus:
+            menu = self.menuBar().addMenu(title)
+            for action in actions:
+                menu.addSeparator() if action is None else menu.addAction(action)
+
+    def _build_toolbar(self) -> None:
+        bar = self.addToolBar("Main")
+        bar.setObjectName("mainToolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for action in (self.act_new, self.act_open, self.act_analyze, self.act_cancel, None,
+                       self.act_ask, self.act_next, None, self.act_export, self.act_history):
+            bar.addSeparator() if action is None else bar.addAction(action)
+
+    def _connect(self) -> None:
+        ctx = self.context
+        ctx.message.connect(self.show_message)
+        ctx.workbench_changed.connect(self._workbench_changed)
+        ctx.settings_changed.connect(self._settings_changed)
+        ctx.store_ready.connect(lambda store: self._show_store(store))
+        ctx.runner.busy_changed.connect(self._busy_changed)
+        ctx.runner.failed.connect(self._task_failed)
+        self.case_view.llm_wanted.connect(self._show_llm)
+        self.case_view.state_changed.connect(self._case_changed)
+        self.case_view.busy_changed.connect(self.act_cancel.setEnabled)
+        self._settings_changed(ctx.settings)
+        self._case_changed(None)
+        self.act_cancel.setEnabled(False)
+        self.act_analyze.setEnabled(False)
+
+    # -- reacting -------------------------------------------------------------------------------
+    def show_message(self, level: str, text: str, action: tuple | None = None) -> None:
+        getattr(log, "error" if level == "error" else "warning" if level == "warning"
+                else "info")("%s", text)
+        self.message_bar.show_message(level, text, action)
+
+    def _workbench_changed(self, bench) -> None:
+        self.act_analyze.setEnabled(bench is not None)
+        self.case_view.analyze_button.setEnabled(bench is not None)
+        if bench is None:
+            self.model_status.setText("No model yet")
+            message = optional("app.ui.models_dialog", "first_start_message")
+            self.model_banner.show_message(
+                "warning", message() if message else "There is no model yet: train the "
+                "default model on the drug-review demo data (a few minutes).",
+                ("Train the default model", self.train_default))
+            return
+        self.model_banner.dismiss()
+        policy = "no escalation policy" if bench.policy is None else "escalation policy fitted"
+        self.model_status.setText(f"Model {bench.model_id} · {', '.join(bench.labels)} · "
+                                  f"{policy}")
+
+    def _task_failed(self, name: str, _text: str) -> None:
+        if name == "load model":
+            self.model_status.setText("The model could not be loaded (see the message above)")
+
+    def show_loading(self) -> None:
+        self.model_status.setText("Loading the model…")
+
+    def _show_store(self, store) -> None:
+        self.model_status.setToolTip(f"Case history: {store.location}")
+
+    def _settings_changed(self, settings) -> None:
+        remote = remote_settings(settings)
+        self.remote_badge.setVisible(remote)
+        self.remote_badge.setToolTip(f"The LLM backend is remote ({settings.llm_base_url}): "
+                                     "de-identified cases leave this machine when you ask "
+                                     "it" if remote else "")
+
+    def _busy_changed(self, running: int) -> None:
+        names = self.context.runner.running_names()
+        self.task_progress.setVisible(running > 0)
+        self.task_status.setText(f"{running} task{'s' if running != 1 else ''} running"
+                                 if running else "")
+        self.task_status.setToolTip(", ".join(names))
+
+    def _case_changed(self, state) -> None:
+        has_case = state is not None and state.case_id is not None
+        self.act_export.setEnabled(has_case)
+        self.setWindowTitle(f"Casewise — case {state.case_id}" if has_case else "Casewise")
+
+    def _show_llm(self) -> None:
+        self.llm_dock.show()
+        self.llm_dock.raise_()
+
+    def open_case(self, case_id: int) -> None:
+        self.tabs.setCurrentWidget(self.case_view)
+        self.case_view.load_case(case_id)
+
+    # -- training the first model ---------------------------------------------------------------
+    def train_default(self) -> Task | None:
+        """Train the default model behind the window, with progress and cancel: the model
+        manager's training window when it is built, else progress in the status bar."""
+        if self.training is not None:
+            return self.training
+        self.model_banner.dismiss()
+        start_training = optional("app.ui.models_dialog", "start_training")
+        if start_training is not None:  # it loads the new model and files it in the trail
+            self.training = start_training(self.context, None, self).task
+            self.training.on_finished(self._training_over)
+            return self.training
+        data_dir = self.context.data_dir
+
+        def train(ctx):
+            from models.registry import ModelRegistry
+            from models.train_job import DatasetSpec, train_and_save
+
+            return train_and_save(DatasetSpec.demo(), ModelRegistry(data_dir),
+                                  progress=ctx.progress, cancel=ctx.cancel)
+        self.training = self.context.runner.run("train default model", train) \
+            .on_progress(self._training_progress).on_success(self._trained) \
+            .on_cancelled(lambda: self.show_message("info", "Training cancelled; nothing "
+                                                            "was saved.")) \
+            .on_finished(self._training_over).start()
+        self.train_cancel.show()
+        return self.training
+
+    def _training_progress(self, progress) -> None:
+        left = f", about {progress.eta_seconds / 60:.0f} min left" \
+            if progress.eta_seconds else ""
+        self.model_status.setText(f"Training: {progress.stage} {progress.done}/{progress.total}"
+                                  f"{left}")
+
+    def _trained(self, record) -> None:
+        self.show_message("info", f"Model {record.id} trained and active.")
+        self.show_loading()
+        self.context.load_workbench()
+
+    def _training_over(self) -> None:
+        self.training = None
+        self.train_cancel.hide()
+
+    # -- other parts of the app (lazy) ----------------------------------------------------------
+    def _open_part(self, module: str, name: str, what: str, *args) -> QWidget | None:
+        part = optional(module, name)
+        if part is None:
+            self.show_message("info", f"{what} is not part of this build yet.")
+            return None
+        dialog = part(*args, self)
+        dialog.show()
+        return dialog
+
+    def open_settings(self) -> None:
+        self._open_part("app.ui.settings_dialog", "SettingsDialog", "The settings dialog",
+                        self.context)
+
+    def open_models(self) -> None:
+        self._open_part("app.ui.models_dialog", "ModelsDialog", "The model manager",
+                        self.context)
+
+    def import_batch(self) -> None:
+        self._open_part("app.ui.batch_import", "BatchImportDialog", "Batch import",
+                        self.context)
+
+    def open_about(self) -> None:
+        self._open_part("app.ui.about", "AboutDialog", "The about box")
+
+    def show_shortcuts(self) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Keyboard shortcuts")
+        table = QTableWidget(0, 2, dialog)
+        table.setHorizontalHeaderLabels(["Action", "Keys"])
+        table.verticalHeader().hide()
+        for action in self.actions():
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if keys:
+                row = table.rowCount()
+                table.insertRow(row)
+                table.setItem(row, 0, QTableWidgetItem(action.text().replace("&", "")))
+                table.setItem(row, 1, QTableWidgetItem(keys))
+        table.resizeColumnsToContents()
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(table)
+        dialog.resize(420, 520)
+        dialog.show()
+
+    # -- export ---------------------------------------------------------------------------------
+    def export_pdf(self) -> None:
+        state = self.case_view.state
+        if state is None or state.case_id is None:
+            self.show_message("warning", "Analyze or open a stored case to export it.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export case to PDF",
+                                              str(Path.home() / f"case-{state.case_id}.pdf"),
+                                              "PDF (*.pdf)")
+        if path:
+            self.export_case(state.case_id, Path(path))
+
+    def export_case(self, case_id: int, out: Path) -> Task:
+        """The audit PDF of one case, written off the GUI thread."""
+        from app.ui.batch_import import SerialisedStore
+
+        # Rendering is long, so it runs on the compute pool; its reads and the audit event go
+        # through the one database worker all the same.
+        store = SerialisedStore(self.context.store, self.context.runner)
+        data_dir = self.context.data_dir
+
+        def export(ctx):
+            from app.reports.export import export_cases
+            from app.reports.model_card import model_card_loader
+
+            return export_cases(store, [case_id], out, model_card_for=model_card_loader(data_dir),
+                                progress=ctx.progress, cancel=ctx.cancel)
+        self.last_export = self.context.runner.run("export PDF", export) \
+            .on_success(lambda r: self.show_message(
+                "info", f"Saved {r.path} ({r.pages} page{'s' if r.pages != 1 else ''}, "
+                        f"SHA-256 {r.sha256[:12]}…).")) \
+            .on_finished(self.context.cases_changed.emit).start()
+        return self.last_export
+
+    # -- layout persistence -----------------------------------------------------------------------
+    def _layout_store(self) -> QSettings | None:
+        directory = self.context.config_dir
+        if not self.remember_layout or directory is None:
+            return None
+        return QSettings(str(Path(directory) / WINDOW_FILE), QSettings.Format.IniFormat)
+
+    def _splitters(self) -> dict:
+        return {"split/case": self.case_view.splitter, "split/left": self.case_view.left}
+
+    def restore_layout(self) -> None:
+        stored = self._layout_store()
+        if stored is None:
+            return
+        geometry = stored.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = stored.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+            self.llm_dock.hide()  # the pane opens when a case wants it, not from last time
+        for key, splitter in self._splitters().items():
+            value = stored.value(key)
+            if isinstance(value, QByteArray):
+                splitter.restoreState(value)
+
+    def save_layout(self) -> None:
+        stored = self._layout_store()
+        if stored is None:
+            return
+        stored.setValue("window/geometry", self.saveGeometry())
+        stored.setValue("window/state", self.saveState())
+        for key, splitter in self._splitters().items():
+            stored.setValue(key, splitter.saveState())
+        stored.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        self.context.close()  # cancels running work and waits for it briefly
+        event.accept()

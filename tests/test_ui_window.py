@@ -1,0 +1,383 @@
+"""The desktop window, driven like a reviewer would, on a small real model, a real SQLite case
+history and a real loopback LLM server (pytest-qt, offscreen platform set by conftest).
+
+type a case -> Analyze -> highlights and badge -> the escalated case opens the LLM pane, which
+streams -> override with a reason -> the case is in the history with its audit events ->
+export to PDF. Plus: blind review records both judgements, the review queue opens the next
+case from its stored records, and the GUI thread keeps ticking while the work runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QTableView
+
+from app.settings import Settings
+from app.ui.app import make_window, start_background
+from tests.conftest import PROJECT_ROOT
+from tests.test_openai_backend import FakeServer
+
+# Long enough for the small model's 32-token window: it is escalated ("truncated"), and its
+# words are the synthetic data's negative ones, so the model says "negative".
+NEGATIVE_CASE = ("awful terrible rash and pain, the medicine was horrible and my doctor stopped "
+                 "it after two weeks because the pain got worse and the rash spread over my "
+                 "arms and legs, it was awful every single day and i was miserable")
+OTHER_CASE = "great wonderful relief the medicine works and i am happy case 3"
+LLM_ANSWER = ['{"explanation": "The patient', ' reports good', ' relief overall.", ',
+              '"label": "positive", "words": ["relief"]}']
+WAIT = 60_000  # ms: generous for a shared 2-core machine
+
+
+@pytest.fixture()
+def llm_server():
+    server = FakeServer()
+    server.script = LLM_ANSWER
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture()
+def gui(qtbot, home, tmp_path, llm_server):
+    """``gui(**settings)``: the real window on the small model, ready to analyse."""
+    made = []
+
+    def make(**overrides):
+        chosen = {"data_dir": str(home), "reviewer": "Dr. Ada Test", "review_queue": False,
+                  "llm_backend": "openai", "llm_base_url": llm_server.url,
+                  "llm_model": "scripted", **overrides}
+        settings = replace(Settings(), **chosen)
+        context, window = make_window(settings, tmp_path / "config")
+        qtbot.addWidget(window)
+        window.show()
+        start_background(context, window)
+        qtbot.waitUntil(lambda: context.workbench is not None and context.store is not None,
+                        timeout=WAIT)
+        qtbot.waitUntil(lambda: context.runner.running == 0, timeout=WAIT)  # warmed up
+        made.append(window)
+        return window
+
+    yield make
+    for window in made:
+        window.close()
+
+
+def type_and_analyze(qtbot, window, text: str) -> None:
+    editor = window.findChild(QPlainTextEdit, "caseEditor")
+    editor.setFocus()
+    editor.setPlainText(text)
+    qtbot.keyClick(editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+
+
+def settled(window) -> bool:
+    """The case is stored with its attribution and nothing is running for it."""
+    state = window.case_view.state
+    return state is not None and state.case_id is not None and \
+        state.attribution is not None and not window.case_view.busy
+
+
+def test_case_flow_end_to_end(qtbot, gui, tmp_path, llm_server):
+    window = gui()
+    view = window.case_view
+    type_and_analyze(qtbot, window, NEGATIVE_CASE)
+
+    # The answer, the badge with its reasons, and the highlights.
+    label = window.findChild(QLabel, "labelView")
+    qtbot.waitUntil(lambda: label.text().startswith("negative"), timeout=WAIT)
+    badge = window.findChild(QLabel, "decisionBadge")
+    assert badge.text() == "ESCALATE"
+    assert "window" in view.result.reasons.text()  # the truncation reason, in words
+    assert window.findChild(type(view.result.bars), "probabilityView").rows
+    qtbot.waitUntil(lambda: settled(window) and view.state.opinion is not None, timeout=WAIT)
+    browser = view.attribution.browser
+    assert "background-color" in browser.toHtml()
+    offset = browser.toPlainText().index("rash")
+    assert "P(negative)" in browser.tooltip_at_offset(offset)
+    assert view.attribution.faith_badge.text().startswith("Faithfulness")
+
+    # The class switch re-renders the highlights for another class without recomputing.
+    view.attribution.class_combo.setCurrentText("positive")
+    assert "P(positive)" in browser.tooltip_at_offset(offset)
+
+    # The escalated case opened the LLM pane by itself; the answer streamed and was checked.
+    pane = window.llm_pane
+    assert window.llm_dock.isVisible() and pane.objectName() == "llmPane"
+    assert pane.ai_badge.isVisible()
+    assert "good relief" in pane.answer.toPlainText()
+    assert "DISAGREES" in pane.verdict.text()
+    assert llm_server.attempts["scripted"] == 1
+
+    # Override with a reason (a missing reason is refused in place, nothing is signed).
+    review = view.review
+    review.label_combo.setCurrentText("neutral")
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert "reason" in review.error.text()
+    review.reason.setText("Mixed: relief at first, side effects later.")
+    qtbot.mouseClick(window.findChild(type(review.accept_button), "reviewOverride"),
+                     Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(view.state.reviews) == 1, timeout=WAIT)
+    case_id = view.state.case_id
+
+    record = window.context.store.get_case(case_id)
+    assert record.review.decision == "override" and record.review.label == "neutral"
+    assert record.review.reviewer == "Dr. Ada Test"
+    assert record.attribution is not None and record.opinion is not None
+    kinds = [event.kind for event in record.events]
+    for kind in ("predicted", "reviewed"):
+        assert kind in kinds
+
+    # The history lists the case.
+    window.tabs.setCurrentIndex(1)
+    table = window.findChild(QTableView, "historyTable")
+    assert window.findChild(QLineEdit, "historySearch") is not None
+    qtbot.waitUntil(lambda: table.model() is not None and table.model().rowCount() >= 1,
+                    timeout=WAIT)
+
+    # Export the case to PDF, off the GUI thread.
+    out = tmp_path / "case.pdf"
+    task = window.export_case(case_id, out)
+    qtbot.waitUntil(lambda: task.done, timeout=WAIT)
+    assert out.read_bytes().startswith(b"%PDF")
+    kinds = [e.kind for e in window.context.store.get_case(case_id).events]
+    assert "exported" in kinds
+
+
+def test_blind_review_records_both_judgements(qtbot, gui):
+    window = gui(blind_review=True)
+    view = window.case_view
+    type_and_analyze(qtbot, window, NEGATIVE_CASE)
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    qtbot.waitUntil(lambda: view.state.opinion is not None, timeout=WAIT)
+
+    # Nothing of the model's answer is shown yet.
+    assert not view.result.body.isVisible()
+    assert "hidden" in view.attribution.browser.toPlainText()
+    assert "good relief" not in window.llm_pane.answer.toPlainText()
+    assert view.review.blind_box.isVisible()
+
+    view.review.blind_label.setCurrentText("neutral")
+    view.review.blind_note.setText("sounds mixed to me")
+    qtbot.mouseClick(view.review.blind_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.state.blind, timeout=WAIT)
+    assert view.result.body.isVisible()
+    assert view.result.label_view.text().startswith("negative")
+    offset = view.attribution.browser.toPlainText().index("rash")
+    assert "P(negative)" in view.attribution.browser.tooltip_at_offset(offset)
+    assert "good relief" in window.llm_pane.answer.toPlainText()
+
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)  # accept
+    qtbot.waitUntil(lambda: len(view.state.reviews) == 2, timeout=WAIT)
+    reviews = window.context.store.get_case(view.state.case_id).reviews
+    first, final = reviews
+    assert first.decision == "override" and first.label == "neutral"
+    assert first.reason.startswith("blind first judgement: sounds mixed")
+    assert final.decision == "accept" and final.supersedes_id == first.id
+
+
+def test_review_queue_opens_the_next_case_from_its_records(qtbot, gui):
+    window = gui(review_queue=True)
+    view, store = window.case_view, window.context.store
+    bench = window.context.workbench
+    from app.casework import analyze, store_analysis
+
+    # A case scored elsewhere (batch, CLI) waits in the queue, without attributions.
+    (waiting,) = analyze(bench, [OTHER_CASE])
+    waiting_id, _ = store_analysis(store, waiting, "batch")
+
+    type_and_analyze(qtbot, window, NEGATIVE_CASE)
+    qtbot.waitUntil(lambda: settled(window) and view.state.opinion is not None, timeout=WAIT)
+    first_id = view.state.case_id
+    view.review.defer()
+    qtbot.waitUntil(lambda: view.state is not None and view.state.case_id == waiting_id,
+                    timeout=WAIT)
+    assert view.editor.toPlainText() == OTHER_CASE
+    assert view.state.prediction == store.get_case(waiting_id).prediction.data
+    assert view.result.label_view.text().startswith(waiting.prediction.label)
+    # What was missing is computed and stored; nothing stored is recomputed.
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    assert len(store.get_case(waiting_id).predictions) == 1
+    assert store.get_case(waiting_id).attribution is not None
+    assert store.get_case(first_id).review.decision == "defer"
+
+
+def test_gui_thread_keeps_ticking_while_attributions_and_llm_run(qtbot, gui, llm_server):
+    window = gui(llm_model="drip")  # 50 pieces, 50 ms apart
+    ticks: list[float] = []
+    timer = QTimer(interval=20, timeout=lambda: ticks.append(time.monotonic()))
+    timer.start()
+    type_and_analyze(qtbot, window, NEGATIVE_CASE)
+    qtbot.waitUntil(lambda: settled(window) and window.case_view.state.opinion is not None,
+                    timeout=WAIT)
+    timer.stop()
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert llm_server.attempts["drip"] == 1
+    assert "word49" in window.case_view.state.opinion["raw_text"]
+    assert len(ticks) > 20
+    assert max(gaps) < 0.4, f"the GUI thread stalled for {max(gaps):.2f} s"
+
+
+def test_cancel_stops_the_llm_answer(qtbot, gui, llm_server):
+    window = gui(llm_model="drip")
+    view = window.case_view
+    type_and_analyze(qtbot, window, NEGATIVE_CASE)
+    qtbot.waitUntil(lambda: "word1" in window.llm_pane.answer.toPlainText(), timeout=WAIT)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not view.busy, timeout=WAIT)
+    assert "word49" not in window.llm_pane.answer.toPlainText()
+    assert not window.llm_pane.cancel_button.isVisible()
+
+
+def test_window_shows_at_once_and_says_when_there_is_no_model(qtbot, tmp_path):
+    start = time.monotonic()
+    settings = replace(Settings(), data_dir=str(tmp_path / "empty"))
+    context, window = make_window(settings, tmp_path / "config")
+    qtbot.addWidget(window)
+    window.show()
+    assert time.monotonic() - start < 2.0
+    start_background(context, window)
+    qtbot.waitUntil(lambda: window.model_banner.isVisible(), timeout=WAIT)
+    assert "no model" in window.model_banner.text.text().lower()
+    assert window.model_banner.action_button.text() == "Train the default model"
+    assert not window.case_view.analyze_button.isEnabled()
+    window.close()
+
+
+def test_errors_reach_the_message_bar(qtbot, gui):
+    window = gui()
+    window.case_view.open_file(Path("/nonexistent/case.txt"))
+    qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT)
+    assert window.message_bar.level == "error"
+    assert "case.txt" in window.message_bar.text.text()
+
+
+def test_open_txt_file_and_layout_is_remembered(qtbot, gui, tmp_path):
+    window = gui()
+    case = tmp_path / "note.txt"
+    case.write_text(OTHER_CASE + "\n", encoding="utf-8")
+    window.case_view.open_file(case)
+    qtbot.waitUntil(lambda: window.case_view.editor.toPlainText() == OTHER_CASE, timeout=WAIT)
+    assert "note.txt" in window.case_view.source_label.text()
+    window.resize(780, 700)  # inside the offscreen screen (800 x 800)
+    qtbot.wait(50)  # let the layout settle at that size
+    window.case_view.splitter.setSizes([420, 330])
+    sizes = window.case_view.splitter.sizes()
+    window.save_layout()
+    assert (tmp_path / "config" / "window.ini").exists()
+    again = gui()
+    qtbot.wait(50)
+    assert again.size() == window.size()
+    assert again.case_view.splitter.sizes() == sizes
+
+
+def test_screenshot_command_saves_the_pictures(home, tmp_path, llm_server):
+    config = home / "config"
+    config.mkdir(exist_ok=True)
+    (config / "settings.json").write_text(json.dumps({
+        "version": 2, "llm_backend": "openai", "llm_base_url": llm_server.url,
+        "llm_model": "scripted"}), encoding="utf-8")
+    env = {**os.environ, "CASEWISE_HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
+           "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "shots"
+    done = subprocess.run([sys.executable, "main.py", "--screenshot", str(out)], cwd=PROJECT_ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("main-window.png", "llm-pane.png", "history.png"):
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_remote_backend_shows_what_it_will_send_first(qtbot, gui):
+    from tests.test_second_opinion import non_loopback_address
+
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address to serve on")
+    remote = FakeServer(address)
+    remote.script = LLM_ANSWER
+    threading.Thread(target=remote.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        window = gui(llm_base_url=remote.url, allow_remote=True)
+        assert window.remote_badge.isVisible() and not window.llm_pane.remote_badge.isHidden()
+        type_and_analyze(qtbot, window, "Maria Lopez (phone 555-123-4567) says " + NEGATIVE_CASE)
+        preview = window.llm_pane.preview
+        qtbot.waitUntil(lambda: window.llm_pane.preview_box.isVisible(), timeout=WAIT)
+        assert remote.requests == []  # nothing leaves before the reviewer says so
+        assert "[PHONE]" in preview.toPlainText()
+        assert "555-123-4567" not in preview.toPlainText()
+        qtbot.mouseClick(window.llm_pane.send_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.case_view.state.opinion is not None, timeout=WAIT)
+        sent = remote.requests[-1]["messages"][-1]["content"]
+        assert "555-123-4567" not in sent and "[PHONE]" in sent
+    finally:
+        remote.release.set()
+        remote.shutdown()
+        remote.server_close()
+
+
+def test_views_read_the_stored_records(home):
+    """The pure pieces the views are made of, from stored dicts; and dicts back to objects."""
+    from app.casework import (
+        analysis_from_records,
+        analyze,
+        attribution_from_dict,
+        explain_case,
+        load_workbench,
+    )
+    from app.ui.llm_pane import verdict
+    from app.ui.result_panel import decision_texts, label_text
+    from app.ui.review_panel import blind_review, override_problem
+
+    bench = load_workbench(home)
+    (analysis,) = analyze(bench, [NEGATIVE_CASE])
+    prediction, decision = analysis.prediction.to_dict(), analysis.decision.to_dict()
+    again = analysis_from_records(NEGATIVE_CASE, json.loads(json.dumps(prediction)),
+                                  json.loads(json.dumps(decision)))
+    assert again.prediction == analysis.prediction and again.decision == analysis.decision
+    attribution = explain_case(bench, NEGATIVE_CASE)
+    stored = json.loads(json.dumps(attribution.to_dict()))
+    assert attribution_from_dict(stored).to_dict() == stored
+
+    assert label_text(prediction).startswith("negative")
+    badge, tone, reasons, guarantee = decision_texts(decision)
+    assert (badge, tone) == ("ESCALATE", "escalate") and reasons and guarantee
+    assert decision_texts(None)[0] == "NO POLICY"
+    assert "DISAGREES" in verdict({"label": "positive"}, "negative")[0]
+    assert "agrees" in verdict({"label": "negative"}, "negative")[0]
+    assert override_problem("negative", "why", "negative").startswith("“negative” is the model")
+    assert override_problem("neutral", " ", "negative").startswith("Give a reason")
+    assert override_problem("neutral", "mixed", "negative") is None
+    assert blind_review("negative", "", "negative")[0] == "accept"
+    assert blind_review("cannot tell", "", "negative")[:2] == ("defer", None)
+    assert blind_review("neutral", "x", "negative") == ("override", "neutral",
+                                                        "blind first judgement: x")
+
+
+def test_menu_actions_open_their_windows(qtbot, gui):
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    window = gui()
+    for action in (window.act_settings, window.act_models, window.act_import, window.act_about,
+                   window.act_keys):
+        before = {id(w) for w in QApplication.topLevelWidgets() if w.isVisible()}
+        action.trigger()
+        opened = [w for w in QApplication.topLevelWidgets()
+                  if w.isVisible() and id(w) not in before and isinstance(w, QDialog)]
+        assert opened, action.text()
+        for dialog in opened:
+            dialog.close()
+    assert not window.message_bar.isVisible() or window.message_bar.level != "error"
+    shortcuts = {a.shortcut().toString() for a in window.actions()}
+    assert {"Ctrl+Return", "Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+L", "Ctrl+O"} <= shortcuts
