@@ -9,9 +9,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from app.paths import data_dir
-from models.errors import DataError
-
-SCORE_CHUNK = 32  # cases predicted together; each is then stored in its own transaction
 
 
 def _store(args: argparse.Namespace):
@@ -20,71 +17,33 @@ def _store(args: argparse.Namespace):
     return open_store(args.db or (data_dir() / DB_FILE))
 
 
-def _read_cases(path: Path, text_col: str | None, encoding: str | None
-                ) -> list[tuple[str, str]]:
-    """(source, text) pairs from a CSV/TSV/JSONL file or a folder of .txt files."""
-    from models.data import load_texts
-
-    if path.is_dir():
-        files = sorted(path.glob("*.txt"))
-        if not files:
-            raise DataError(f"{path} holds no .txt files to score.")
-        return [(f.name, f.read_text(encoding=encoding or "utf-8")) for f in files]
-    texts = load_texts(path, text_col, encoding)
-    return [(f"{path.name}:{row}", text) for row, text in enumerate(texts, start=1)]
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     """Predict, decide escalation, explain and store every case of a file; resumable."""
-    from app.cli import TerminalProgress, _load_classifier
-    from explainers.attribution import explain
-    from models.escalation import load_policy, predict_and_decide
-    from models.progress import Progress
+    from app.batch import read_cases, score_cases
+    from app.casework import load_workbench
+    from app.cli import TerminalProgress
 
-    cases = [(s, t) for s, t in _read_cases(Path(args.file), args.text_col, args.encoding)
-             if t.strip()]
-    classifier = _load_classifier(args.model)
-    policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
+    cases = read_cases(Path(args.file), args.text_col, args.encoding)
+    bench = load_workbench(data_dir(), args.model)
+    backend = None
+    if args.llm:
+        from models.llm.factory import embedded_backend
+
+        backend = embedded_backend()
     store = _store(args)
-    counts = {"stored": 0, "skipped": 0, "failed": 0, "escalated": 0}
-    todo = [(s, t) for s, t in cases if store.case_id_for_text(t) is None]
-    counts["skipped"] = len(cases) - len(todo)
     reporter = TerminalProgress()
     try:
-        for start in range(0, len(todo), SCORE_CHUNK):
-            chunk = todo[start : start + SCORE_CHUNK]
-            answers = predict_and_decide(classifier, policy, [t for _, t in chunk])
-            for (source, text), (prediction, decision) in zip(chunk, answers, strict=True):
-                try:
-                    added = store.add_case(text, source, prediction=prediction.to_dict(),
-                                           escalation=decision.to_dict())
-                    if not args.no_explain:
-                        store.record_attribution(
-                            added.id, explain(classifier, text, with_checks=True).to_dict())
-                    if args.llm and not decision.auto:
-                        _ask(store, classifier, added.id, text, prediction, decision)
-                except Exception as exc:
-                    counts["failed"] += 1
-                    print(f"case {source} failed: {exc}", file=sys.stderr)
-                    continue
-                counts["stored"] += 1
-                counts["escalated"] += not decision.auto
-            reporter(Progress("scoring", min(start + SCORE_CHUNK, len(todo)), len(todo)))
+        counts = score_cases(store, bench, cases, explain=not args.no_explain,
+                             llm_backend=backend, progress=reporter)
     finally:
         reporter.close()
         store.close()
-    print(json.dumps(counts) if args.json else
-          ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for source, message in counts.failures:
+        print(f"case {source} failed: {message}", file=sys.stderr)
+    summary = counts.to_dict()
+    print(json.dumps(summary) if args.json else
+          ", ".join(f"{k} {v}" for k, v in summary.items()))
     return 0
-
-
-def _ask(store, classifier, case_id: int, text: str, prediction, decision) -> None:
-    from explainers.second_opinion import evidence_of, second_opinion
-    from models.llm.factory import embedded_backend
-
-    opinion = second_opinion(embedded_backend(), text, classifier.labels,
-                             evidence_of(prediction, decision))
-    store.record_opinion(case_id, opinion.to_dict())
 
 
 def _summary(item) -> dict:

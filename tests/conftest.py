@@ -106,3 +106,65 @@ def home(trained_home, tmp_path) -> Path:
     copy = tmp_path / "home"
     shutil.copytree(trained_home, copy)
     return copy
+
+
+# -- the desktop app (app/ui): a real store of scored cases and a real context ---------------
+
+SCORED_CASES = 300  # three pages of the history table
+SCORED_REVIEWS = 40
+
+
+@pytest.fixture(scope="session")
+def scored_db(trained_home, tmp_path_factory) -> Path:
+    """A case history of 300 synthetic cases scored by the tiny model (no attributions), the
+    first 40 reviewed by Ann or Bob. Shared: copy it (``ui_context`` does) before writing."""
+    from app.batch import score_cases
+    from app.casework import load_workbench
+    from app.store import open_store
+    from models.types import CaseInput
+
+    path = tmp_path_factory.mktemp("scored") / "cases.db"
+    bench = load_workbench(trained_home)
+    rows = synthetic_rows(SCORED_CASES // 3, seed=3)
+    cases = [CaseInput(row["text"], f"fixture.csv:{i}") for i, row in enumerate(rows, start=1)]
+    with open_store(path, actor="tester") as store:
+        score_cases(store, bench, cases, explain=False)
+        summaries = store.find_cases(sort="id", page_size=SCORED_REVIEWS).items
+        for i, item in enumerate(summaries):
+            reviewer = "Ann" if i % 2 == 0 else "Bob"
+            if i % 4 == 3:
+                other = next(label for label in bench.labels if label != item.label)
+                store.add_review(item.id, reviewer, "override", other, "the words say so")
+            else:
+                store.add_review(item.id, reviewer, "defer" if i % 4 == 2 else "accept")
+    return path
+
+
+@pytest.fixture()
+def ui_context(qtbot, trained_home, scored_db, tmp_path):
+    """An ``AppContext`` over a copy of ``scored_db`` with the tiny model loaded; the data
+    directory is the shared trained home (read-only: use ``home`` to change models)."""
+    yield from _ui_context(qtbot, trained_home, scored_db, tmp_path)
+
+
+@pytest.fixture()
+def ui_context_home(qtbot, home, scored_db, tmp_path):
+    """Like ``ui_context`` but on a writable copy of the trained home."""
+    yield from _ui_context(qtbot, home, scored_db, tmp_path)
+
+
+def _ui_context(qtbot, data_dir: Path, scored_db: Path, tmp_path: Path):
+    import shutil
+
+    from app.settings import Settings
+    from app.ui.context import AppContext
+
+    db = tmp_path / "cases.db"
+    shutil.copy(scored_db, db)
+    context = AppContext(Settings(data_dir=str(data_dir)), config_dir=tmp_path / "config")
+    with qtbot.waitSignal(context.store_ready, timeout=20000):
+        context.open_store(db)
+    with qtbot.waitSignal(context.workbench_changed, timeout=60000):
+        context.load_workbench()
+    yield context
+    context.close()

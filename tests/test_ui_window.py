@@ -381,3 +381,21 @@ def test_menu_actions_open_their_windows(qtbot, gui):
     assert not window.message_bar.isVisible() or window.message_bar.level != "error"
     shortcuts = {a.shortcut().toString() for a in window.actions()}
     assert {"Ctrl+Return", "Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+L", "Ctrl+O"} <= shortcuts
+
+
+def test_every_answer_links_to_its_model_card(qtbot, gui):
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.models_dialog import ModelCardDialog
+
+    window = gui()
+    type_and_analyze(qtbot, window, OTHER_CASE)
+    link = window.findChild(QLabel, "modelCardLink")
+    model_id = window.context.workbench.model_id
+    qtbot.waitUntil(lambda: model_id in link.text(), timeout=WAIT)
+    link.linkActivated.emit(model_id)
+    cards = [w for w in QApplication.topLevelWidgets()
+             if isinstance(w, ModelCardDialog) and w.isVisible()]
+    assert cards
+    for card in cards:
+        card.close()

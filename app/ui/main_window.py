@@ -252,6 +252,8 @@ class MainWindow(QMainWindow):
         self.act_llm.setText("Second &opinion pane")
         self.act_llm.setShortcut(QKeySequence("Ctrl+Shift+L"))
         self.act_models = self._action("&Model manager…", self.open_models, "Ctrl+M", "model")
+        self.act_card = self._action("Model &card…", self.open_model_card, "Ctrl+Shift+M",
+                                     "model", "Intended use, data, metrics, evidence, limits")
         self.act_train = self._action("&Train the default model", self.train_default, None,
                                       "train")
         self.act_keys = self._action("&Keyboard shortcuts", self.show_shortcuts, "F1")
@@ -264,7 +266,7 @@ class MainWindow(QMainWindow):
                             self.act_accept, self.act_override, self.act_defer, None,
                             self.act_next)),
                  ("&View", (self.act_case_tab, self.act_history, self.act_llm)),
-                 ("&Models", (self.act_models, self.act_train)),
+                 ("&Models", (self.act_card, self.act_models, self.act_train)),
                  ("&Help", (self.act_keys, self.act_about)))
         for title, actions in menus:
             menu = self.menuBar().addMenu(title)
@@ -289,6 +291,7 @@ class MainWindow(QMainWindow):
         ctx.runner.busy_changed.connect(self._busy_changed)
         ctx.runner.failed.connect(self._task_failed)
         self.case_view.llm_wanted.connect(self._show_llm)
+        self.case_view.result.card_requested.connect(self.open_model_card)
         self.case_view.state_changed.connect(self._case_changed)
         self.case_view.busy_changed.connect(self.act_cancel.setEnabled)
         self._settings_changed(ctx.settings)
@@ -411,6 +414,18 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         self._open_part("app.ui.settings_dialog", "SettingsDialog", "The settings dialog",
                         self.context)
+
+    def open_model_card(self, model_id: str | None = None) -> None:
+        """The card of ``model_id`` (a prediction's model), or of the active model."""
+        bench = self.context.workbench
+        if model_id and (bench is None or bench.model_id != model_id):
+            show = optional("app.ui.models_dialog", "show_model_card_for")
+            if show is not None:
+                show(self.context, model_id, self)
+            return
+        show = optional("app.ui.models_dialog", "show_model_card")
+        if show is not None:
+            show(self.context, self)
 
     def open_models(self) -> None:
         self._open_part("app.ui.models_dialog", "ModelsDialog", "The model manager",

@@ -7,7 +7,7 @@ fresh analysis and a case reopened from the history look the same.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -158,6 +158,8 @@ class ProbabilityBars(QWidget):
 class ResultPanel(QFrame):
     """Label, probabilities, set and decision of one case (or a blind-review placeholder)."""
 
+    card_requested = Signal(str)  # the model id whose card the reviewer wants to read
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("resultPanel")
@@ -197,6 +199,15 @@ class ResultPanel(QFrame):
         self.guarantee = muted(QLabel())
         self.guarantee.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.guarantee)
+        # Every answer links to the card of the model that gave it (intended use, limits).
+        self.model_link = muted(QLabel())
+        self.model_link.setObjectName("modelCardLink")
+        self.model_link.setTextFormat(Qt.TextFormat.RichText)
+        self.model_link.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.model_link.linkActivated.connect(self.card_requested.emit)
+        layout.addWidget(self.model_link)
 
     def show_result(self, prediction: dict, decision: dict | None) -> None:
         self.label_view.setText(label_text(prediction))
@@ -211,6 +222,9 @@ class ResultPanel(QFrame):
         self.reasons.setVisible(bool(reasons))
         self.guarantee.setText(guarantee)
         self.guarantee.setVisible(bool(guarantee))
+        model_id = prediction.get("model_id") or ""
+        self.model_link.setText(f"Model {model_id} · <a href='{model_id}'>model card</a>"
+                                if model_id else "")
         self.placeholder.hide()
         self.body.show()
 

@@ -1,0 +1,246 @@
+"""The trail of one case, read-only: its text and every record stored about it — predictions,
+attributions, escalation decisions, LLM opinions, signed reviews — and its audit events.
+
+Built as one HTML document from the stored ``CaseRecord`` (no model is needed to read a trail),
+so it can be read, searched and copied like a report.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import shiboken6
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.context import AppContext
+from app.ui.icons import icon
+from app.ui.tasks import Task
+
+TOP_WORDS = 8
+
+STYLE = """
+<style>
+h2 { margin-top: 14px; }
+table { border-collapse: collapse; }
+td, th { padding: 2px 8px 2px 0; vertical-align: top; text-align: left; }
+th { font-weight: 600; }
+.muted { color: #7b8794; }
+.ai { color: #a0620a; font-weight: 600; }
+.warn { color: #b03a2e; }
+.mono { font-family: monospace; }
+</style>
+"""
+
+
+def esc(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def when(iso_time: str | None) -> str:
+    """Stored UTC times in the reader's local time."""
+    if not iso_time:
+        return ""
+    try:
+        return datetime.fromisoformat(iso_time).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso_time
+
+
+def table(headers: Iterable[str], rows: Iterable[Iterable[object]], raw: bool = False) -> str:
+    """An HTML table; cells are escaped unless ``raw`` (they are built HTML already)."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c if raw else esc(c)}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def highlighted_text(text: str, attribution: dict | None) -> str:
+    """The case text, with the latest attribution's words coloured (red raises the explained
+    class, blue lowers it; the same scale as the case view)."""
+    if not attribution or not attribution.get("features"):
+        return esc(text).replace("\n", "<br>")
+    from explainers.render import colour_for
+
+    cls = attribution.get("explained_class") or attribution.get("label")
+    values = [f["values"].get(cls, 0.0) for f in attribution["features"]]
+    scale = max((abs(v) for v in values), default=0.0) or 1.0
+    parts, cursor = [], 0
+    for feature, value in zip(attribution["features"], values, strict=True):
+        parts.append(esc(text[cursor:feature["start"]]))
+        parts.append(f'<span style="background-color:{colour_for(value, scale)};color:#111" '
+                     f'title="{value:+.3f}">{esc(text[feature["start"]:feature["end"]])}</span>')
+        cursor = feature["end"]
+    parts.append(esc(text[cursor:]))
+    return "".join(parts).replace("\n", "<br>")
+
+
+def _probabilities(data: dict) -> str:
+    probs = data.get("probabilities") or {}
+    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))
+
+
+def predictions_html(records) -> str:
+    rows = [(r.id, when(r.created), r.data.get("model_id"), r.data.get("label"),
+             _probabilities(r.data), ", ".join(r.data.get("prediction_set") or []) or "—",
+             "yes" if r.data.get("truncated") else "no") for r in records]
+    return table(("#", "time", "model", "label", "probabilities (calibrated)", "conformal set",
+                  "cut"), rows)
+
+
+def escalations_html(records) -> str:
+    blocks = []
+    for r in records:
+        d = r.data
+        decision = "AUTO" if d.get("decision") == "auto" else "ESCALATE"
+        threshold = d.get("threshold")
+        blocks.append(
+            f"<p><b>#{r.id} {decision}</b> <span class='muted'>{esc(when(r.created))}, policy "
+            f"{esc(d.get('policy_id') or '—')}, α {esc(d.get('alpha'))}, δ {esc(d.get('delta'))}, "
+            f"threshold {'—' if threshold is None else f'{threshold:.2f}'}</span><br>"
+            + "".join(f"• {esc(reason)}<br>" for reason in d.get("reasons") or [])
+            + f"<i>{esc(d.get('guarantee'))}</i></p>")
+    return "".join(blocks)
+
+
+def attributions_html(records) -> str:
+    blocks = []
+    for r in records:
+        d = r.data
+        cls = d.get("explained_class") or d.get("label")
+        top = sorted(d.get("features") or [], key=lambda f: -abs(f["values"].get(cls, 0.0)))
+        words = ", ".join(f"{esc(f['text'])} {f['values'].get(cls, 0.0):+.3f}"
+                          for f in top[:TOP_WORDS])
+        faith = d.get("faithfulness") or {}
+        flip = d.get("flip") or {}
+        flip_text = (f"removing {esc(', '.join(flip['words']))} changes it to "
+                     f"{esc(flip.get('new_label'))}" if flip.get("words") else "no flip found")
+        blocks.append(
+            f"<p><b>#{r.id}</b> <span class='muted'>{esc(when(r.created))}, {esc(d.get('method'))}"
+            f" ({esc(d.get('context'))} context), {esc(d.get('model_calls'))} model calls"
+            f"</span><br>Explaining P({esc(cls)}): {words}<br>"
+            f"{esc(faith.get('reading', ''))} {flip_text}.</p>")
+    return "".join(blocks)
+
+
+def opinions_html(records) -> str:
+    blocks = []
+    for r in records:
+        d = r.data
+        where = d.get("base_url") or "on this machine"
+        findings = "".join(
+            f"<span class='{'warn' if f.get('severity') == 'warning' else 'muted'}'>• "
+            f"{esc(f.get('message'))}</span><br>" for f in d.get("check") or [])
+        error = f"<span class='warn'>Error: {esc(d['error'])}</span><br>" if d.get("error") else ""
+        redacted = len(d.get("redactions") or [])
+        blocks.append(
+            f"<p><b>#{r.id}</b> <span class='ai'>AI-generated</span> <span class='muted'>"
+            f"{esc(when(r.created))}, {esc(d.get('backend'))} / {esc(d.get('model'))} "
+            f"({esc(where)}), {redacted} redaction(s)</span><br>{error}"
+            f"Label: <b>{esc(d.get('label') or '—')}</b><br>{esc(d.get('text'))}<br>"
+            f"{findings}</p>")
+    return "".join(blocks)
+
+
+def reviews_html(reviews) -> str:
+    rows = [(r.id, when(r.signed_at), r.reviewer, r.decision, r.label or "—", r.reason or "",
+             r.meaning, r.case_sha256[:12] + "…") for r in reviews]
+    return table(("#", "signed", "reviewer", "decision", "label", "reason", "meaning",
+                  "case version"), rows)
+
+
+def events_html(events) -> str:
+    rows = [(e.id, when(e.time), e.kind, e.actor, _event_summary(e.payload),
+             f"<span class='mono'>{esc(e.hash[:12])}…</span>") for e in events]
+    escaped = [(esc(a), esc(b), esc(c), esc(d), esc(s), h) for a, b, c, d, s, h in rows]
+    return table(("#", "time", "event", "by", "details", "hash"), escaped, raw=True)
+
+
+def _event_summary(payload: dict) -> str:
+    shown = {k: v for k, v in payload.items() if k != "record" and v not in (None, "", [], {})}
+    text = json.dumps(shown, ensure_ascii=False, default=str)
+    return text if len(text) <= 160 else text[:157] + "…"
+
+
+def trail_html(record) -> str:
+    """The whole trail of a ``CaseRecord`` as one HTML document."""
+    meta = json.dumps(record.metadata, ensure_ascii=False) if record.metadata else "none"
+    attribution = record.attribution.data if record.attribution else None
+    sections = [
+        STYLE,
+        f"<h1>Case #{record.id}</h1>",
+        f"<p class='muted'>Stored {esc(when(record.created))} from {esc(record.source)}. "
+        f"Text SHA-256 <span class='mono'>{esc(record.content_sha256)}</span>; "
+        f"current version <span class='mono'>{esc(record.version_sha256)}</span>. "
+        f"Metadata: {esc(meta)}.</p>",
+        "<h2>Text</h2>", f"<p>{highlighted_text(record.text, attribution)}</p>",
+        _section("Predictions", record.predictions, predictions_html),
+        _section("Escalation decisions", record.escalations, escalations_html),
+        _section("Word attributions", record.attributions, attributions_html),
+        _section("LLM second opinions", record.opinions, opinions_html),
+        _section("Reviews (signed)", record.reviews, reviews_html),
+        _section("Audit events", record.events, events_html),
+    ]
+    return "".join(sections)
+
+
+def _section(title: str, items, render: Callable) -> str:
+    body = render(items) if items else "<p class='muted'>None.</p>"
+    return f"<h2>{esc(title)} ({len(items)})</h2>{body}"
+
+
+class CaseTrailDialog(QDialog):
+    """Everything stored about one case, read-only (non-modal; several may be open)."""
+
+    def __init__(self, record, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.record = record
+        self.setWindowTitle(f"Trail of case #{record.id}")
+        self.setWindowIcon(icon("history"))
+        self.setModal(False)
+        self.resize(860, 720)
+        layout = QVBoxLayout(self)
+        self.browser = QTextBrowser(objectName="caseTrailText")
+        self.browser.setOpenLinks(False)
+        self.browser.setHtml(trail_html(record))
+        self.browser.setAccessibleName(f"Trail of case {record.id}")
+        layout.addWidget(self.browser)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        copy = QPushButton("Copy all")
+        copy.clicked.connect(self.copy_all)
+        buttons.addButton(copy, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.rejected.connect(self.close)
+        layout.addWidget(buttons)
+        QShortcut(QKeySequence.StandardKey.Find, self, self.browser.setFocus)
+
+    def copy_all(self) -> None:
+        QGuiApplication.clipboard().setText(self.browser.toPlainText())
+
+
+def open_case_trail(context: AppContext, case_id: int, parent: QWidget | None = None,
+                    on_open: Callable[[CaseTrailDialog], None] | None = None) -> Task | None:
+    """Load the case on the database worker, then show its trail."""
+    store = context.store
+    if store is None:
+        context.message.emit("warning", "The case history is not open yet.")
+        return None
+
+    def show(record) -> None:
+        alive = parent is None or shiboken6.isValid(parent)
+        dialog = CaseTrailDialog(record, parent if alive else None)
+        dialog.show()
+        if on_open is not None and alive:
+            on_open(dialog)
+
+    return context.runner.db(f"load case {case_id}", lambda: store.get_case(case_id)) \
+        .on_success(show).start()

@@ -1,0 +1,655 @@
+"""Models: the model manager (list, activate, train), the training progress window, and the
+model card viewer.
+
+Training is ``models.train_job.train_and_save``, the same run as ``python main.py train``, on
+the compute pool with progress, time left and cancel (a cancelled run keeps nothing). Like the
+command line, a new model's first policy and its activation go into the audit trail.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.batch_import import format_duration, if_alive, read_preview
+from app.ui.context import AppContext
+from app.ui.icons import icon
+from app.ui.tasks import Task
+
+ESC = html.escape
+
+
+# -- the model card ----------------------------------------------------------------------------
+
+def find_plot(model_dir: Path, card: dict) -> Path | None:
+    """A risk-coverage PNG for this model: one kept in the model directory, else the newest
+    that ``evaluate`` (or this window) drew into the data directory's reports."""
+    model_dir = Path(model_dir)
+    kept = sorted(model_dir.glob("*risk*coverage*.png")) if model_dir.is_dir() else []
+    if kept:
+        return kept[-1]
+    model_id = card.get("model_id") or model_dir.name
+    reports = model_dir.parent.parent / "reports"
+    drawn = sorted(reports.glob(f"{model_id}-*-risk-coverage.png"),
+                   key=lambda p: p.stat().st_mtime) if reports.is_dir() else []
+    return drawn[-1] if drawn else None
+
+
+def draw_plot(bench, data_dir: Path) -> Path:
+    """Draw the active policy's risk-coverage plot on the model's test split (what
+    ``python main.py evaluate`` draws), into the data directory's reports."""
+    from models.errors import DataError
+    from models.escalation_evidence import evaluate_policy, risk_coverage_plot
+    from models.train_job import read_held_out
+
+    if bench.policy is None:
+        raise DataError("This model has no escalation policy to plot.")
+    texts, labels = read_held_out(bench.model_dir, "test")
+    truth = [bench.labels.index(label) for label in labels]
+    scores = bench.classifier.scores(texts)
+    path = Path(data_dir) / "reports" / (f"{bench.model_id}-{bench.policy.policy_id}"
+                                         "-risk-coverage.png")
+    return risk_coverage_plot(bench.policy, scores, truth, path,
+                              evaluate_policy(bench.policy, scores, truth))
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{ESC(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{ESC(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table cellpadding='3'><tr>{head}</tr>{body}</table>"
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def card_sections(card: dict) -> list[tuple[str, str]]:
+    """The card as (title, HTML) sections, in the order a reviewer reads them."""
+    sections = [("Intended use", f"<p>{ESC(card.get('intended_use', '—'))}</p>"),
+                ("Training data", _training_data(card)),
+                ("Metrics per class (test split)", _metrics(card)),
+                ("Calibration", _calibration(card)),
+                ("Escalation evidence", _escalation(card)),
+                ("Limitations", "<ul>" + "".join(f"<li>{ESC(x)}</li>" for x in
+                                                 card.get("limitations", [])) + "</ul>"),
+                ("Training run", _training_run(card))]
+    return sections
+
+
+def _training_data(card: dict) -> str:
+    data = card.get("training_data", {})
+    rows = data.get("rows", {})
+    counts = data.get("class_counts", {})
+    labels = card.get("labels", [])
+    table = _table(["split", "rows", *labels],
+                   [[name, rows.get(name, ""), *[counts.get(name, {}).get(lb, 0)
+                                                 for lb in labels]] for name in rows])
+    files = "".join(f"<li>{ESC(str(f.get('source', f)))}</li>" for f in data.get("files", []))
+    recipe = data.get("split_recipe", {})
+    return (f"<p>{ESC(data.get('name', '—'))}; split {ESC(str(recipe.get('strategy', '—')))}, "
+            f"seed {ESC(str(recipe.get('seed', '—')))}.</p>{table}<ul>{files}</ul>")
+
+
+def _metrics(card: dict) -> str:
+    test = card.get("metrics", {}).get("test", {})
+    base = card.get("baseline", {}).get("test", {})
+    rows = [[label, _number(m.get("precision")), _number(m.get("recall")), _number(m.get("f1")),
+             _number(base.get("per_class", {}).get(label, {}).get("f1")), m.get("support", "")]
+            for label, m in test.get("per_class", {}).items()]
+    return (f"<p>Accuracy {_number(test.get('accuracy'))}, macro-F1 "
+            f"{_number(test.get('macro_f1'))} on {test.get('n', '?')} test cases. "
+            f"{ESC(card.get('comparison', ''))}</p>"
+            + _table(["class", "precision", "recall", "F1", "baseline F1", "support"], rows)
+            + f"<p>Baseline: {ESC(card.get('baseline', {}).get('description', '—'))}.</p>")
+
+
+def _calibration(card: dict) -> str:
+    rows = [[name, _number(m.get("ece_before")), _number(m.get("ece_after")),
+             _number(m.get("nll_before")), _number(m.get("nll_after"))]
+            for name, m in card.get("metrics", {}).items()]
+    temperature = card.get("training", {}).get("temperature")
+    return (f"<p>Temperature scaling, T = {_number(temperature)} (fitted on the validation "
+            "split). Expected calibration error (15 bins) and negative log-likelihood, before "
+            "and after:</p>"
+            + _table(["split", "ECE before", "ECE after", "NLL before", "NLL after"], rows))
+
+
+def _escalation(card: dict) -> str:
+    from models.model_card import escalation_summary
+
+    evidence = card.get("escalation")
+    if not evidence:
+        return "<p>No escalation evidence was recorded for this model.</p>"
+    reasons = ", ".join(f"{k}: {v}" for k, v in evidence.get("escalation_reasons", {}).items())
+    try:
+        summary = escalation_summary(evidence)
+    except (KeyError, TypeError, ValueError):  # an older card without every number
+        summary = ""
+    return (f"<p><i>{ESC(evidence.get('guarantee', ''))}</i></p><p>{ESC(summary)}</p>"
+            f"<p>Escalation reasons on the test split: {ESC(reasons or 'none')}.</p>")
+
+
+def _training_run(card: dict) -> str:
+    training, base = card.get("training", {}), card.get("base_model", {})
+    hashes = "".join(f"<li><code>{ESC(k)}</code>: <code>{ESC(v)}</code></li>"
+                     for k, v in card.get("hashes", {}).items())
+    return (f"<p>Base model {ESC(base.get('name', '—'))} ({ESC(base.get('package', ''))}, "
+            f"{ESC(base.get('license', ''))}). {training.get('epochs_run', '?')} epochs run, "
+            f"best epoch {training.get('best_epoch', '?')}, "
+            f"{_number(training.get('seconds'), 0)} s.</p><p>SHA-256:</p><ul>{hashes}</ul>")
+
+
+def _policies(policies: list[dict]) -> str:
+    rows = [[p.get("policy_id", ""), p.get("created", ""), p["settings"].get("alpha"),
+             p["settings"].get("delta"), _number(p.get("threshold"), 2),
+             p.get("n_calibration", ""), p.get("source", "")] for p in policies]
+    return ("<p>Every policy fitted for this model (the newest is used):</p>"
+            + _table(["policy", "fitted", "α", "δ", "threshold", "cases", "on"], rows))
+
+
+class ModelCardDialog(QDialog):
+    """The model card: intended use, training data, metrics per class, calibration, the
+    escalation evidence with its risk-coverage plot, and limitations. Read-only."""
+
+    def __init__(self, card: dict, model_dir: Path, parent: QWidget | None = None, *,
+                 policies: list[dict] | None = None) -> None:
+        super().__init__(parent)
+        self.card, self.model_dir = card, Path(model_dir)
+        self.policies = policies or []
+        self.plot: Path | None = find_plot(self.model_dir, card)
+        self.setWindowTitle(f"Model card: {card.get('model_id', self.model_dir.name)}")
+        self.setWindowIcon(icon("model"))
+        self.setModal(False)
+        self.resize(820, 760)
+        layout = QVBoxLayout(self)
+        self.browser = QTextBrowser(objectName="modelCardText")
+        self.browser.setOpenExternalLinks(False)
+        layout.addWidget(self.browser)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout.addWidget(buttons)
+        self.render()
+
+    def set_plot(self, path: Path) -> None:
+        self.plot = Path(path)
+        self.render()
+
+    def render(self) -> None:
+        card = self.card
+        parts = [f"<h1>{ESC(card.get('model_id', self.model_dir.name))}</h1>",
+                 f"<p>Created {ESC(card.get('created', '—'))}. Labels: "
+                 f"{ESC(', '.join(card.get('labels', [])))}.</p>"]
+        for title, body in card_sections(card):
+            parts.append(f"<h2>{ESC(title)}</h2>{body}")
+            if title == "Escalation evidence":
+                parts.append(self._plot_html())
+                if self.policies:
+                    parts.append(_policies(self.policies))
+        self.browser.setHtml("".join(parts))
+
+    def _plot_html(self) -> str:
+        if self.plot is None or not self.plot.is_file():
+            return "<p><i>No risk-coverage plot yet.</i></p>"
+        return (f"<p><img src='{ESC(self.plot.as_uri())}' width='560'></p>"
+                f"<p>Risk–coverage on the test split ({ESC(self.plot.name)}).</p>")
+
+
+def show_model_card(context: AppContext, parent: QWidget | None = None
+                    ) -> ModelCardDialog | None:
+    """The active model's card; its risk-coverage plot is drawn in the background if none
+    exists yet."""
+    from models.escalation import policy_history
+
+    bench = context.workbench
+    if bench is None:
+        context.message.emit("warning", "No model is loaded, so there is no model card to "
+                                        "show. Train or activate a model first.")
+        return None
+    dialog = ModelCardDialog(bench.card, bench.model_dir, parent,
+                             policies=policy_history(bench.model_dir))
+    dialog.show()
+    if dialog.plot is None and bench.policy is not None:
+        dialog.plot_task = context.runner.run(
+            "draw risk-coverage plot", lambda _ctx: draw_plot(bench, context.data_dir)) \
+            .on_success(if_alive(dialog, dialog.set_plot)).start()
+    return dialog
+
+
+def show_model_card_for(context: AppContext, model_id: str, parent: QWidget | None = None
+                        ) -> Task:
+    """Any registered model's card, read in the background."""
+    from models.artifact import read_json
+    from models.escalation import policy_history
+    from models.registry import ModelRegistry
+
+    def read(_ctx) -> tuple[dict, Path, list[dict]]:
+        path = ModelRegistry(context.data_dir).path_of(model_id)
+        card_file = path / "model_card.json"
+        card = read_json(card_file) if card_file.exists() else {"model_id": model_id}
+        return card, path, policy_history(path)
+
+    def show(found) -> None:
+        card, path, policies = found
+        alive = parent is None or shiboken6.isValid(parent)
+        ModelCardDialog(card, path, parent if alive else None, policies=policies).show()
+
+    return context.runner.run("read model card", read).on_success(show).start()
+
+
+# -- training -----------------------------------------------------------------------------------
+
+class TrainingDialog(QDialog):
+    """The progress of one training run: stage, bar, time left, cancel. Non-modal."""
+
+    trained = Signal(object)  # models.registry.ModelRecord
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.task: Task | None = None
+        self.record = None
+        self.setWindowTitle(title)
+        self.setWindowIcon(icon("train"))
+        self.setModal(False)
+        self.setMinimumWidth(460)
+        layout = QVBoxLayout(self)
+        self.stage = QLabel("Starting…", objectName="trainingStage")
+        self.stage.setWordWrap(True)
+        self.bar = QProgressBar(objectName="trainingProgress")
+        self.bar.setRange(0, 0)
+        self.left = QLabel("", objectName="trainingTimeLeft")
+        self.cancel_button = QPushButton(icon("cancel"), "Cancel training")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.close)
+        self.close_button.hide()
+        for widget in (self.stage, self.bar, self.left):
+            layout.addWidget(widget)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.close_button)
+        layout.addLayout(row)
+
+    def show_progress(self, progress) -> None:
+        if progress.total <= 1:
+            self.bar.setRange(0, 0)  # a stage without steps: busy
+            self.left.setText("")
+        else:
+            self.bar.setRange(0, progress.total)
+            self.bar.setValue(progress.done)
+            self.left.setText(f"about {format_duration(progress.eta_seconds)} left"
+                              if progress.eta_seconds is not None else "")
+        note = f" — {progress.message}" if progress.message else ""
+        self.stage.setText(f"{progress.stage.capitalize()}{note}")
+
+    def cancel(self) -> None:
+        if self.task is not None and not self.task.done:
+            self.task.cancel()
+            self.stage.setText("Cancelling: nothing of this run will be kept…")
+            self.cancel_button.setEnabled(False)
+
+    def finish(self, text: str) -> None:
+        self.stage.setText(text)
+        self.bar.setRange(0, 1)
+        self.bar.setValue(1)
+        self.left.setText("")
+        self.cancel_button.hide()
+        self.close_button.show()
+        self.close_button.setDefault(True)
+
+
+def start_training(context: AppContext, spec=None, parent: QWidget | None = None, *,
+                   config=None, base_dir: Path | None = None,
+                   activate: bool = True) -> TrainingDialog:
+    """Train a model (``spec``: a ``models.train_job.DatasetSpec``; None = the default model
+    on the demo data) in the background with a progress window; when it is done and active,
+    the app loads it. Returns the window (its ``task`` and ``trained`` signal)."""
+    from models.registry import ModelRegistry
+    from models.train_job import DatasetSpec, train_and_save
+
+    spec = spec or DatasetSpec.demo()
+    data_dir, settings = context.data_dir, context.settings
+    dialog = TrainingDialog(f"Training on {spec.name}", parent)
+
+    def work(ctx):
+        record = train_and_save(spec, ModelRegistry(data_dir), config, progress=ctx.progress,
+                                cancel=ctx.cancel, activate=activate, base_dir=base_dir)
+        refit_to_settings(data_dir, record, settings.alpha, settings.delta, ctx)
+        return record
+
+    dialog.task = context.runner.run("train model", work)
+    dialog.task.on_progress(if_alive(dialog, dialog.show_progress)) \
+        .on_success(lambda record: _trained(context, dialog, record)) \
+        .on_cancelled(if_alive(dialog, lambda: dialog.finish("Cancelled: nothing was saved."))) \
+        .on_failure(if_alive(dialog, lambda message: dialog.finish(
+            f"Training failed: {message}")))
+    dialog.show()
+    # Started on the next turn of the event loop, so a caller can still connect to the task
+    # it gets back (a signal emitted before its slot is connected would be lost).
+    QTimer.singleShot(0, dialog.task.start)
+    return dialog
+
+
+def refit_to_settings(data_dir: Path, record, alpha: float, delta: float, ctx) -> None:
+    """Training fits the policy at the default α and δ; refit it at the user's if those
+    differ, so a new model honours the settings from its first case."""
+    from app.casework import load_workbench
+    from app.policy_refit import refit_policy
+    from models.escalation import EscalationSettings
+
+    trained_with = EscalationSettings()  # what train_and_save fits
+    if (trained_with.alpha, trained_with.delta) != (alpha, delta):
+        # Not cancellable: the model is saved by now, and this takes seconds.
+        refit_policy(load_workbench(data_dir, record.id), alpha, delta, ctx.progress)
+
+
+def _trained(context: AppContext, dialog: TrainingDialog, record) -> None:
+    log_new_model(context, record)
+    if record.active:
+        context.load_workbench(record.id)
+    context.message.emit("info", f"Model {record.id} trained.")
+    if not shiboken6.isValid(dialog):
+        return  # the window was closed; the model is saved and in use all the same
+    test = (f"accuracy {record.test_accuracy:.3f}, macro-F1 {record.test_macro_f1:.3f}"
+            if record.test_accuracy is not None else "")
+    dialog.finish(f"Model {record.id} is ready{' and active' if record.active else ''}. "
+                  f"Test split: {test}.")
+    dialog.record = record
+    dialog.trained.emit(record)
+
+
+def log_new_model(context: AppContext, record) -> Task | None:
+    """File the new model's first policy and, if active, its activation in the audit trail
+    (what ``python main.py train`` files)."""
+    store = context.store
+    if store is None:
+        return None
+
+    def log() -> None:
+        from app.cli_record import model_identity
+        from app.policy_refit import refit_details
+        from models.escalation import load_policy, policy_dirs
+
+        path = Path(record.path)
+        for directory in policy_dirs(path):  # the first, and a refit to the user's α and δ
+            policy = load_policy(path, record.id, record.labels, directory)
+            store.record_policy_refitted(record.id, policy.policy_id, refit_details(policy))
+        if record.active:
+            store.record_model_activated(record.id, *model_identity(path))
+
+    return context.runner.db("log new model", log).start()
+
+
+# -- the model manager -------------------------------------------------------------------------
+
+COLUMNS = ("", "Model", "Created", "Trained on", "Labels", "Accuracy", "Macro-F1", "Note")
+
+
+class TrainFromFileDialog(QDialog):
+    """What to train on: a labelled CSV/TSV/JSONL file, its text and label columns, and an
+    optional separate test file."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setWindowTitle("Train a model on a file")
+        self.setWindowIcon(icon("train"))
+        form = QFormLayout(self)
+        self.path = QLineEdit(objectName="trainPath")
+        browse = QPushButton(icon("open"), "Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        form.addRow("Labelled cases:", row)
+        self.text_col = QComboBox(objectName="trainTextColumn")
+        self.label_col = QComboBox(objectName="trainLabelColumn")
+        for combo in (self.text_col, self.label_col):
+            combo.setEditable(True)
+        form.addRow("Text column:", self.text_col)
+        form.addRow("Label column:", self.label_col)
+        self.test_path = QLineEdit(objectName="trainTestPath")
+        self.test_path.setPlaceholderText("optional: a separate test file (same columns)")
+        form.addRow("Test file:", self.test_path)
+        self.epochs = QSpinBox(objectName="trainEpochs")
+        self.epochs.setRange(1, 50)
+        self.epochs.setValue(6)
+        form.addRow("At most epochs:", self.epochs)
+        self.activate = QCheckBox("Make it the active model when it is done")
+        self.activate.setChecked(True)
+        form.addRow("", self.activate)
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+        form.addRow(self.note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Train")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.path.editingFinished.connect(self.load_columns)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Labelled cases", "",
+                                              "Tables (*.csv *.tsv *.jsonl *.json *.txt)")
+        if path:
+            self.path.setText(path)
+            self.load_columns()
+
+    def load_columns(self) -> Task | None:
+        path = Path(self.path.text().strip()).expanduser()
+        if not path.is_file():
+            return None
+        task = self.context.runner.run("read training file", lambda _ctx: read_preview(path))
+        return task.on_success(if_alive(self, self._set_columns)) \
+            .on_failure(if_alive(self, self.note.setText)).start()
+
+    def _set_columns(self, preview: dict) -> None:
+        columns = preview["columns"]
+        for combo, guesses in ((self.text_col, ("text", "review", "note", "body")),
+                               (self.label_col, ("label", "rating", "outcome", "class"))):
+            combo.clear()
+            combo.addItems(columns)
+            guess = next((c for c in guesses if c in columns), None)
+            if guess:
+                combo.setCurrentText(guess)
+        self.note.setText(f"{preview['count']:,} rows; columns: {', '.join(columns)}.")
+
+    def spec(self):
+        from models.train_job import DatasetSpec
+
+        path = Path(self.path.text().strip()).expanduser()
+        test = self.test_path.text().strip()
+        return DatasetSpec(path.name, path, self.text_col.currentText(),
+                           self.label_col.currentText(),
+                           test_path=Path(test).expanduser() if test else None)
+
+    def config(self):
+        from models.training import TrainingConfig
+
+        return TrainingConfig(max_epochs=self.epochs.value(),
+                              min_epochs=min(TrainingConfig().min_epochs, self.epochs.value()))
+
+
+class ModelsDialog(QDialog):
+    """List the trained models; activate one; read its card; train a new one."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.records: list = []
+        self.last_task: Task | None = None
+        self.training: TrainingDialog | None = None
+        self.setWindowTitle("Models")
+        self.setWindowIcon(icon("model"))
+        self.setModal(False)
+        self.resize(900, 380)
+        self._build()
+        self.refresh()
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        self.table = QTableWidget(0, len(COLUMNS), objectName="modelsTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.doubleClicked.connect(lambda _index: self.show_card())
+        layout.addWidget(self.table, 1)
+        self.status = QLabel("", objectName="modelsStatus")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        layout.addLayout(self._buttons())
+
+    def _buttons(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.activate_button = QPushButton(icon("accept"), "Activate", objectName="activateModel")
+        self.activate_button.clicked.connect(self.activate_selected)
+        self.card_button = QPushButton(icon("model"), "Model card…")
+        self.card_button.clicked.connect(self.show_card)
+        self.train_file_button = QPushButton(icon("train"), "Train on a file…")
+        self.train_file_button.clicked.connect(self.train_from_file)
+        self.train_default_button = QPushButton(icon("train"), "Train the default model")
+        self.train_default_button.setToolTip("Fine-tune the embedded encoder on the drug-review "
+                                             "demo data (about 4–5 minutes on a laptop CPU)")
+        self.train_default_button.clicked.connect(lambda: self.train(None))
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        for button in (self.activate_button, self.card_button, self.train_file_button,
+                       self.train_default_button):
+            row.addWidget(button)
+        row.addStretch(1)
+        row.addWidget(close)
+        self._selection_changed()
+        return row
+
+    # -- the list ---------------------------------------------------------------------------------
+    def refresh(self) -> Task:
+        from models.registry import ModelRegistry
+
+        data_dir = self.context.data_dir
+        self.last_task = self.context.runner.run(
+            "list models", lambda _ctx: ModelRegistry(data_dir).records()) \
+            .on_success(if_alive(self, self._show)).start()
+        return self.last_task
+
+    def _show(self, records: list) -> None:
+        self.records = list(reversed(records))  # newest first
+        self.table.setRowCount(len(self.records))
+        for row, record in enumerate(self.records):
+            values = ["●" if record.active else "", record.id, record.created[:19],
+                      record.training_data, ", ".join(record.labels),
+                      _number(record.test_accuracy), _number(record.test_macro_f1),
+                      record.problem or ("active" if record.active else "")]
+            for column, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                if column == 0:
+                    item.setToolTip("the active model" if record.active else "")
+                self.table.setItem(row, column, item)
+        if not self.records:
+            self.status.setText("No model yet. Train the default model (drug-review demo data) "
+                                "or train one on your own labelled file.")
+        self._selection_changed()
+
+    def selected(self):
+        rows = self.table.selectionModel().selectedRows()
+        return self.records[rows[0].row()] if rows else None
+
+    def select(self, model_id: str) -> None:
+        for row, record in enumerate(self.records):
+            if record.id == model_id:
+                self.table.selectRow(row)
+
+    def _selection_changed(self) -> None:
+        record = self.selected() if hasattr(self, "table") else None
+        usable = record is not None and record.problem is None
+        self.activate_button.setEnabled(usable and not record.active)
+        self.card_button.setEnabled(usable)
+
+    # -- actions ----------------------------------------------------------------------------------
+    def activate_selected(self) -> Task | None:
+        """Verify and activate the selected model, load it, and file the activation."""
+        from models.registry import ModelRegistry
+
+        record = self.selected()
+        if record is None:
+            return None
+        data_dir, model_id = self.context.data_dir, record.id
+
+        def activate(_ctx):
+            from app.cli_record import model_identity
+
+            registry = ModelRegistry(data_dir)
+            registry.activate(model_id)  # checks the files against their manifest first
+            return model_identity(registry.path_of(model_id))
+
+        self.status.setText(f"Activating {model_id}…")
+        self.last_task = self.context.runner.run("activate model", activate) \
+            .on_success(lambda identity: self._activated(model_id, identity)) \
+            .on_failure(if_alive(self, self.status.setText)).start()
+        return self.last_task
+
+    def _activated(self, model_id: str, identity: tuple) -> None:
+        self.context.load_workbench(model_id)
+        store = self.context.store
+        if store is not None:
+            self.context.runner.db("log activation",
+                                   lambda: store.record_model_activated(model_id, *identity)) \
+                .start()
+        if shiboken6.isValid(self):  # the activation stands even if the window was closed
+            self.status.setText(f"{model_id} is now the active model.")
+            self.refresh()
+
+    def show_card(self) -> Task | None:
+        record = self.selected()
+        return None if record is None else show_model_card_for(self.context, record.id, self)
+
+    def train_from_file(self) -> None:
+        chooser = TrainFromFileDialog(self.context, self)
+        if chooser.exec() == QDialog.DialogCode.Accepted and chooser.path.text().strip():
+            self.train(chooser.spec(), chooser.config(), chooser.activate.isChecked())
+
+    def train(self, spec=None, config=None, activate: bool = True) -> TrainingDialog:
+        self.training = start_training(self.context, spec, self, config=config,
+                                       activate=activate)
+        self.training.trained.connect(lambda _record: self.refresh())
+        return self.training
+
+
+def first_start_message() -> str:
+    """What the window says when there is no model yet (with a button that calls
+    ``start_training(context, None, window)``)."""
+    return ("There is no model yet. Train the default model — the embedded MiniLM encoder "
+            "fine-tuned on the drug-review demo data, about 4–5 minutes on a laptop CPU — or "
+            "train one on your own labelled file from Models.")
+
