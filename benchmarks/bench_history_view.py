@@ -48,13 +48,6 @@ from app.ui.context import AppContext  # noqa: E402
 from app.ui.history_view import COLUMNS, HistoryView  # noqa: E402
 
 TIMEOUT = 60.0
-# PySide6/shiboken6 6.12.0 on Python 3.11 drops a reference to None on every call of a
-# void-returning method (setText, setValue, the static QCoreApplication.processEvents, ...);
-# None is not immortal before 3.12, so enough calls kill the process with "deallocating
-# None". Events are pumped through a QEventLoop instance (its processEvents does not leak),
-# and this process, which imports none of the libraries whose references give the app its
-# margin, holds its own (8 MB: two million calls).
-NONE_BALLAST = [None] * 2_000_000
 WAIT = QEventLoop.ProcessEventsFlag.AllEvents | QEventLoop.ProcessEventsFlag.WaitForMoreEvents
 DRAG_SECONDS = 2.0
 FRAME_MS = 16

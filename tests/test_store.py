@@ -257,6 +257,24 @@ def test_find_cases_searches_the_text(store, listed):
         store.find_cases(sort="relevance")
 
 
+def test_find_cases_searches_phrases(store, listed):
+    assert _ids(store.find_cases(search='"rash and pain"')) == {listed["a"]}
+    assert _ids(store.find_cases(search='"pain and rash"')) == set()  # words in that order
+    assert _ids(store.find_cases(search='"the rash" faded')) == {listed["b"]}
+    assert _ids(store.find_cases(search='"" rash')) == {listed["a"], listed["b"]}
+    page = store.find_cases(search='"some relief"', sort="relevance")
+    assert [i.id for i in page.items] == [listed["b"]] and page.total == 1
+
+
+def test_find_cases_counts_every_page(store, listed):
+    for page_size, pages in ((2, 3), (3, 2), (5, 2), (6, 1), (100, 1)):
+        seen = [store.find_cases(sort="id", page=n, page_size=page_size)
+                for n in range(1, pages + 2)]
+        assert {p.total for p in seen} == {6}
+        assert [i.id for p in seen for i in p.items] == sorted(listed.values())
+    assert store.find_cases(search="rash", page=2, page_size=1).total == 2
+
+
 def test_find_cases_by_date(store, listed):
     today = datetime.now(UTC).date()
     assert store.find_cases(date_from=today, date_to=today).total == 6

@@ -145,6 +145,17 @@ def test_verify_finds_a_record_slipped_in_without_an_event(db, store, history):
     assert not result.ok and "reviews row" in result.reason and "no audit event" in result.reason
 
 
+def test_verify_finds_a_case_list_row_edited_behind_the_apps_back(db, store, history):
+    """The case list is derived, not chained; verify still re-derives it from the records,
+    since a reviewer works from it ("not reviewed yet")."""
+    assert store.find_cases(reviewed=True).total == 2
+    attack(db, f"UPDATE case_latest SET reviewed = 0, review_decision = NULL "
+               f"WHERE case_id = {history[1]}")
+    assert store.find_cases(reviewed=True).total == 1  # the list now hides a review
+    result = store.verify_chain()
+    assert not result.ok and f"case list row of case {history[1]}" in result.reason
+
+
 def test_the_chain_stays_linear_with_concurrent_writers(db, store):
     other = open_store(db, actor="other", busy_timeout=5.0)
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -23,10 +24,10 @@ from app.store import (
     StoreVersionError,
     open_store,
 )
-from app.store.engine import make_engine
-from app.store.migrate import head_revision, upgrade
+from app.store.engine import make_engine, writer
+from app.store.migrate import alembic_config, head_revision, upgrade
 from app.store.schema import Base
-from tests.test_store import prediction
+from tests.test_store import escalation, prediction
 
 
 @pytest.fixture()
@@ -117,7 +118,7 @@ def test_an_old_database_is_upgraded_in_place_and_keeps_its_rows(db):
     assert revision_of(db) == "0001"
 
     with open_store(db) as store:
-        assert revision_of(db) == head_revision() == "0002"
+        assert revision_of(db) == head_revision() == "0003"
         assert store.get_case(1).text == text
         (summary,) = store.find_cases(search="rash", label="negative").items
         assert (summary.id, summary.created) == (1, "2026-01-01T09:00:00.000000+00:00")
@@ -127,6 +128,70 @@ def test_an_old_database_is_upgraded_in_place_and_keeps_its_rows(db):
         indexes = {row[0] for row in connection.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"ix_audit_events_case_id", "ix_audit_events_kind"} <= indexes
+
+
+def downgrade(db: Path, revision: str) -> None:
+    engine = make_engine(f"sqlite:///{db}")
+    config = alembic_config()
+    try:
+        with writer(engine).begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def case_list_rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT * FROM case_latest ORDER BY case_id").fetchall()
+
+
+def test_0003_builds_the_case_list_from_the_records_already_stored(db):
+    """A 0002 database with history (re-scored cases, superseded reviews, a bare case) gets
+    the case list rows its writes would have made."""
+    with open_store(db) as store:
+        ids = [store.add_case(f"Case {i} about a rash.", prediction=prediction(),
+                              escalation=escalation("auto" if i % 2 else "escalate")).id
+               for i in range(6)]
+        store.record_prediction(ids[1], prediction("positive", 0.9, model_id="m2"))
+        store.record_escalation(ids[1], escalation("escalate"))
+        store.add_review(ids[0], "Ann", "accept")
+        store.add_review(ids[2], "Ann", "defer")
+        store.add_review(ids[2], "Bob", "override", "neutral", "on a second look")
+        store.add_review(ids[3], "Bob", "defer")
+        bare = store.add_case("No result yet.").id
+    written = case_list_rows(db)
+    downgrade(db, "0002")
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT count(*) FROM sqlite_master "
+                                  "WHERE name = 'case_latest'").fetchone() == (0,)
+    assert revision_of(db) == "0002"
+
+    with open_store(db) as store:
+        assert revision_of(db) == "0003"
+        assert case_list_rows(db) == written
+        assert store.verify_chain().ok  # it also re-derives the case list from the records
+        assert [i.id for i in store.find_cases(model_id="m2").items] == [ids[1]]
+        assert {i.id for i in store.find_cases(reviewed=True).items} == {ids[0], ids[2]}
+        assert {i.id for i in store.find_cases(reviewed=False).items} == {
+            ids[1], ids[3], ids[4], ids[5], bare}
+        assert [i.id for i in store.find_cases(reviewer="Bob", decision="override").items] \
+            == [ids[2]]
+        assert store.find_cases(escalated=True).total == 4  # ids 0, 2, 4 and re-decided 1
+        assert store.add_review(bare, "Ann", "defer").decision == "defer"
+        assert store.verify_chain().ok
+
+
+def test_planner_statistics_are_taken_on_close_once_the_store_grew(db):
+    with open_store(db) as store:
+        store.add_cases([{"text": f"Case {i}.", "prediction": prediction(),
+                          "escalation": escalation()} for i in range(1200)])
+    with sqlite3.connect(db) as connection:
+        (stat,) = connection.execute("SELECT stat FROM sqlite_stat1 WHERE idx = "
+                                     "'ix_case_latest_created'").fetchone()
+    assert stat.split()[0] == "1200"
+    with open_store(db) as store:  # the statistics are SQLite's business: the schema is ours
+        assert store.find_cases(label="negative", escalated=True).total == 1200
 
 
 def test_a_file_that_is_not_a_database_is_refused_unmodified(tmp_path):

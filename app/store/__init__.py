@@ -3,6 +3,8 @@ attributions, escalation decisions, LLM opinions and signed reviews, with a hash
 audit trail. ``open_store`` returns the ``CaseRepository``, the only way in.
 """
 
+from app.store.backups import backup_store, list_backups
+from app.store.batch import NewCase
 from app.store.database import DB_FILE, open_store
 from app.store.errors import (
     AppendOnlyViolation,
@@ -30,6 +32,7 @@ from app.store.repository import CaseRepository
 __all__ = [
     "DB_FILE", "AddedCase", "AppendOnlyViolation", "AuditEvent", "CaseNotFound", "CasePage",
     "CaseRecord", "CaseRepository", "CaseSummary", "ChainVerification", "InvalidRecord",
-    "InvalidReview", "ReviewRecord", "StoreCorrupt", "StoreError", "StoreLocked",
-    "StoreReadOnly", "StoreVersionError", "StoredRecord", "open_store",
+    "InvalidReview", "NewCase", "ReviewRecord", "StoreCorrupt", "StoreError", "StoreLocked",
+    "StoreReadOnly", "StoreVersionError", "StoredRecord", "backup_store", "list_backups",
+    "open_store",
 ]

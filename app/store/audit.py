@@ -53,15 +53,25 @@ def fields_sha256(fields: dict[str, Any]) -> str:
     return hash_of({name: _jsonable(v) for name, v in fields.items() if name != "id"})
 
 
-def row_sha256(row: Base) -> str:
+def column_values(row: Base) -> dict[str, Any]:
+    """A mapped row's values by column name (``metadata``, not the attribute ``meta``)."""
     mapper = sa_inspect(row).mapper
-    return fields_sha256({column.name: getattr(row, prop.key)
-                          for prop in mapper.column_attrs for column in prop.columns})
+    return {column.name: getattr(row, prop.key)
+            for prop in mapper.column_attrs for column in prop.columns}
+
+
+def row_sha256(row: Base) -> str:
+    return fields_sha256(column_values(row))
 
 
 def cite(row: Base) -> dict[str, Any]:
     """How an event names the record it is about (the row must be flushed: it needs its id)."""
-    return {"table": row.__tablename__, "id": row.id, "sha256": row_sha256(row)}
+    return cite_values(row.__tablename__, column_values(row))
+
+
+def cite_values(table: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``cite`` for a row written without the ORM: ``values`` by column name, id included."""
+    return {"table": table, "id": values["id"], "sha256": fields_sha256(values)}
 
 
 def event_hash(fields: dict[str, Any]) -> str:
@@ -72,20 +82,40 @@ def event_hash(fields: dict[str, Any]) -> str:
 def append(session: Session, kind: str, actor: str, payload: dict[str, Any],
            at: datetime, case_id: int | None = None) -> AuditEvent:
     """Add the next link. Call inside the write transaction that made the change it records."""
-    if kind not in EVENT_KINDS:
-        raise ValueError(f"unknown audit event kind {kind!r}")
-    if session.get_bind().dialect.name == "postgresql":
-        # SQLite writers are already serialised by BEGIN IMMEDIATE; elsewhere two writers
-        # could both read the same last link. (Not exercised by the tests: SQLite only.)
-        session.execute(text("LOCK TABLE audit_events IN EXCLUSIVE MODE"))
-    last = session.execute(select(AuditEventRow.id, AuditEventRow.hash)
-                           .order_by(AuditEventRow.id.desc()).limit(1)).first()
-    fields = {"id": last.id + 1 if last else 1, "time": iso(at), "kind": kind,
-              "case_id": case_id, "actor": actor, "payload": as_plain_dict(payload, "payload"),
-              "prev_hash": last.hash if last else GENESIS_HASH}
-    fields["hash"] = event_hash(fields)
-    session.add(AuditEventRow(**{**fields, "payload": canonical_json(fields["payload"])}))
-    return AuditEvent(**fields)
+    event = Chain(session).link(kind, actor, payload, at, case_id)
+    session.add(AuditEventRow(**event_row(event)))
+    return event
+
+
+class Chain:
+    """The chain's last link, read once: a batch links many events to it without reading the
+    table back between them (the caller inserts the rows, in order, in the same transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            # SQLite writers are already serialised by BEGIN IMMEDIATE; elsewhere two writers
+            # could both read the same last link. (Not exercised by the tests: SQLite only.)
+            session.execute(text("LOCK TABLE audit_events IN EXCLUSIVE MODE"))
+        last = head(session)
+        self.last_id, self.last_hash = last if last else (0, GENESIS_HASH)
+
+    def link(self, kind: str, actor: str, payload: dict[str, Any], at: datetime,
+             case_id: int | None = None) -> AuditEvent:
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown audit event kind {kind!r}")
+        fields = {"id": self.last_id + 1, "time": iso(at), "kind": kind, "case_id": case_id,
+                  "actor": actor, "payload": as_plain_dict(payload, "payload"),
+                  "prev_hash": self.last_hash}
+        event = AuditEvent(**fields, hash=event_hash(fields))
+        self.last_id, self.last_hash = event.id, event.hash
+        return event
+
+
+def event_row(event: AuditEvent) -> dict[str, Any]:
+    """The audit_events row of an event: the payload as the canonical JSON that was hashed."""
+    return {"id": event.id, "time": event.time, "kind": event.kind, "case_id": event.case_id,
+            "actor": event.actor, "payload": canonical_json(event.payload),
+            "prev_hash": event.prev_hash, "hash": event.hash}
 
 
 def to_event(row: Any) -> AuditEvent:

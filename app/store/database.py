@@ -7,6 +7,7 @@ connection: a damaged or foreign file is reported, never "repaired" by the open.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
+from app.store.backups import backup_due, backup_store, is_backup, offer_backups
 from app.store.engine import DEFAULT_BUSY_TIMEOUT, make_engine
 from app.store.errors import (
     StoreCorrupt,
@@ -24,9 +26,12 @@ from app.store.errors import (
     StoreVersionError,
     translate,
 )
+from app.store.file_state import side_files_present, unchanged_since_clean_close
 from app.store.migrate import VERSION_TABLE, current_revision, head_revision, known_revisions
 from app.store.migrate import upgrade as upgrade_to
 from app.store.repository import CaseRepository
+
+log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 DB_FILE = "casewise.db"  # the name the app uses inside its data directory
@@ -34,17 +39,30 @@ NOT_MODIFIED = "The file was not modified"
 
 
 def open_store(path_or_url: str | Path, *, actor: str | None = None,
-               busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> CaseRepository:
+               busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+               daily_backup: bool = True) -> CaseRepository:
     """Open (creating if needed) the case history and upgrade its schema to the current one.
 
     ``path_or_url`` is a file path (SQLite) or an SQLAlchemy URL. ``actor`` is written on
     audit events (default: the login name); ``busy_timeout`` is how long, in seconds, to
-    wait for another process that holds the database.
+    wait for another process that holds the database. A damaged file raises StoreCorrupt
+    carrying its backups (``.backups``, newest first) and is never modified. For an
+    existing file, the first open of each day first copies it into ``backups/`` beside it
+    (``daily_backup=False`` skips that; see ``app.store.backups``).
     """
     url, path = _resolve(path_or_url)
-    location = str(path) if path else url.render_as_string(hide_password=True)
-    if path is not None:
-        _check_file(path, busy_timeout)
+    if path is None:
+        return _connect(url, url.render_as_string(hide_password=True), actor, busy_timeout)
+    try:
+        if _check_file(path, busy_timeout) and daily_backup:
+            _back_up_once_a_day(path, busy_timeout)
+        return _connect(url, str(path), actor, busy_timeout, path)
+    except StoreCorrupt as exc:
+        raise offer_backups(exc, path) from exc
+
+
+def _connect(url: URL, location: str, actor: str | None, busy_timeout: float,
+             path: Path | None = None) -> CaseRepository:
     engine = make_engine(url, busy_timeout)
     try:
         _migrate(engine)
@@ -54,7 +72,21 @@ def open_store(path_or_url: str | Path, *, actor: str | None = None,
     except BaseException:
         engine.dispose()
         raise
-    return CaseRepository(engine, location, actor)
+    return CaseRepository(engine, location, actor, db_path=path)
+
+
+def _back_up_once_a_day(path: Path, busy_timeout: float) -> None:
+    """The day's backup, before the migrations touch the file. A backup that cannot be made
+    (a full disk, a read-only backups folder) is logged and the store still opens; a copy
+    that fails its check means the file is damaged, and that refuses the open."""
+    if is_backup(path) or not backup_due(path):
+        return
+    try:
+        backup_store(path, busy_timeout=busy_timeout)
+    except StoreCorrupt:
+        raise
+    except StoreError as exc:
+        log.warning("The daily backup of %s was not made: %s", path, exc)
 
 
 def _resolve(path_or_url: str | Path) -> tuple[URL, Path | None]:
@@ -80,24 +112,25 @@ def _migrate(engine: Engine) -> None:
         upgrade_to(engine)
 
 
-def _check_file(path: Path, busy_timeout: float) -> None:
+def _check_file(path: Path, busy_timeout: float) -> bool:
+    """Refuse what Casewise cannot or may not open; True when there is a database to keep."""
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreReadOnly(f"Cannot create the folder {folder} for the case history "
                             f"({exc.strerror or exc}). Choose a folder you can write to.") from exc
-    if path.exists():
-        _check_existing(path, busy_timeout)
+    existing = path.exists() and _check_existing(path, busy_timeout)
     # WAL mode writes -wal and -shm files beside the database, so the folder must be writable.
     for target, what in ((path, "file"), (folder, "folder")):
         if target.exists() and not os.access(target, os.W_OK):
             raise StoreReadOnly(
                 f"The case history {path} cannot be written: its {what} {target} is "
                 "read-only. Make it writable, or choose another data folder.")
+    return existing
 
 
-def _check_existing(path: Path, busy_timeout: float) -> None:
+def _check_existing(path: Path, busy_timeout: float) -> bool:
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a case history file.")
     if not os.access(path, os.R_OK):
@@ -109,23 +142,31 @@ def _check_existing(path: Path, busy_timeout: float) -> None:
                            f"{NOT_MODIFIED}; move it away or choose another data folder.")
     if header:
         _inspect_read_only(path, busy_timeout)
+    return bool(header)
 
 
 def _inspect_read_only(path: Path, busy_timeout: float) -> None:
     """Integrity, ownership and schema version, read through a read-only connection.
 
-    quick_check reads every page, which is the price of never writing into a damaged file.
+    The integrity check is ``PRAGMA quick_check`` of every page when the file may have been
+    changed outside Casewise (after a crash, or by anything else), and of the schema only
+    when it is exactly as Casewise last closed it: reading every page takes about a second
+    per 400 MB (100,000 cases), on every start. See ``app.store.file_state`` for the record
+    that decides, and what else catches damage the short check cannot see.
+
     With no -wal, -shm or -journal beside the file no other process has it open, and it is
     opened as immutable: a read-only connection to a WAL database would otherwise create the
     -wal and -shm files and, unable to checkpoint, leave them behind. (A writer arriving
     during the check writes to its own new -wal, not to the pages being read.)
     """
-    in_use = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm", "-journal"))
+    in_use = side_files_present(path)
     query = "mode=ro" if in_use else "mode=ro&immutable=1"
+    check = ("PRAGMA quick_check(sqlite_schema)" if unchanged_since_clean_close(path)
+             else "PRAGMA quick_check")
     try:
         connection = sqlite3.connect(f"{path.as_uri()}?{query}", uri=True, timeout=busy_timeout)
         try:
-            problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+            problems = [row[0] for row in connection.execute(check)]
             tables = {row[0] for row in connection.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             revision = (connection.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
@@ -150,6 +191,9 @@ def _read_failure(path: Path, exc: sqlite3.Error) -> StoreError:
     if code.startswith("SQLITE_CANTOPEN"):
         return StoreReadOnly(f"Cannot open the case history {path} ({exc}); check the "
                              "permissions of the file and its folder.")
+    if code.startswith("SQLITE_CORRUPT"):
+        return StoreCorrupt(f"The case history {path} is damaged ({exc}). {NOT_MODIFIED}; "
+                            "restore it from a backup.")
     return StoreCorrupt(f"The case history {path} cannot be read as a database ({exc}). "
                         f"{NOT_MODIFIED}; restore it from a backup or move it away.")
 

@@ -7,6 +7,9 @@ read-only) without parsing messages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from models.errors import CasewiseError
 
 
@@ -23,7 +26,15 @@ class StoreReadOnly(StoreError):
 
 
 class StoreCorrupt(StoreError):
-    """The file is not a Casewise database, or it is damaged; it was left as it was."""
+    """The file is not a Casewise database, or it is damaged; it was left as it was.
+
+    ``backups`` lists the backups of the file, newest first (empty when there are none, or
+    the database is not a file), so the app can offer to open one instead.
+    """
+
+    def __init__(self, message: str, backups: Sequence[Path] = ()) -> None:
+        super().__init__(message)
+        self.backups: list[Path] = list(backups)
 
 
 class StoreVersionError(StoreError):

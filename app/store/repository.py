@@ -9,20 +9,30 @@ Driver errors come out as ``StoreError`` subclasses that say what to do.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app.store import audit, reads, writes
+from app.store import audit, batch, case_list, reads, writes
+from app.store.backups import offer_backups
 from app.store.canonical import iso, sha256_hex, utc_now
 from app.store.engine import writer
-from app.store.errors import InvalidRecord, StoreError, translate
-from app.store.queries import MAX_PAGE_SIZE, CaseFilter, case_list, ordered
+from app.store.errors import InvalidRecord, StoreCorrupt, StoreError, translate
+from app.store.file_state import forget_clean_close, record_clean_close
+from app.store.queries import (
+    MANY_MATCHES,
+    MAX_PAGE_SIZE,
+    CaseFilter,
+    CaseListQuery,
+    list_query,
+    summaries,
+)
 from app.store.records import (
     AddedCase,
     AuditEvent,
@@ -47,16 +57,30 @@ class CaseRepository:
     """Cases, their records and reviews, and the audit trail. Get one from ``open_store``;
     it is safe to share between threads (one session per call)."""
 
-    def __init__(self, engine: Engine, location: str, actor: str | None = None) -> None:
+    def __init__(self, engine: Engine, location: str, actor: str | None = None, *,
+                 clock: Callable[[], datetime] = utc_now, db_path: Path | None = None) -> None:
         self._engine = engine
         self._writer = writer(engine)
         self.location = location  # the file (or URL) named in error messages
+        self.db_path = db_path  # the SQLite file, when it is one: backups, the close record
+        self._found_damage = False
         self.actor = actor or _default_actor()
+        # What stamps each write (UTC-aware). Replaceable so a benchmark or a test can lay
+        # down a history spread over time; the app never changes it.
+        self.clock = clock
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        if not self._found_damage:
+            case_list.refresh_statistics(self._engine)  # cheap unless the store grew 2x
         self._engine.dispose()  # the last SQLite connection out checkpoints the WAL
+        if self.db_path is None:
+            return
+        if self._found_damage:  # the next start must check every page, and refuse the file
+            forget_clean_close(self.db_path)
+        else:
+            record_clean_close(self.db_path)  # lets the next start skip the full check
 
     def __enter__(self) -> CaseRepository:
         return self
@@ -70,12 +94,16 @@ class CaseRepository:
             with Session(self._writer if write else self._engine) as session, session.begin():
                 yield session
         except DBAPIError as exc:
-            raise translate(exc, self.location) from exc
+            error = translate(exc, self.location)
+            if isinstance(error, StoreCorrupt) and self.db_path is not None:
+                self._found_damage = True
+                error = offer_backups(error, self.db_path)
+            raise error from exc
 
     @contextmanager
     def _txn(self) -> Iterator[writes.Txn]:
         with self._transaction(write=True) as session:
-            yield writes.Txn(session, self.actor, utc_now())
+            yield writes.Txn(session, self.actor, self.clock())
 
     # -- cases and their records ---------------------------------------------------------------
 
@@ -99,6 +127,18 @@ class CaseRepository:
             if escalation is not None:
                 writes.add_escalation(tx, case.id, escalation, None)
             return AddedCase(case.id, new=True)
+
+    def add_cases(self, items: Iterable[batch.NewCase | Mapping[str, Any]]) -> list[AddedCase]:
+        """Store many cases, each with its prediction and escalation decision, in ONE
+        transaction: all of them or, if any item is refused or the write fails, none.
+
+        Items are ``NewCase`` values or mappings with its fields (text, source, metadata,
+        prediction, escalation). Returns one ``AddedCase`` per item, in order; a text already
+        stored (or met earlier in the same batch) is skipped with ``new=False``, as
+        ``add_case`` does. Give a few thousand at a time to report progress between calls.
+        """
+        with self._txn() as tx:
+            return batch.add_cases(tx, items)
 
     def case_id_for_text(self, text: str) -> int | None:
         """The id of the stored case with exactly this text, to skip it before scoring."""
@@ -168,13 +208,11 @@ class CaseRepository:
             raise StoreError(f"page starts at 1 and page_size is 1 to {MAX_PAGE_SIZE}.")
         filters = CaseFilter(label, decision, escalated, reviewed, reviewer, model_id,
                              date_from, date_to, search)
-        query, fts = case_list(filters, sort, self._engine.dialect.name)
+        listing = list_query(filters, sort, self._engine.dialect.name)
         with self._transaction(write=False) as session:
-            total = session.scalar(select(func.count()).select_from(query.subquery()))
-            rows = session.execute(ordered(query, fts, sort)
-                                   .limit(page_size).offset((page - 1) * page_size))
-            items = tuple(_summary(row) for row in rows)
-        return CasePage(items, total or 0, page, page_size)
+            ids, total = _page(session, listing, page, page_size)
+            rows = {row.id: row for row in session.execute(summaries(ids))} if ids else {}
+        return CasePage(tuple(_summary(rows[i]) for i in ids), total, page, page_size)
 
     # -- the audit trail -----------------------------------------------------------------------
 
@@ -190,9 +228,39 @@ class CaseRepository:
             return tuple(audit.to_event(row) for row in rows)
 
     def verify_chain(self) -> ChainVerification:
-        """Walk the whole chain and the records it cites, in one consistent snapshot."""
+        """Check every page of the file (SQLite: the start checks them all only when the
+        file may have changed outside Casewise), then, in one consistent snapshot, walk the
+        whole chain and the records it cites and check the case list agrees with them."""
+        damage = self._file_damage()
+        if damage:
+            self._found_damage = True
+            return ChainVerification(False, 0, None, f"the database file is damaged "
+                                     f"({damage}); restore it from a backup")
         with self._transaction(write=False) as session:
-            return audit.verify(session)
+            result = audit.verify(session)
+            stray = case_list.first_disagreement(session) if result.ok else None
+        if stray is None:
+            return result
+        return ChainVerification(False, result.events, None,
+                                 f"the case list row of case {stray} does not match the case's "
+                                 "latest records (edited outside Casewise); its records are "
+                                 "intact, but lists and filters may show it wrongly")
+
+    def _file_damage(self) -> str | None:
+        """What ``PRAGMA quick_check`` finds wrong with the SQLite file, or None. Damage that
+        stops the check itself is a finding too (and leaves only ROLLBACK possible, hence a
+        connection of its own)."""
+        if self._engine.dialect.name != "sqlite":
+            return None
+        try:
+            with self._engine.connect() as connection:
+                problems = [row[0] for row in connection.execute(text("PRAGMA quick_check"))]
+        except DBAPIError as exc:
+            error = translate(exc, self.location)
+            if not isinstance(error, StoreCorrupt):
+                raise error from exc
+            return str(exc.orig)
+        return None if problems == ["ok"] else "; ".join(problems[:3])
 
     def chain_head(self) -> tuple[int, str] | None:
         """The last event's id and hash: print it on exports to anchor the chain."""
@@ -226,6 +294,22 @@ class CaseRepository:
             return tx.log("exported", {"path": path, "sha256": sha256, "format": kind,
                                        "case_ids": list(case_ids)},
                           case_ids[0] if len(case_ids) == 1 else None)
+
+
+def _page(session: Session, listing: CaseListQuery, page: int,
+          page_size: int) -> tuple[list[int], int]:
+    """The page's case ids and the number of matching cases, with as few counts as can be."""
+    matched = None if listing.matches is None else session.scalar(listing.matches) or 0
+    many = matched is not None and matched > MANY_MATCHES
+    query = listing.ids_for_many_matches if many and listing.ids_for_many_matches is not None \
+        else listing.ids
+    offset = (page - 1) * page_size
+    ids = list(session.scalars(query.limit(page_size).offset(offset)))
+    if len(ids) < page_size and (ids or page == 1):  # a short page: the end is in sight
+        return ids, offset + len(ids)
+    if listing.count is listing.matches:  # a bare search: the match count is the total
+        return ids, matched or 0
+    return ids, session.scalar(listing.count) or 0
 
 
 def _summary(row: Any) -> CaseSummary:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.store import audit, reads
+from app.store import audit, case_list, reads
 from app.store.canonical import as_plain_dict, sha256_hex
 from app.store.errors import InvalidRecord, InvalidReview
 from app.store.records import AuditEvent
@@ -64,9 +64,17 @@ def _text_field(data: dict[str, Any], key: str, what: str, required: bool = True
 def add_case(tx: Txn, text: str, source: str, metadata: dict[str, Any] | None) -> CaseRow:
     row = tx.add(CaseRow(created=tx.now, text=text, content_sha256=sha256_hex(text),
                          source=source, meta=as_plain_dict(metadata or {}, "metadata")))
-    tx.log("case_created", {"record": audit.cite(row), "content_sha256": row.content_sha256,
-                            "source": source}, row.id)
+    tx.log("case_created", case_created_payload(audit.column_values(row)), row.id)
+    case_list.on_case(tx.session, row)
     return row
+
+
+# The payloads of record events, from the row's values by column name: the batch writer
+# (app.store.batch) builds the same events from rows it inserts without the ORM.
+
+def case_created_payload(values: dict[str, Any]) -> dict[str, Any]:
+    return {"record": audit.cite_values("cases", values),
+            "content_sha256": values["content_sha256"], "source": values["source"]}
 
 
 def ensure_model(tx: Txn, model_id: str, weights_sha256: str | None = None,
@@ -85,18 +93,47 @@ def ensure_model(tx: Txn, model_id: str, weights_sha256: str | None = None,
     return row
 
 
-def add_prediction(tx: Txn, case_id: int, prediction: Any) -> PredictionRow:
+@dataclass(frozen=True)
+class PredictionFields:
+    """A prediction's key columns, checked: what the case list filters and sorts on."""
+
+    data: dict[str, Any]
+    label: str
+    model_id: str
+    confidence: float | None
+
+
+def prediction_fields(prediction: Any) -> PredictionFields:
     data = as_plain_dict(prediction, "prediction")
     label = _text_field(data, "label", "prediction")
     model_id = _text_field(data, "model_id", "prediction")
     confidence = (data.get("probabilities") or {}).get(label)
-    ensure_model(tx, model_id)
-    row = tx.add(PredictionRow(case_id=case_id, created=tx.now, model_id=model_id, label=label,
-                               confidence=None if confidence is None else float(confidence),
-                               data=data))
-    tx.log("predicted", {"record": audit.cite(row), "model_id": model_id, "label": label,
-                         "confidence": row.confidence}, case_id)
+    return PredictionFields(data, label, model_id,
+                            None if confidence is None else float(confidence))
+
+
+def escalation_data(decision: Any) -> dict[str, Any]:
+    data = as_plain_dict(decision, "escalation decision")
+    if data.get("decision") not in ESCALATION_DECISIONS:
+        raise InvalidRecord(f"An escalation decision must be one of {ESCALATION_DECISIONS}, "
+                            f"not {data.get('decision')!r}.")
+    return data
+
+
+def add_prediction(tx: Txn, case_id: int, prediction: Any) -> PredictionRow:
+    fields = prediction_fields(prediction)
+    ensure_model(tx, fields.model_id)
+    row = tx.add(PredictionRow(case_id=case_id, created=tx.now, model_id=fields.model_id,
+                               label=fields.label, confidence=fields.confidence,
+                               data=fields.data))
+    tx.log("predicted", predicted_payload(audit.column_values(row)), case_id)
+    case_list.on_prediction(tx.session, row)
     return row
+
+
+def predicted_payload(values: dict[str, Any]) -> dict[str, Any]:
+    return {"record": audit.cite_values("predictions", values), "model_id": values["model_id"],
+            "label": values["label"], "confidence": values["confidence"]}
 
 
 def _prediction_of(tx: Txn, case_id: int, prediction_id: int | None) -> int | None:
@@ -125,18 +162,19 @@ def add_attribution(tx: Txn, case_id: int, attribution: Any,
 
 def add_escalation(tx: Txn, case_id: int, decision: Any,
                    prediction_id: int | None) -> EscalationRow:
-    data = as_plain_dict(decision, "escalation decision")
-    if data.get("decision") not in ESCALATION_DECISIONS:
-        raise InvalidRecord(f"An escalation decision must be one of {ESCALATION_DECISIONS}, "
-                            f"not {data.get('decision')!r}.")
+    data = escalation_data(decision)
     row = tx.add(EscalationRow(
         case_id=case_id, prediction_id=_prediction_of(tx, case_id, prediction_id),
         created=tx.now, decision=data["decision"], policy_id=data.get("policy_id"), data=data))
-    tx.log("escalated", {"record": audit.cite(row), "decision": row.decision,
-                         "reason_codes": data.get("reason_codes", []),
-                         "policy_id": row.policy_id, "prediction_id": row.prediction_id},
-           case_id)
+    tx.log("escalated", escalated_payload(audit.column_values(row)), case_id)
+    case_list.on_escalation(tx.session, row)
     return row
+
+
+def escalated_payload(values: dict[str, Any]) -> dict[str, Any]:
+    return {"record": audit.cite_values("escalations", values), "decision": values["decision"],
+            "reason_codes": values["data"].get("reason_codes", []),
+            "policy_id": values["policy_id"], "prediction_id": values["prediction_id"]}
 
 
 def add_opinion(tx: Txn, case_id: int, opinion: Any) -> OpinionRow:
@@ -179,4 +217,5 @@ def add_review(tx: Txn, case: CaseRow, request: ReviewRequest,
                         "decision": row.decision, "label": row.label, "reason": row.reason,
                         "meaning": row.meaning, "case_sha256": version,
                         "supersedes_id": row.supersedes_id}, case.id, actor=request.reviewer)
+    case_list.on_review(tx.session, row)
     return row

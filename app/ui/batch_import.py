@@ -8,13 +8,10 @@ land. Re-importing a file skips the cases already stored, so a cancelled import 
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import shiboken6
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -34,63 +31,11 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext
 from app.ui.icons import icon
-from app.ui.tasks import Task, TaskRunner
+from app.ui.tasks import SerialisedStore, Task, format_duration, if_alive
 
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 200
 LANDED_SIGNAL_MS = 1000  # how often the history hears "cases changed" during an import
-
-
-class SerialisedStore:
-    """The repository as seen from a compute-pool thread: every method call runs on the
-    runner's one database worker and the caller waits for its answer, so long work (batch
-    scoring, exports) never writes beside the database worker. Attributes that are not
-    methods are read directly. Never use it *on* the database worker: it would wait for
-    itself."""
-
-    def __init__(self, store: Any, runner: TaskRunner) -> None:
-        self._store = store
-        self._pool = runner.database
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._store, name)
-        if not callable(attribute):
-            return attribute
-        return lambda *args, **kwargs: self._call(attribute, args, kwargs)
-
-    def _call(self, method: Callable, args: tuple, kwargs: dict) -> Any:
-        future: concurrent.futures.Future = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                future.set_result(method(*args, **kwargs))
-            except BaseException as exc:  # handed to the waiting caller, which raises it
-                future.set_exception(exc)
-
-        self._pool.start(run)
-        return future.result()
-
-
-def if_alive(owner: QObject, callback: Callable) -> Callable:
-    """``callback``, or nothing once ``owner`` is deleted: a worker's answer can arrive after
-    the window that asked was closed."""
-
-    def call(*args: Any) -> None:
-        if shiboken6.isValid(owner):
-            callback(*args)
-
-    return call
-
-
-def format_duration(seconds: float | None) -> str:
-    """A short, rounded duration for "time left" labels."""
-    if seconds is None:
-        return "?"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def read_preview(path: Path, encoding: str | None = None) -> dict:

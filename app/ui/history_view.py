@@ -50,10 +50,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.batch_import import SerialisedStore, format_duration, if_alive
 from app.ui.context import AppContext
 from app.ui.icons import icon
-from app.ui.tasks import Task
+from app.ui.tasks import SerialisedStore, Task, format_duration, if_alive
 
 PAGE_SIZE = 100
 MAX_QUEUED_PAGES = 8  # a screenful is one or two pages; older wishes are dropped

@@ -471,7 +471,7 @@ class MainWindow(QMainWindow):
 
     def export_case(self, case_id: int, out: Path) -> Task:
         """The audit PDF of one case, written off the GUI thread."""
-        from app.ui.batch_import import SerialisedStore
+        from app.ui.tasks import SerialisedStore
 
         # Rendering is long, so it runs on the compute pool; its reads and the audit event go
         # through the one database worker all the same.

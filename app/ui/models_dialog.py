@@ -36,10 +36,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.batch_import import format_duration, if_alive, read_preview
+from app.ui.batch_import import read_preview
 from app.ui.context import AppContext
 from app.ui.icons import icon
-from app.ui.tasks import Task
+from app.ui.tasks import Task, format_duration, if_alive
 
 ESC = html.escape
 

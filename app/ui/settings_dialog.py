@@ -33,10 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import DEFAULTS, KEY_FILE, LLM_BACKENDS, MEANINGS, THEMES, Settings, save_api_key
-from app.ui.batch_import import if_alive
 from app.ui.context import AppContext
 from app.ui.icons import icon
-from app.ui.tasks import Task
+from app.ui.tasks import Task, if_alive
 from app.ui.theme import apply_theme
 
 BACKEND_NAMES = {"embedded": "Embedded (SmolLM2-135M, on this machine)",

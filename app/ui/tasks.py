@@ -9,12 +9,14 @@ used by one thread at a time and writes happen in the order they were asked for.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from models.progress import CancelFlag, Cancelled, Progress
@@ -179,3 +181,55 @@ class TaskRunner(QObject):
     def wait(self, msecs: int = 30000) -> bool:
         """Cancel nothing, wait for everything: for tests and for a clean exit."""
         return self.compute.waitForDone(msecs) and self.database.waitForDone(msecs)
+
+
+class SerialisedStore:
+    """The repository as seen from a compute-pool thread: every method call runs on the
+    runner's one database worker and the caller waits for its answer, so long work (batch
+    scoring, exports) never writes beside the database worker. Attributes that are not
+    methods are read directly. Never use it *on* the database worker: it would wait for
+    itself."""
+
+    def __init__(self, store: Any, runner: TaskRunner) -> None:
+        self._store = store
+        self._pool = runner.database
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+        return lambda *args, **kwargs: self._call(attribute, args, kwargs)
+
+    def _call(self, method: Callable, args: tuple, kwargs: dict) -> Any:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(method(*args, **kwargs))
+            except BaseException as exc:  # handed to the waiting caller, which raises it
+                future.set_exception(exc)
+
+        self._pool.start(run)
+        return future.result()
+
+
+def if_alive(owner: QObject, callback: Callable) -> Callable:
+    """``callback``, or nothing once ``owner`` is deleted: a worker's answer can arrive after
+    the window that asked was closed."""
+
+    def call(*args: Any) -> None:
+        if shiboken6.isValid(owner):
+            callback(*args)
+
+    return call
+
+
+def format_duration(seconds: float | None) -> str:
+    """A short, rounded duration for "time left" labels."""
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,194 @@
+"""Many cases in one transaction: batch scoring and imports.
+
+``add_case`` pays per case for a transaction and for reading the chain's last link before
+each event (about 190 cases a second). Here the whole batch is one transaction, rows go in
+as multi-row ``INSERT ... RETURNING`` (the ids are needed: events cite them) and the chain
+head is kept in memory. The rows and events are exactly those ``add_case`` writes, in the
+same order per case (case_created, predicted, escalated), so ``verify_chain`` cannot tell
+the two paths apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
+
+from app.store import audit, case_list, writes
+from app.store.canonical import as_plain_dict, sha256_hex
+from app.store.errors import InvalidRecord
+from app.store.records import AddedCase
+from app.store.schema import (
+    AuditEventRow,
+    CaseLatestRow,
+    CaseRow,
+    EscalationRow,
+    PredictionRow,
+)
+
+LOOKUP_CHUNK = 500  # content hashes per IN (...) when looking for stored duplicates
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """One case for ``CaseRepository.add_cases``: what ``add_case`` takes, as one value."""
+
+    text: str
+    source: str = "typed"
+    metadata: dict[str, Any] | None = None
+    prediction: Any = None  # a Prediction (to_dict) or its dict
+    escalation: Any = None  # an EscalationDecision (to_dict) or its dict
+
+
+NEW_CASE_FIELDS = frozenset(f.name for f in fields(NewCase))
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """An item after validation: everything that can refuse it has run, nothing is written."""
+
+    text: str
+    sha256: str
+    source: str
+    metadata: dict[str, Any]
+    prediction: writes.PredictionFields | None
+    escalation: dict[str, Any] | None
+
+
+def as_new_case(item: NewCase | Mapping[str, Any], position: int) -> NewCase:
+    if isinstance(item, NewCase):
+        return item
+    if not isinstance(item, Mapping):
+        raise InvalidRecord(f"Case {position} of the batch is a {type(item).__name__}, not a "
+                            "NewCase or a mapping.")
+    unknown = set(item) - NEW_CASE_FIELDS
+    if unknown:
+        raise InvalidRecord(f"Case {position} of the batch has unknown fields "
+                            f"{', '.join(sorted(unknown))}; a case has "
+                            f"{', '.join(sorted(NEW_CASE_FIELDS))}.")
+    return NewCase(**item)
+
+
+def _checked(item: NewCase, position: int) -> _Checked:
+    if not isinstance(item.text, str) or not item.text.strip():
+        raise InvalidRecord(f"Case {position} of the batch has no text; a case needs some.")
+    return _Checked(
+        text=item.text, sha256=sha256_hex(item.text), source=item.source,
+        metadata=as_plain_dict(item.metadata or {}, "metadata"),
+        prediction=None if item.prediction is None else writes.prediction_fields(item.prediction),
+        escalation=None if item.escalation is None else writes.escalation_data(item.escalation))
+
+
+def add_cases(tx: writes.Txn, items: Iterable[NewCase | Mapping[str, Any]]) -> list[AddedCase]:
+    """Store the new cases of ``items`` with their records and events; one AddedCase per item,
+    in order. A text already stored, or met earlier in the batch, is skipped (``new=False``)
+    and nothing else of that item is stored, as ``add_case`` does."""
+    checked = [_checked(as_new_case(item, n), n) for n, item in enumerate(items, start=1)]
+    stored = dict(_stored_ids(tx.session, {c.sha256 for c in checked}))
+    fresh: dict[str, _Checked] = {}
+    for case in checked:
+        if case.sha256 not in stored:
+            fresh.setdefault(case.sha256, case)  # the first copy in the batch is the new one
+    ids = {**stored, **_write(tx, list(fresh.values()))}
+    return [AddedCase(ids[case.sha256], new=fresh.get(case.sha256) is case)
+            for case in checked]
+
+
+def _stored_ids(session: Session, hashes: set[str]) -> Iterator[tuple[str, int]]:
+    ordered = sorted(hashes)
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        chunk = ordered[start:start + LOOKUP_CHUNK]
+        yield from session.execute(select(CaseRow.content_sha256, CaseRow.id)
+                                   .where(CaseRow.content_sha256.in_(chunk)))
+
+
+def _write(tx: writes.Txn, fresh: list[_Checked]) -> dict[str, int]:
+    """Insert the cases, then their predictions, then their escalations (each table in case
+    order, so events of one kind cite ids in order, as ``verify`` expects), then the events
+    case by case."""
+    for model_id in sorted({c.prediction.model_id for c in fresh if c.prediction}):
+        writes.ensure_model(tx, model_id)
+    cases = _insert(tx.session, CaseRow.__table__, [_case_values(tx, c) for c in fresh])
+    predictions = _insert(tx.session, PredictionRow.__table__, [
+        _prediction_values(tx, case_row["id"], c.prediction)
+        for case_row, c in zip(cases, fresh, strict=True) if c.prediction])
+    predicted = iter(predictions)
+    prediction_of = {c.sha256: next(predicted) for c in fresh if c.prediction}
+    escalations = _insert(tx.session, EscalationRow.__table__, [
+        _escalation_values(tx, case_row["id"], prediction_of.get(c.sha256), c.escalation)
+        for case_row, c in zip(cases, fresh, strict=True) if c.escalation])
+    escalated = iter(escalations)
+    escalation_of = {c.sha256: next(escalated) for c in fresh if c.escalation}
+    written = [(case_row, prediction_of.get(c.sha256), escalation_of.get(c.sha256))
+               for case_row, c in zip(cases, fresh, strict=True)]
+    _log(tx, written)
+    _list(tx.session, written)
+    return {row["content_sha256"]: row["id"] for row in cases}
+
+
+def _insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert ``rows`` (values by column name) and give each its new id, in order."""
+    if not rows:
+        return rows
+    result = session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    for row, new_id in zip(rows, result.scalars(), strict=True):
+        row["id"] = new_id
+    return rows
+
+
+def _case_values(tx: writes.Txn, case: _Checked) -> dict[str, Any]:
+    return {"created": tx.now, "text": case.text, "content_sha256": case.sha256,
+            "source": case.source, "metadata": case.metadata}
+
+
+def _prediction_values(tx: writes.Txn, case_id: int,
+                       prediction: writes.PredictionFields) -> dict[str, Any]:
+    return {"case_id": case_id, "created": tx.now, "model_id": prediction.model_id,
+            "label": prediction.label, "confidence": prediction.confidence,
+            "data": prediction.data}
+
+
+def _escalation_values(tx: writes.Txn, case_id: int, prediction: dict[str, Any] | None,
+                       data: dict[str, Any]) -> dict[str, Any]:
+    return {"case_id": case_id, "prediction_id": None if prediction is None else prediction["id"],
+            "created": tx.now, "decision": data["decision"], "policy_id": data.get("policy_id"),
+            "data": data}
+
+
+Written = list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]]
+
+
+def _list(session: Session, written: Written) -> None:
+    """The case list rows: the batch's records are each case's only, hence its latest."""
+    rows = []
+    for case, prediction, escalation in written:
+        row = case_list.values_for_new_case(case["id"], case["created"])
+        if prediction is not None:
+            row.update(label=prediction["label"], confidence=prediction["confidence"],
+                       model_id=prediction["model_id"])
+        if escalation is not None:
+            row["escalation"] = escalation["decision"]
+        rows.append(row)
+    if rows:
+        session.execute(insert(CaseLatestRow.__table__), rows)
+
+
+def _log(tx: writes.Txn, written: Written) -> None:
+    chain = audit.Chain(tx.session)
+    events = []
+    for case, prediction, escalation in written:
+        events.append(chain.link("case_created", tx.actor, writes.case_created_payload(case),
+                                 tx.now, case["id"]))
+        if prediction is not None:
+            events.append(chain.link("predicted", tx.actor,
+                                     writes.predicted_payload(prediction), tx.now, case["id"]))
+        if escalation is not None:
+            events.append(chain.link("escalated", tx.actor,
+                                     writes.escalated_payload(escalation), tx.now, case["id"]))
+    if events:
+        tx.session.execute(insert(AuditEventRow.__table__),
+                           [audit.event_row(event) for event in events])
