@@ -19,7 +19,28 @@ def _open_store(args: argparse.Namespace):
     return open_store(args.db or (data_dir() / DB_FILE))
 
 
-def _filters(args: argparse.Namespace) -> dict:
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """The case-history filters, shared by ``history`` and ``export --query``."""
+    parser.add_argument("--search", help="full-text search over the case text (words, prefix*, "
+                                         '"a phrase")')
+    parser.add_argument("--label", help="only cases the model gave this label")
+    parser.add_argument("--escalated", action="store_true", help="only escalated cases")
+    reviewed = parser.add_mutually_exclusive_group()
+    reviewed.add_argument("--reviewed", action="store_true",
+                          help="only cases whose latest review accepts or overrides")
+    reviewed.add_argument("--unreviewed", action="store_true",
+                          help="only cases not reviewed yet (or deferred)")
+    parser.add_argument("--decision", choices=("accept", "override", "defer"),
+                        help="only cases whose latest review made this decision")
+    parser.add_argument("--reviewer", help="only cases whose latest review this person signed")
+    parser.add_argument("--model", help="only cases the model with this id decided")
+    parser.add_argument("--from", dest="date_from", metavar="DATE",
+                        help="only cases created on or after this day (YYYY-MM-DD, UTC)")
+    parser.add_argument("--to", dest="date_to", metavar="DATE",
+                        help="only cases created on or before this day (YYYY-MM-DD, UTC)")
+
+
+def case_filters(args: argparse.Namespace) -> dict:
     """The ``find_cases`` filters named on the command line."""
     reviewed = True if args.reviewed else False if args.unreviewed else None
     return {"search": args.search, "label": args.label,
@@ -59,7 +80,7 @@ def matching_ids(store, filters: dict, limit: int) -> tuple[list[int], int]:
 
 
 def _case_ids(args: argparse.Namespace, store) -> tuple[list[int], str | None]:
-    filters = _filters(args)
+    filters = case_filters(args)
     if args.case:
         if any(v is not None for v in filters.values()):
             raise CasewiseError("The filters choose cases for --query; with --case they would "
@@ -108,22 +129,7 @@ def add_export_parser(commands) -> None:
     which.add_argument("--query", action="store_true",
                        help="export the cases matching the filters below, with a summary page")
     export.add_argument("--out", required=True, metavar="FILE.pdf", help="the PDF to write")
-    export.add_argument("--search", help="full-text search over the case text")
-    export.add_argument("--label", help="only cases the model gave this label")
-    export.add_argument("--escalated", action="store_true", help="only escalated cases")
-    reviewed = export.add_mutually_exclusive_group()
-    reviewed.add_argument("--reviewed", action="store_true",
-                          help="only cases whose latest review accepts or overrides")
-    reviewed.add_argument("--unreviewed", action="store_true",
-                          help="only cases not reviewed yet (or deferred)")
-    export.add_argument("--decision", choices=("accept", "override", "defer"),
-                        help="only cases whose latest review made this decision")
-    export.add_argument("--reviewer", help="only cases whose latest review this person signed")
-    export.add_argument("--model", help="only cases the model with this id decided")
-    export.add_argument("--from", dest="date_from", metavar="DATE",
-                        help="only cases created on or after this day (YYYY-MM-DD, UTC)")
-    export.add_argument("--to", dest="date_to", metavar="DATE",
-                        help="only cases created on or before this day (YYYY-MM-DD, UTC)")
+    add_filter_options(export)
     export.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
                         help=f"at most this many cases (default {DEFAULT_LIMIT})")
     export.add_argument("--db", help="an SQLAlchemy URL or file (default: casewise.db in the "

@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from app.cli_export import add_filter_options, case_filters
 from app.paths import data_dir
 
 
@@ -56,8 +57,7 @@ def _summary(item) -> dict:
 def cmd_history(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
-        page = store.find_cases(search=args.search, escalated=True if args.escalated else None,
-                                label=args.label, page_size=args.limit,
+        page = store.find_cases(**case_filters(args), page_size=args.limit,
                                 sort="relevance" if args.search else "-created")
     finally:
         store.close()
@@ -120,9 +120,7 @@ def add_store_parsers(commands) -> None:
     score.set_defaults(handler=cmd_score)
 
     history = commands.add_parser("history", help="list and search the stored cases")
-    history.add_argument("--search", help="full-text search over the case text")
-    history.add_argument("--escalated", action="store_true", help="only escalated cases")
-    history.add_argument("--label", help="only cases the model gave this label")
+    add_filter_options(history)
     history.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     history.set_defaults(handler=cmd_history)
 

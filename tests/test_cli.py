@@ -86,8 +86,14 @@ def test_train_from_a_user_file(tmp_path, tiny_base_dir):
     assert [m["id"] for m in listed] == [record["id"]]
 
 
-def test_no_command_with_a_model_runs_the_headless_app(home):
-    out = run_cli(home).stdout
+def test_no_command_without_a_display_runs_the_headless_demo(home):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY",
+                                                             "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "main.py"], cwd=PROJECT_ROOT, timeout=300,
+                            env={**env, "CASEWISE_HOME": str(home), "OMP_NUM_THREADS": "1"},
+                            capture_output=True, text=True, check=True)
+    assert "No display" in result.stderr
+    out = result.stdout
     (model,) = json.loads(run_cli(home, "models", "--json").stdout)
     assert model["id"] in out
     assert out.count("  -> ") == 4  # the four sample cases

@@ -42,6 +42,12 @@ def test_score_history_review_and_verify(home, tmp_path):
     assert signed["decision"] == "override" and signed["reviewer"] == "Ann"
     listed = json.loads(run_cli(home, "history", "--json", "--db", str(db)).stdout)
     assert next(r for r in listed if r["id"] == case_id)["review"]["label"] == label
+    overridden = json.loads(run_cli(home, "history", "--json", "--decision", "override",
+                                    "--reviewer", "Ann", "--db", str(db)).stdout)
+    assert [r["id"] for r in overridden] == [case_id]
+    unreviewed = json.loads(run_cli(home, "history", "--json", "--unreviewed", "--db",
+                                    str(db)).stdout)
+    assert len(unreviewed) == 8 and case_id not in {r["id"] for r in unreviewed}
     verified = json.loads(run_cli(home, "audit", "verify", "--json", "--db", str(db)).stdout)
     assert verified["ok"] is True and verified["events"] > 9 and verified["first_broken"] is None
 

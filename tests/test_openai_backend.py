@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -292,15 +293,26 @@ class FakeServer(ThreadingHTTPServer):
         pass  # writes after a deliberate disconnect fail; that is the point
 
 
-@pytest.fixture()
-def server() -> Iterator[FakeServer]:
+@contextmanager
+def serving(script: list[str] | None = None) -> Iterator[FakeServer]:
+    """A FakeServer answering on a loopback port in a thread, shut down afterwards (other
+    test modules use it for a real streaming LLM server)."""
     httpd = FakeServer()
+    httpd.script = list(script or [])
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield httpd
-    httpd.release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield httpd
+    finally:
+        httpd.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture()
+def server() -> Iterator[FakeServer]:
+    with serving() as httpd:
+        yield httpd
 
 
 def backend(url: str, model: str, **options: object) -> OpenAICompatibleBackend:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from app.reports.fonts import CJK, EMOJI, SANS, fonts
 from app.store import CaseNotFound, CaseRepository, open_store
 from models.progress import CancelFlag, Cancelled, Progress
 from tests.conftest import PROJECT_ROOT
-from tests.test_openai_backend import FakeServer
+from tests.test_openai_backend import FakeServer, serving
 
 REVIEWER = "Ann Reviewer"
 TEXTS = {
@@ -45,13 +44,8 @@ class Stored:
 
 @pytest.fixture(scope="module")
 def loopback_llm() -> Iterator[FakeServer]:
-    httpd = FakeServer()
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield httpd
-    httpd.release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    with serving() as httpd:
+        yield httpd
 
 
 def _score(store: CaseRepository, home: Path, llm: FakeServer) -> tuple[dict, dict, str]:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QTableView
 from app.settings import Settings
 from app.ui.app import make_window, start_background
 from tests.conftest import PROJECT_ROOT
-from tests.test_openai_backend import FakeServer
+from tests.test_openai_backend import FakeServer, serving
 
 # Long enough for the small model's 32-token window: it is escalated ("truncated"), and its
 # words are the synthetic data's negative ones, so the model says "negative".
@@ -41,14 +41,8 @@ WAIT = 60_000  # ms: generous for a shared 2-core machine
 
 @pytest.fixture()
 def llm_server():
-    server = FakeServer()
-    server.script = LLM_ANSWER
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    with serving(LLM_ANSWER) as server:
+        yield server
 
 
 @pytest.fixture()
@@ -399,3 +393,52 @@ def test_every_answer_links_to_its_model_card(qtbot, gui):
     assert cards
     for card in cards:
         card.close()
+
+
+def test_a_case_the_history_cannot_take_stays_on_screen_and_can_be_retried(qtbot, gui, home):
+    import sqlite3
+
+    window = gui(open_llm_on_escalation=False)
+    view, bar = window.case_view, window.message_bar
+    holder = sqlite3.connect(home / "casewise.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the history past the wait
+    try:
+        type_and_analyze(qtbot, window, OTHER_CASE)
+        qtbot.waitUntil(lambda: "NOT stored" in bar.text.text(), timeout=WAIT)
+        assert view.state.prediction is not None and view.state.case_id is None
+        qtbot.waitUntil(lambda: view.state.attribution is not None, timeout=WAIT)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert bar.action_button.isVisible() and bar.action_button.text() == "Retry saving"
+    bar.action_button.click()
+    qtbot.waitUntil(lambda: view.state.case_id is not None, timeout=WAIT)
+    record = window.context.store.get_case(view.state.case_id)
+    assert record.text == OTHER_CASE and record.attribution is not None
+
+
+def test_a_damaged_history_is_left_alone_and_a_backup_copy_offered(qtbot, home, tmp_path):
+    from app.store import backup_store, open_store
+
+    db = home / "casewise.db"
+    with open_store(db) as store:
+        store.add_case("a case from before the damage")
+    backup_store(db)
+    with open(db, "r+b") as handle:  # garbage over the middle of the file
+        handle.seek(db.stat().st_size // 2)
+        handle.write(b"\xde\xad" * 2048)
+    damaged = db.read_bytes()
+    settings = replace(Settings(), data_dir=str(home), review_queue=False)
+    context, window = make_window(settings, tmp_path / "config")
+    qtbot.addWidget(window)
+    window.show()
+    start_background(context, window)
+    bar = window.message_bar
+    qtbot.waitUntil(lambda: bar.action_button.isVisible(), timeout=WAIT)
+    assert "backup" in bar.action_button.text()
+    bar.action_button.click()
+    qtbot.waitUntil(lambda: context.store is not None, timeout=WAIT)
+    assert "restored" in context.store.location
+    assert context.store.find_cases().total == 1
+    assert db.read_bytes() == damaged
+    window.close()

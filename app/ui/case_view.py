@@ -104,6 +104,16 @@ def store_new(store, state: CaseState, analysis) -> int:
     return case_id
 
 
+def store_unsaved(store, state: CaseState, analysis) -> int:
+    """The case and whatever was computed while it could not be stored (a retry)."""
+    case_id = store_new(store, state, analysis)
+    state.case_id = case_id
+    for kind in ("attribution", "opinion"):
+        if getattr(state, kind) is not None:
+            record(store, state, kind, getattr(state, kind))
+    return case_id
+
+
 def explain_one(bench, text: str, ctx: TaskContext) -> dict:
     from app.casework import explain_case
 
@@ -427,9 +437,24 @@ class CaseView(QWidget):
                                      "but not stored, and cannot be reviewed.")
             self._explain()
             return
-        generation = self._generation
-        self._db("store case", lambda: store_new(store, state, analysis)) \
-            .on_success(self._current(generation, self._stored)).start()
+        self._store_case(analysis)
+
+    def _store_case(self, analysis) -> None:
+        """File the case; if the history cannot take it (read-only, disk full, locked), the
+        answer stays on screen, the work goes on, and the message offers to retry."""
+        store, state, generation = self.context.store, self.state, self._generation
+        self._db("store case", lambda: store_unsaved(store, state, analysis)) \
+            .on_success(self._current(generation, self._stored)) \
+            .on_failure(self._current(generation, lambda text: self._not_stored(analysis, text))) \
+            .start()
+
+    def _not_stored(self, analysis, text: str) -> None:
+        self.context.offer.emit(
+            "error", f"This case was analysed but NOT stored: {text} Nothing was half-written; "
+                     "the answer stays here.", "Retry saving",
+            lambda: self._store_case(analysis))
+        if self.state.attribution is None:
+            self._explain()  # the reviewer still gets the whole answer on screen
 
     def _stored(self, case_id: int) -> None:
         self.state.case_id = case_id

@@ -34,6 +34,7 @@ class AppContext(QObject):
     store_ready = Signal(object)  # CaseRepository
     cases_changed = Signal()  # something was stored: lists should refresh
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
+    offer = Signal(str, str, str, object)  # level, text, action label, action (a callable)
 
     def __init__(self, settings: Settings, runner: TaskRunner | None = None,
                  config_dir: Path | None = None, parent: QObject | None = None) -> None:
@@ -62,19 +63,43 @@ class AppContext(QObject):
     # -- the case history --------------------------------------------------------------------
     def open_store(self, location: str | Path | None = None) -> Task:
         """Open (and migrate) the case history on the database worker."""
-        from app.store import DB_FILE, open_store
+        from app.store import DB_FILE
 
         target = location or (self.data_dir / DB_FILE)
 
         def opened(store) -> None:
+            from app.store import StoreCorrupt  # loaded by now, on the database worker
+
+            if isinstance(store, StoreCorrupt):
+                self._offer_backup(store, target)
+                return
             self.store = store
             self.store.actor = self.settings.reviewer_name()
             if self.workbench is not None:  # the model loaded first: file it now
                 self._register(self.workbench)
             self.store_ready.emit(store)
 
-        return self.runner.db("open case history", lambda: open_store(target)) \
+        return self.runner.db("open case history", lambda: _open_or_damaged(target)) \
             .on_success(opened).start()
+
+    def _offer_backup(self, damaged, target) -> None:
+        """A damaged history is never touched: offer to work on a copy of its newest backup."""
+        backups = getattr(damaged, "backups", None) or []
+        if not backups:
+            self.message.emit("error", str(damaged))
+            return
+
+        def restore() -> None:
+            self.runner.db("copy the backup", lambda: copy_backup(backups[0], target)) \
+                .on_success(lambda copy: self._opened_copy(copy, backups[0])).start()
+
+        self.offer.emit("error", str(damaged), "Open a copy of the newest backup", restore)
+
+    def _opened_copy(self, copy: Path, backup: Path) -> None:
+        self.message.emit("warning", f"Working on {copy.name}, a copy of the backup "
+                          f"{backup.name}; the damaged file was left as it was. Cases "
+                          "analysed since that backup are not in it.")
+        self.open_store(copy)
 
     # -- the model ---------------------------------------------------------------------------
     def load_workbench(self, model_id: str | None = None) -> Task | None:
@@ -141,3 +166,31 @@ class AppContext(QObject):
         self.runner.wait(10000)
         if self.store is not None:
             self.store.close()
+
+
+def _open_or_damaged(target):
+    """The opened store, or the StoreCorrupt error itself (so the window can offer a backup
+    instead of only reporting it)."""
+    from app.store import StoreCorrupt, open_store
+
+    try:
+        return open_store(target)
+    except StoreCorrupt as damaged:
+        return damaged
+
+
+def copy_backup(backup: Path, damaged: Path | str) -> Path:
+    """Copy a backup beside the damaged file under a new name (never over it) and return
+    the copy; written to a scratch name first, so a failed copy leaves nothing."""
+    import shutil
+    import time
+
+    folder = Path(damaged).parent
+    copy = folder / f"casewise-restored-{time.strftime('%Y%m%d-%H%M%S')}.db"
+    scratch = folder / f".{copy.name}.partial"
+    try:
+        shutil.copy2(backup, scratch)
+        scratch.replace(copy)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return copy

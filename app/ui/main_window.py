@@ -285,6 +285,8 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         ctx = self.context
         ctx.message.connect(self.show_message)
+        ctx.offer.connect(lambda level, text, label, action:
+                          self.show_message(level, text, (label, action)))
         ctx.workbench_changed.connect(self._workbench_changed)
         ctx.settings_changed.connect(self._settings_changed)
         ctx.store_ready.connect(lambda store: self._show_store(store))
