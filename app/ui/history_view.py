@@ -71,11 +71,11 @@ class Column:
 
 
 COLUMNS = (
-    Column("id", "Case", "id", 70),
+    Column("id", "Case", "id", 60),
     Column("created", "Created", "created", 135),
     Column("label", "Label", "label", 95),
     Column("confidence", "Confidence", "confidence", 85),
-    Column("decision", "Decision", None, 105),
+    Column("decision", "Decision", None, 120),
     Column("review", "Review", None, 130),
     Column("reviewer", "Reviewer", None, 100),
     Column("model", "Model", None, 150),
