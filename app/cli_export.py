@@ -7,16 +7,11 @@ import argparse
 import json
 import sys
 
+from app.cli_record import open_cli_store
 from app.paths import data_dir
 from models.errors import CasewiseError
 
 DEFAULT_LIMIT = 500
-
-
-def _open_store(args: argparse.Namespace):
-    from app.store import DB_FILE, open_store
-
-    return open_store(args.db or (data_dir() / DB_FILE))
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +97,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         raise CasewiseError("--limit must be at least 1.")
-    store = _open_store(args)
+    store = open_cli_store(args)
     reporter = TerminalProgress()
     try:
         ids, selection = _case_ids(args, store)

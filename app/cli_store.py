@@ -9,13 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from app.cli_export import add_filter_options, case_filters
+from app.cli_record import open_cli_store
 from app.paths import data_dir
-
-
-def _store(args: argparse.Namespace):
-    from app.store import DB_FILE, open_store
-
-    return open_store(args.db or (data_dir() / DB_FILE))
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -31,7 +26,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         from models.llm.factory import embedded_backend
 
         backend = embedded_backend()
-    store = _store(args)
+    store = open_cli_store(args)
     reporter = TerminalProgress()
     try:
         counts = score_cases(store, bench, cases, explain=not args.no_explain,
@@ -55,7 +50,7 @@ def _summary(item) -> dict:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_cli_store(args)
     try:
         page = store.find_cases(**case_filters(args), page_size=args.limit,
                                 sort="relevance" if args.search else "-created")
@@ -78,7 +73,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     import getpass
 
     decision = "accept" if args.accept else "override" if args.override else "defer"
-    store = _store(args)
+    store = open_cli_store(args)
     try:
         review = store.add_review(args.case_id, args.reviewer or getpass.getuser(), decision,
                                   label=args.override, reason=args.reason, meaning=args.meaning)
@@ -92,7 +87,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_cli_store(args)
     try:
         result = store.verify_chain()
     finally:

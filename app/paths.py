@@ -9,6 +9,7 @@ from platformdirs import user_config_path, user_data_path
 
 APP_NAME = "casewise"
 HOME_VARIABLE = "CASEWISE_HOME"
+DB_FILE = "casewise.db"  # the case history, inside the data directory
 
 
 def data_dir() -> Path:

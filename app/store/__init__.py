@@ -3,9 +3,10 @@ attributions, escalation decisions, LLM opinions and signed reviews, with a hash
 audit trail. ``open_store`` returns the ``CaseRepository``, the only way in.
 """
 
+from app.paths import DB_FILE
 from app.store.backups import backup_store, list_backups
 from app.store.batch import NewCase
-from app.store.database import DB_FILE, open_store
+from app.store.database import open_store
 from app.store.errors import (
     AppendOnlyViolation,
     CaseNotFound,

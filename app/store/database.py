@@ -34,7 +34,6 @@ from app.store.repository import CaseRepository
 log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-DB_FILE = "casewise.db"  # the name the app uses inside its data directory
 NOT_MODIFIED = "The file was not modified"
 
 
