@@ -25,8 +25,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     classifier = _load_classifier(args.classifier)
     policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
     ((prediction, decision),) = predict_and_decide(classifier, policy, [args.text])
+    # With its faithfulness and flip checks: the attribution is filed with the opinion, and
+    # the record (and its audit PDF) should say how far to trust it (~0.5 s more).
     attribution = None if args.no_attributions else explain(classifier, args.text,
-                                                            with_checks=False)
+                                                            with_checks=not args.preview)
     evidence = evidence_of(prediction, decision, attribution)
     values = word_values_of(attribution, prediction.label) if attribution else None
     if args.preview:
