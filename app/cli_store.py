@@ -87,11 +87,16 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from app.cli import TerminalProgress
+
     store = open_cli_store(args)
+    reporter = None if args.json else TerminalProgress()
     try:
-        result = store.verify_chain()
+        result = store.verify_chain(progress=reporter)
     finally:
         store.close()
+        if reporter is not None:
+            reporter.close()
     if args.json:
         print(json.dumps({"ok": result.ok, "events": result.events,
                           "first_broken": result.first_broken_id, "reason": result.reason}))

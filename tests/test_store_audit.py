@@ -173,3 +173,17 @@ def test_the_chain_stays_linear_with_concurrent_writers(db, store):
     finally:
         other.close()
     assert tuple(store.verify_chain()) == (True, 45, None)
+
+
+def test_verify_reports_its_progress(tmp_path):
+    from app.store import open_store
+
+    seen = []
+    with open_store(tmp_path / "progress.db") as store:
+        for i in range(30):
+            store.add_case(f"case number {i} for the progress of the verification")
+        result = store.verify_chain(progress=seen.append)
+    assert result.ok
+    assert seen and all(p.stage == "verifying the audit trail" for p in seen)
+    assert [p.done for p in seen] == sorted(p.done for p in seen)
+    assert 0 < seen[-1].done <= seen[-1].total

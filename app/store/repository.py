@@ -44,6 +44,7 @@ from app.store.records import (
 )
 from app.store.review_rules import ReviewRequest
 from app.store.schema import AuditEventRow, CaseRow
+from models.progress import ProgressCallback
 
 
 def _default_actor() -> str:
@@ -227,7 +228,7 @@ class CaseRepository:
             rows = session.scalars(query.order_by(AuditEventRow.id).limit(limit))
             return tuple(audit.to_event(row) for row in rows)
 
-    def verify_chain(self) -> ChainVerification:
+    def verify_chain(self, progress: ProgressCallback | None = None) -> ChainVerification:
         """Check every page of the file (SQLite: the start checks them all only when the
         file may have changed outside Casewise), then, in one consistent snapshot, walk the
         whole chain and the records it cites and check the case list agrees with them."""
@@ -237,7 +238,7 @@ class CaseRepository:
             return ChainVerification(False, 0, None, f"the database file is damaged "
                                      f"({damage}); restore it from a backup")
         with self._transaction(write=False) as session:
-            result = audit.verify(session)
+            result = audit.verify(session, progress=progress)
             stray = case_list.first_disagreement(session) if result.ok else None
         if stray is None:
             return result

@@ -748,11 +748,17 @@ class HistoryView(QWidget):
             return None
         self.status.setText("Verifying the audit trail…")
         self.verify_action.setEnabled(False)
-        task = self.context.runner.db("verify audit trail", store.verify_chain) \
+        task = self.context.runner.run("verify audit trail",
+                                       lambda ctx: store.verify_chain(ctx.progress),
+                                       pool="database") \
+            .on_progress(if_alive(self, self._verify_progress)) \
             .on_success(if_alive(self, self._show_verification)) \
             .on_finished(if_alive(self, lambda: self.verify_action.setEnabled(True)))
         self.last_task = task.start()
         return task
+
+    def _verify_progress(self, progress) -> None:
+        self.status.setText(f"Verifying the audit trail… {progress.fraction:.0%}")
 
     def _show_verification(self, result) -> None:
         if result.ok:
