@@ -371,9 +371,47 @@ def measure_file(bench: Bench) -> list[Row]:
 
 
 # Each returns its rows; add a function here to add rows to the table.
+# The reference, timed in the same run on the same file: what the list would cost without
+# the case_latest table (the latest prediction found per case with a correlated subquery) and
+# search without FTS5 (LIKE scans every text). Same page size, same count of matches.
+LATEST_LABEL = ("(SELECT p.label FROM predictions p WHERE p.case_id = c.id "
+                "ORDER BY p.id DESC LIMIT 1)")
+REFERENCE_QUERIES = [
+    ("page 1, no filter", f"SELECT c.id, {LATEST_LABEL} FROM cases c "
+                          "ORDER BY c.created DESC LIMIT 100", "SELECT count(*) FROM cases"),
+    ("filter label", f"SELECT c.id FROM cases c WHERE {LATEST_LABEL} = :label "
+                     "ORDER BY c.created DESC LIMIT 100",
+     f"SELECT count(*) FROM cases c WHERE {LATEST_LABEL} = :label"),
+]
+
+
+def _like(word: str) -> tuple[str, str]:
+    return (f"SELECT id FROM cases WHERE text LIKE '%{word}%' ORDER BY created DESC LIMIT 100",
+            f"SELECT count(*) FROM cases WHERE text LIKE '%{word}%'")
+
+
+def measure_reference(bench: Bench) -> list[Row]:
+    """The plain way, for the side-by-side comparison (no targets: it is the reference)."""
+    queries = [(f"reference: {name} (no case_latest)", page, count)
+               for name, page, count in REFERENCE_QUERIES]
+    for name, word in (("common word", bench.words.common()), ("recurring term", RECURRING[1]),
+                       ("rare word", RARE_TERM)):
+        queries.append((f"reference: search {name} with LIKE (no FTS5)", *_like(word)))
+    connection = sqlite3.connect(bench.path)
+    try:
+        def run(page: str, count: str) -> None:
+            connection.execute(page, {"label": "negative"}).fetchall()
+            connection.execute(count, {"label": "negative"}).fetchone()
+
+        return [timing_row(name, lambda p=page, c=count: run(p, c), max(5, bench.runs // 4))
+                for name, page, count in queries]
+    finally:
+        connection.close()
+
+
 MEASUREMENTS: list[Callable[[Bench], list[Row]]] = [
-    measure_pages, measure_search, measure_get_case, measure_open, measure_backup,
-    measure_migration, measure_verify, measure_fill_rates, measure_file,
+    measure_pages, measure_search, measure_reference, measure_get_case, measure_open,
+    measure_backup, measure_migration, measure_verify, measure_fill_rates, measure_file,
 ]
 
 
