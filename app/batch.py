@@ -70,7 +70,7 @@ def score_cases(store, bench, cases: Sequence[CaseInput], *, explain: bool = Tru
     ``on_stored(case_id, counts)`` is called after each stored case. Raises ``Cancelled``
     between cases when ``cancel`` is set; what was stored until then stays stored.
     """
-    from app.casework import register_in_store
+    from app.casework import analyze, register_in_store
 
     todo = [case for case in cases if store.case_id_for_text(case.text) is None]
     counts = BatchCounts(skipped=len(cases) - len(todo))
@@ -81,7 +81,8 @@ def score_cases(store, bench, cases: Sequence[CaseInput], *, explain: bool = Tru
     for start in range(0, len(todo), SCORE_CHUNK):
         raise_if_cancelled(cancel)
         chunk = todo[start : start + SCORE_CHUNK]
-        for case, analysis in zip(chunk, _analyse(bench, chunk, cancel), strict=True):
+        analyses = analyze(bench, [case.text for case in chunk], cancel=cancel)
+        for case, analysis in zip(chunk, analyses, strict=True):
             raise_if_cancelled(cancel)
             case_id = _score_one(store, bench, case, analysis, counts, explain, llm_backend,
                                  allow_remote, cancel)
@@ -91,28 +92,18 @@ def score_cases(store, bench, cases: Sequence[CaseInput], *, explain: bool = Tru
     return counts
 
 
-def _analyse(bench, chunk: Sequence[CaseInput], cancel: CancelFlag | None) -> list:
-    from app.casework import CaseAnalysis
-    from models.escalation import predict_and_decide
-
-    texts = [case.text for case in chunk]
-    answers = predict_and_decide(bench.classifier, bench.policy, texts, cancel=cancel)
-    return [CaseAnalysis(t, p, d) for t, (p, d) in zip(texts, answers, strict=True)]
-
-
 def _score_one(store, bench, case: CaseInput, analysis, counts: BatchCounts, explain: bool,
                llm_backend, allow_remote: bool, cancel: CancelFlag | None) -> int | None:
     """Store one analysed case and its extras; a failure is counted, never raised (except a
     cancel), so one bad case does not stop the batch."""
+    from app.casework import store_analysis
     from models.progress import Cancelled
 
     try:
-        added = store.add_case(case.text, case.source, case.metadata or None,
-                               prediction=analysis.prediction.to_dict(),
-                               escalation=analysis.decision.to_dict())
-        attribution = _explain(store, bench, added.id, case.text, cancel) if explain else None
+        case_id, _new = store_analysis(store, analysis, case.source, case.metadata or None)
+        attribution = _explain(store, bench, case_id, case.text, cancel) if explain else None
         if llm_backend is not None and analysis.escalated:
-            _ask(store, llm_backend, bench, added.id, analysis, attribution, allow_remote,
+            _ask(store, llm_backend, bench, case_id, analysis, attribution, allow_remote,
                  cancel)
     except Cancelled:
         raise
@@ -123,7 +114,7 @@ def _score_one(store, bench, case: CaseInput, analysis, counts: BatchCounts, exp
         return None
     counts.stored += 1
     counts.escalated += analysis.escalated
-    return added.id
+    return case_id
 
 
 def _explain(store, bench, case_id: int, text: str, cancel: CancelFlag | None):

@@ -46,30 +46,48 @@ class CaseAnalysis:
         return not self.decision.auto
 
 
-def load_workbench(data_dir: Path, model_id: str | None = None) -> Workbench:
-    """The active (or named) model with its policy; raises CasewiseError when there is none."""
-    from models.artifact import read_json
+def load_classifier(data_dir: Path, model_id: str | None = None):
+    """The active (or named) model's classifier; raises CasewiseError when there is none."""
     from models.classifier import Classifier
-    from models.escalation import load_policy
     from models.registry import ModelRegistry
 
     registry = ModelRegistry(data_dir)
-    path = registry.path_of(model_id) if model_id else registry.active_path()
-    classifier = Classifier.load(path)
+    return Classifier.load(registry.path_of(model_id) if model_id else registry.active_path())
+
+
+def load_workbench(data_dir: Path, model_id: str | None = None) -> Workbench:
+    """The active (or named) model with its policy; raises CasewiseError when there is none."""
+    from models.escalation import load_policy
+
+    classifier = load_classifier(data_dir, model_id)
+    path = Path(classifier.path)
     policy = load_policy(path, classifier.model_id, classifier.labels)
-    card_file = path / "model_card.json"
-    card = read_json(card_file) if card_file.exists() else {}
-    return Workbench(classifier, policy, path, card)
+    return Workbench(classifier, policy, path, _model_card(path) or {})
+
+
+def _weights_sha256(model_dir: Path) -> str | None:
+    from models.artifact import MANIFEST_FILE, read_json
+
+    manifest = model_dir / MANIFEST_FILE
+    return read_json(manifest).get("sha256", {}).get("model.safetensors") \
+        if manifest.exists() else None
+
+
+def _model_card(model_dir: Path) -> dict | None:
+    from models.artifact import read_json
+
+    card_file = model_dir / "model_card.json"
+    return read_json(card_file) if card_file.exists() else None
+
+
+def model_identity(model_dir: Path) -> tuple[str | None, dict | None]:
+    """The weights' SHA-256 (from the manifest) and the model card, to register a model."""
+    return _weights_sha256(model_dir), _model_card(model_dir)
 
 
 def register_in_store(store, bench: Workbench) -> None:
     """Make sure the store knows the model that will be cited by its predictions."""
-    from models.artifact import MANIFEST_FILE, read_json
-
-    manifest = bench.model_dir / MANIFEST_FILE
-    weights = (read_json(manifest).get("sha256", {}).get("model.safetensors")
-               if manifest.exists() else None)
-    store.register_model(bench.model_id, weights, bench.card or None)
+    store.register_model(bench.model_id, _weights_sha256(bench.model_dir), bench.card or None)
 
 
 def analyze(bench: Workbench, texts: list[str], progress: ProgressCallback | None = None,
@@ -96,14 +114,21 @@ def explain_case(bench: Workbench, text: str, target: str | None = None,
 
 def ask_llm(backend, bench: Workbench, analysis: CaseAnalysis, attribution=None, *,
             allow_remote: bool = False, on_text: Callable[[str], None] | None = None,
-            cancel: CancelFlag | None = None):
-    """The LLM's second opinion on an analysed case, checked against the evidence."""
-    from explainers.second_opinion import evidence_of, second_opinion, word_values_of
+            cancel: CancelFlag | None = None, max_tokens: int | None = None):
+    """The LLM's second opinion on an analysed case, checked against the evidence
+    (``max_tokens``: the longest answer; ``None`` = the second opinion's default)."""
+    from explainers.second_opinion import (
+        DEFAULT_MAX_TOKENS,
+        evidence_of,
+        second_opinion,
+        word_values_of,
+    )
 
     evidence = evidence_of(analysis.prediction, analysis.decision, attribution)
     values = word_values_of(attribution, analysis.prediction.label) if attribution else None
     return second_opinion(backend, analysis.text, bench.labels, evidence, values,
-                          allow_remote=allow_remote, cancel=cancel, on_text=on_text)
+                          allow_remote=allow_remote, cancel=cancel, on_text=on_text,
+                          max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens)
 
 
 def store_analysis(store, analysis: CaseAnalysis, source: str = "typed",

@@ -114,10 +114,16 @@ def _print_training_summary(record, card: dict) -> None:
 
 
 def _load_classifier(model_id: str | None):
-    from models.classifier import Classifier
+    from app.casework import load_classifier
 
-    reg = registry()
-    return Classifier.load(reg.path_of(model_id) if model_id else reg.active_path())
+    return load_classifier(data_dir(), model_id)
+
+
+def _load_workbench(model_id: str | None):
+    """The classifier with its escalation policy, as the desktop app and ``score`` load it."""
+    from app.casework import load_workbench
+
+    return load_workbench(data_dir(), model_id)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -127,20 +133,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CasewiseError("Give either a TEXT to classify or --file FILE, not both or neither.")
     texts = [args.text] if args.file is None else load_texts(args.file, args.text_col,
                                                              args.encoding)
-    classifier = _load_classifier(args.model)
+    bench = _load_workbench(args.model)
     empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
     kept = [t for t in texts if t.strip()]
     if empty:
         print(f"skipped {len(empty)} empty text(s) (rows {empty[:10]})", file=sys.stderr)
     if not kept:
         raise CasewiseError("There is no text to classify.")
-    from app.casework import CaseAnalysis
+    from app.casework import analyze
     from app.cli_record import record, store_cases
-    from models.escalation import load_policy, predict_and_decide
 
-    policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
-    analyses = [CaseAnalysis(text, prediction, decision) for text, (prediction, decision)
-                in zip(kept, predict_and_decide(classifier, policy, kept), strict=True)]
+    analyses = analyze(bench, kept)
     for analysis in analyses:
         prediction, decision = analysis.prediction, analysis.decision
         if args.json:
@@ -149,7 +152,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"{_format_prediction(prediction)}  -> {_format_decision(decision)}")
     source = Path(args.file).name if args.file else "terminal"
     return record(args, "the result",
-                  lambda store: store_cases(store, classifier, analyses, source))
+                  lambda store: store_cases(store, bench, analyses, source))
 
 
 def _format_decision(decision) -> str:
@@ -161,10 +164,10 @@ def _format_decision(decision) -> str:
 def cmd_explain(args: argparse.Namespace) -> int:
     from explainers.attribution import explain
 
-    classifier = _load_classifier(args.model)
+    bench = _load_workbench(args.model)
     reporter = TerminalProgress() if not args.json else None
     try:
-        attribution = explain(classifier, args.text, target=args.cls, budget=args.budget,
+        attribution = explain(bench.classifier, args.text, target=args.cls, budget=args.budget,
                               method=args.method, context=args.context,
                               masking=args.masking,
                               precision=args.precision, progress=reporter)
@@ -175,20 +178,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(json.dumps(explanation_json(attribution), ensure_ascii=False))
     else:
         _print_explanation(attribution)
-    return _record_explanation(args, classifier, attribution)
+    return _record_explanation(args, bench, attribution)
 
 
-def _record_explanation(args: argparse.Namespace, classifier, attribution) -> int:
-    """File the case, its decision and the attribution (the decision is one cheap pass)."""
-    from app.casework import CaseAnalysis
+def _record_explanation(args: argparse.Namespace, bench, attribution) -> int:
+    """File the case, its decision and the attribution. The decision needs the encoder's
+    embeddings, which the attribution does not keep: one more (cheap) unmasked pass."""
+    from app.casework import analyze
     from app.cli_record import record, store_cases
-    from models.escalation import load_policy, predict_and_decide
 
     def store_it(store) -> None:
-        policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
-        ((prediction, decision),) = predict_and_decide(classifier, policy, [args.text])
-        (case_id,) = store_cases(store, classifier,
-                                 [CaseAnalysis(args.text, prediction, decision)], "terminal")
+        (case_id,) = store_cases(store, bench, analyze(bench, [args.text]), "terminal")
         store.record_attribution(case_id, attribution.to_dict())
 
     return record(args, "the explanation", store_it)
@@ -254,15 +254,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The headless demo: classify the sample cases with the active model."""
     cases = json.loads(SAMPLE_CASES.read_text(encoding="utf-8"))
-    classifier = _load_classifier(None)
-    from models.escalation import load_policy, predict_and_decide
+    bench = _load_workbench(None)
+    from app.casework import analyze
 
-    print(f"Casewise — model {classifier.model_id} ({', '.join(classifier.labels)})\n")
-    policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
-    if policy is not None:
-        print(f"{policy.guarantee}\n")
-    answers = predict_and_decide(classifier, policy, [c["text"] for c in cases])
-    for case, (prediction, decision) in zip(cases, answers, strict=True):
+    print(f"Casewise — model {bench.model_id} ({', '.join(bench.labels)})\n")
+    if bench.policy is not None:
+        print(f"{bench.policy.guarantee}\n")
+    analyses = analyze(bench, [c["text"] for c in cases])
+    for case, analysis in zip(cases, analyses, strict=True):
+        prediction, decision = analysis.prediction, analysis.decision
         print(f"{case['id']}: {case['text'][:90]}{'...' if len(case['text']) > 90 else ''}")
         print(f"  -> {_format_prediction(prediction)}")
         print(f"     {_format_decision(decision)}\n")

@@ -10,29 +10,22 @@ from app.cli_record import add_record_options
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from app.cli import _load_classifier
+    from app.casework import analyze, ask_llm
+    from app.cli import _load_workbench
     from explainers.attribution import explain
-    from explainers.second_opinion import (
-        evidence_of,
-        failed_opinion,
-        second_opinion,
-        word_values_of,
-    )
-    from models.escalation import load_policy, predict_and_decide
+    from explainers.second_opinion import evidence_of, failed_opinion
     from models.llm.base import LLMError
     from models.llm.factory import make_backend
 
-    classifier = _load_classifier(args.classifier)
-    policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
-    ((prediction, decision),) = predict_and_decide(classifier, policy, [args.text])
+    bench = _load_workbench(args.classifier)
+    (analysis,) = analyze(bench, [args.text])
     # With its faithfulness and flip checks: the attribution is filed with the opinion, and
     # the record (and its audit PDF) should say how far to trust it (~0.5 s more).
-    attribution = None if args.no_attributions else explain(classifier, args.text,
+    attribution = None if args.no_attributions else explain(bench.classifier, args.text,
                                                             with_checks=not args.preview)
-    evidence = evidence_of(prediction, decision, attribution)
-    values = word_values_of(attribution, prediction.label) if attribution else None
     if args.preview:
-        return _preview(args, classifier.labels, evidence)
+        return _preview(args, bench.labels,
+                        evidence_of(analysis.prediction, analysis.decision, attribution))
     try:
         backend = make_backend(args.backend, args.model, args.base_url, args.api_key,
                                args.timeout)
@@ -40,25 +33,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
         opinion = failed_opinion(args.backend, args.model or "", args.base_url, str(exc))
     else:
         stream = None if args.json else (lambda piece: print(piece, end="", flush=True))
-        opinion = second_opinion(backend, args.text, classifier.labels, evidence, values,
-                                 allow_remote=args.allow_remote, max_tokens=args.max_tokens,
-                                 on_text=stream)
+        opinion = ask_llm(backend, bench, analysis, attribution, allow_remote=args.allow_remote,
+                          max_tokens=args.max_tokens, on_text=stream)
     if args.json:
         print(json.dumps(opinion.to_dict(), ensure_ascii=False))
     else:
-        _print_opinion(opinion, prediction.label)
-    return _record_opinion(args, classifier, prediction, decision, attribution, opinion)
+        _print_opinion(opinion, analysis.prediction.label)
+    return _record_opinion(args, bench, analysis, attribution, opinion)
 
 
-def _record_opinion(args: argparse.Namespace, classifier, prediction, decision, attribution,
-                    opinion) -> int:
+def _record_opinion(args: argparse.Namespace, bench, analysis, attribution, opinion) -> int:
     """File the case, its decision, the attribution and the opinion with what was sent."""
-    from app.casework import CaseAnalysis
     from app.cli_record import record, store_cases
 
     def store_it(store) -> None:
-        (case_id,) = store_cases(store, classifier,
-                                 [CaseAnalysis(args.text, prediction, decision)], "terminal")
+        (case_id,) = store_cases(store, bench, [analysis], "terminal")
         if attribution is not None:
             store.record_attribution(case_id, attribution.to_dict())
         store.record_opinion(case_id, opinion.to_dict())

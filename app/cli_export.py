@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from app.cli_record import open_cli_store
+from app.cli_record import add_db_option, open_cli_store
 from app.paths import data_dir
 from models.errors import CasewiseError
 
@@ -127,8 +127,7 @@ def add_export_parser(commands) -> None:
     add_filter_options(export)
     export.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
                         help=f"at most this many cases (default {DEFAULT_LIMIT})")
-    export.add_argument("--db", help="an SQLAlchemy URL or file (default: casewise.db in the "
-                                     "data directory)")
+    add_db_option(export)
     export.add_argument("--json", action="store_true",
                         help="print {path, sha256, cases, pages} as JSON")
     export.set_defaults(handler=cmd_export)

@@ -15,14 +15,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.casework import model_identity  # also what the desktop app registers a model with
 from app.paths import data_dir
 
 STORE_FAILED = 3
 
 
-def add_record_options(parser: argparse.ArgumentParser) -> None:
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """``--db``: the case history to use (``open_cli_store`` reads it)."""
     parser.add_argument("--db", help="an SQLAlchemy URL or file (default: casewise.db in the "
                                      "data directory)")
+
+
+def add_record_options(parser: argparse.ArgumentParser) -> None:
+    add_db_option(parser)
     parser.add_argument("--no-store", action="store_true",
                         help="do not file this in the case history")
 
@@ -58,23 +64,11 @@ def _not_stored(what: str, exc: Exception) -> int:
     return STORE_FAILED
 
 
-def model_identity(model_dir: Path) -> tuple[str | None, dict | None]:
-    """The weights' SHA-256 (from the manifest) and the model card, to register a model."""
-    from models.artifact import MANIFEST_FILE, read_json
+def store_cases(store, bench, analyses, source: str) -> list[int]:
+    """File analysed cases (with prediction and decision) of ``bench``'s model; the ids."""
+    from app.casework import register_in_store, store_analysis
 
-    manifest = model_dir / MANIFEST_FILE
-    weights = (read_json(manifest).get("sha256", {}).get("model.safetensors")
-               if manifest.exists() else None)
-    card_file = model_dir / "model_card.json"
-    return weights, read_json(card_file) if card_file.exists() else None
-
-
-def store_cases(store, classifier, analyses, source: str) -> list[int]:
-    """File analysed cases (with prediction and decision); the ids, in order."""
-    from app.casework import store_analysis
-
-    weights, card = model_identity(Path(classifier.path))
-    store.register_model(classifier.model_id, weights, card)
+    register_in_store(store, bench)
     return [store_analysis(store, a, source)[0] for a in analyses]
 
 
@@ -85,9 +79,9 @@ def log_model_activated(args: argparse.Namespace, model_dir: Path, model_id: str
 
 
 def log_policy_refitted(args: argparse.Namespace, policy, source: str) -> int:
-    details = {"threshold": policy.threshold, "n_calibration": policy.n_calibration,
-               "calibrated_on": source, "guarantee": policy.guarantee,
-               "settings": policy.to_record().get("settings")}
+    from app.policy_refit import refit_details
+
+    details = refit_details(policy, source)
     return record(args, "the new policy",
                   lambda store: store.record_policy_refitted(policy.model_id, policy.policy_id,
                                                              details))

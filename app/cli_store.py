@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from app.cli_export import add_filter_options, case_filters
-from app.cli_record import open_cli_store
+from app.cli_record import add_db_option, open_cli_store
 from app.paths import data_dir
 
 
@@ -141,6 +141,5 @@ def add_store_parsers(commands) -> None:
     verify = audit_commands.add_parser("verify", help="walk the hash chain")
     verify.set_defaults(handler=cmd_audit_verify)
     for parser in (score, history, review, verify):
-        parser.add_argument("--db", help="an SQLAlchemy URL or file (default: casewise.db in "
-                                         "the data directory)")
+        add_db_option(parser)
         parser.add_argument("--json", action="store_true", help="print JSON")

@@ -76,22 +76,26 @@ def case_texts(n: int) -> list[str]:
 
 def fill_store(store: CaseRepository, home: Path, texts: list[str], llm_cases: int) -> list[int]:
     """Score and store every text as ``score`` does; review every other case."""
-    from explainers.attribution import explain
-    from models.classifier import Classifier
-    from models.escalation import load_policy, predict_and_decide
+    from app.casework import (
+        analyze,
+        ask_llm,
+        explain_case,
+        load_workbench,
+        register_in_store,
+        store_analysis,
+    )
 
-    classifier = Classifier.load(ModelRegistry(home).active_path())
-    policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
+    bench = load_workbench(home)
+    register_in_store(store, bench)
     ids, asked = [], 0
     backend = embedded_llm() if llm_cases else None
-    for text, (prediction, decision) in zip(texts, predict_and_decide(classifier, policy, texts),
-                                            strict=True):
-        case_id = store.add_case(text, "demo test file", prediction=prediction.to_dict(),
-                                 escalation=decision.to_dict()).id
-        attribution = explain(classifier, text, with_checks=True)
+    for analysis in analyze(bench, texts):
+        case_id, _new = store_analysis(store, analysis, "demo test file")
+        attribution = explain_case(bench, analysis.text)
         store.record_attribution(case_id, attribution.to_dict())
-        if backend is not None and not decision.auto and asked < llm_cases:
-            ask(store, backend, classifier, case_id, text, prediction, decision, attribution)
+        if backend is not None and analysis.escalated and asked < llm_cases:
+            opinion = ask_llm(backend, bench, analysis, attribution, max_tokens=120)
+            store.record_opinion(case_id, opinion.to_dict())
             asked += 1
         if len(ids) % 2 == 0:
             store.add_review(case_id, "Bench Reviewer", "accept")
@@ -103,15 +107,6 @@ def embedded_llm():
     from models.llm.factory import embedded_backend
 
     return embedded_backend()
-
-
-def ask(store, backend, classifier, case_id, text, prediction, decision, attribution) -> None:
-    from explainers.second_opinion import evidence_of, second_opinion, word_values_of
-
-    opinion = second_opinion(backend, text, classifier.labels,
-                             evidence_of(prediction, decision, attribution),
-                             word_values_of(attribution, prediction.label), max_tokens=120)
-    store.record_opinion(case_id, opinion.to_dict())
 
 
 def p95(values: list[float]) -> float:

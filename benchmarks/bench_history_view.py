@@ -22,7 +22,6 @@ longest the window was ever unresponsive.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import shutil
@@ -125,10 +124,8 @@ def screen_filled(view: HistoryView) -> bool:
 def stats(values: list[float]) -> tuple[str, str, str]:
     if not values:
         return "–", "–", "–"
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return (f"{statistics.median(ordered) * 1000:.1f}", f"{p95 * 1000:.1f}",
-            f"{ordered[-1] * 1000:.1f}")
+    return (f"{statistics.median(values) * 1000:.1f}", f"{bench_store.p95(values) * 1000:.1f}",
+            f"{max(values) * 1000:.1f}")
 
 
 class Run:
@@ -239,11 +236,7 @@ def queries(run: Run, word: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", type=Path, help="the store to fill or reuse (default: a "
-                                                "temporary file, removed afterwards)")
-    parser.add_argument("--cases", type=int, default=100_000)
+    parser = bench_store.store_parser(__doc__)
     parser.add_argument("--steps", type=int, default=40, help="scroll-bar jumps to the end")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="casewise-bench-view-"))

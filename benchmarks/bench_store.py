@@ -26,19 +26,17 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alembic import command
-
 from app.store import CaseRepository, NewCase, backup_store, list_backups, open_store
-from app.store.engine import make_engine, writer
+from app.store.engine import make_engine
 from app.store.file_state import forget_clean_close
-from app.store.migrate import alembic_config, upgrade
+from app.store.migrate import downgrade, upgrade
 
 PAGE_TARGET_MS = 50.0
 SEARCH_TARGET_MS = 200.0
@@ -69,7 +67,6 @@ class Bench:
     runs: int
     words: Words
     fill_seconds: float | None = None  # when this run filled the store
-    notes: list[str] = field(default_factory=list)
 
 
 # -- synthetic cases -------------------------------------------------------------------------
@@ -192,9 +189,13 @@ def timed(function: Callable[[], Any], runs: int) -> tuple[float, float]:
         began = time.perf_counter()
         function()
         samples.append((time.perf_counter() - began) * 1000)
-    samples.sort()
-    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
-    return statistics.median(samples), p95
+    return statistics.median(samples), p95(samples)
+
+
+def p95(values: list[float]) -> float:
+    """The 95th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def timing_row(name: str, function: Callable[[], Any], runs: int,
@@ -313,10 +314,7 @@ def measure_migration(bench: Bench) -> list[Row]:
         shutil.copy(list_backups(bench.path)[0], copy)
         engine = make_engine(f"sqlite:///{copy}")
         try:
-            config = alembic_config()
-            with writer(engine).begin() as connection:
-                config.attributes["connection"] = connection
-                command.downgrade(config, "0002")
+            downgrade(engine, "0002")
             began = time.perf_counter()
             upgrade(engine)
             seconds = time.perf_counter() - began
@@ -434,12 +432,19 @@ def prepare(path: Path, cases: int, words: Words) -> float | None:
         return fill(store, words, cases)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+def store_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options of every benchmark on the synthetic history: ``--db`` and ``--cases``
+    (``prepare`` fills or reuses the store they name)."""
+    parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, help="the store to fill or reuse (default: a "
                                                 "temporary file, removed afterwards)")
     parser.add_argument("--cases", type=int, default=100_000)
+    return parser
+
+
+def main() -> int:
+    parser = store_parser(__doc__)
     parser.add_argument("--runs", type=int, default=20, help="timed runs per query (>= 20)")
     args = parser.parse_args()
     folder = None if args.db else Path(tempfile.mkdtemp(prefix="casewise-bench-"))
@@ -456,8 +461,6 @@ def main() -> int:
               f"(after one warm-up), page_size=100, SQLite {sqlite3.sqlite_version}, "
               f"{os.cpu_count()} CPUs. 'met?' compares the p95 with the target.\n")
         print(table(rows))
-        for note in bench.notes:
-            print(f"\n{note}")
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -34,18 +34,26 @@ def write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_json_atomically(path: Path, data: object) -> None:
-    """Replace ``path`` in one step, so readers never see half a file."""
+def write_text_atomically(path: Path, content: str, mode: int | None = None) -> None:
+    """Replace ``path`` in one step, so readers never see half a file (a crash leaves the
+    old file or the new one). ``mode``: the new file's permissions (default: owner only)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+            handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomically(path: Path, data: object) -> None:
+    """Replace ``path`` with ``data`` as JSON in one step (see ``write_text_atomically``)."""
+    write_text_atomically(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def manifest_of(directory: Path) -> dict[str, str]:

@@ -168,3 +168,19 @@ def _ui_context(qtbot, data_dir: Path, scored_db: Path, tmp_path: Path):
         context.load_workbench()
     yield context
     context.close()
+
+
+# -- the case history on a file (tests/test_store*.py; store_helpers.py has the records) -----
+
+@pytest.fixture()
+def db(tmp_path) -> Path:
+    return tmp_path / "casewise.db"
+
+
+@pytest.fixture()
+def store(db):
+    from app.store import open_store
+
+    repo = open_store(db, actor="tester", busy_timeout=1.0)
+    yield repo
+    repo.close()

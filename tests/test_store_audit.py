@@ -12,21 +12,9 @@ import threading
 import pytest
 
 from app.store import open_store
-from tests.test_store import escalation, opinion, prediction
+from tests.store_helpers import escalation, opinion, prediction
 
 GENESIS = "0" * 64
-
-
-@pytest.fixture()
-def db(tmp_path):
-    return tmp_path / "casewise.db"
-
-
-@pytest.fixture()
-def store(db):
-    repo = open_store(db, actor="tester", busy_timeout=1.0)
-    yield repo
-    repo.close()
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.store import StoreCorrupt, backup_store, list_backups, open_store
-from tests.test_store import escalation, prediction
+from tests.store_helpers import escalation, prediction
 
 
 @pytest.fixture()

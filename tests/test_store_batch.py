@@ -7,21 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.store import InvalidRecord, NewCase, StoreError, open_store
+from app.store import InvalidRecord, NewCase, StoreError
 from app.store.queries import MANY_MATCHES
-from tests.test_store import escalation, prediction
-
-
-@pytest.fixture()
-def db(tmp_path):
-    return tmp_path / "casewise.db"
-
-
-@pytest.fixture()
-def store(db):
-    repo = open_store(db, actor="tester", busy_timeout=1.0)
-    yield repo
-    repo.close()
+from tests.store_helpers import escalation, prediction
 
 
 def batch(n: int, start: int = 0) -> list[NewCase]:

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -24,15 +23,11 @@ from app.store import (
     StoreVersionError,
     open_store,
 )
-from app.store.engine import make_engine, writer
-from app.store.migrate import alembic_config, head_revision, upgrade
+from app.store.engine import make_engine
+from app.store.migrate import downgrade as downgrade_to
+from app.store.migrate import head_revision, upgrade
 from app.store.schema import Base
-from tests.test_store import escalation, prediction
-
-
-@pytest.fixture()
-def db(tmp_path):
-    return tmp_path / "casewise.db"
+from tests.store_helpers import escalation, prediction
 
 
 def fingerprint(path: Path) -> tuple[str, list[str]]:
@@ -132,11 +127,8 @@ def test_an_old_database_is_upgraded_in_place_and_keeps_its_rows(db):
 
 def downgrade(db: Path, revision: str) -> None:
     engine = make_engine(f"sqlite:///{db}")
-    config = alembic_config()
     try:
-        with writer(engine).begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, revision)
+        downgrade_to(engine, revision)
     finally:
         engine.dispose()
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.store import audit
-from app.store.canonical import hash_of, iso
+from app.store.canonical import hash_of, iso, sha256_hex
 from app.store.errors import CaseNotFound
 from app.store.records import CaseRecord, ReviewRecord, StoredRecord
 from app.store.schema import (
@@ -35,6 +35,11 @@ def require_case(session: Session, case_id: int) -> CaseRow:
     if case is None:
         raise CaseNotFound(f"There is no case {case_id} in the case history.")
     return case
+
+
+def case_id_with_text(session: Session, text: str) -> int | None:
+    """The id of the stored case with exactly this text (cases are unique by text)."""
+    return session.scalar(select(CaseRow.id).where(CaseRow.content_sha256 == sha256_hex(text)))
 
 
 def latest(session: Session, model: Any, case_id: int) -> Any:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.store import audit, batch, case_list, reads, writes
 from app.store.backups import offer_backups
-from app.store.canonical import iso, sha256_hex, utc_now
+from app.store.canonical import iso, utc_now
 from app.store.engine import writer
 from app.store.errors import InvalidRecord, StoreCorrupt, StoreError, translate
 from app.store.file_state import forget_clean_close, record_clean_close
@@ -43,7 +43,7 @@ from app.store.records import (
     ReviewRecord,
 )
 from app.store.review_rules import ReviewRequest
-from app.store.schema import AuditEventRow, CaseRow
+from app.store.schema import AuditEventRow
 from models.progress import ProgressCallback
 
 
@@ -118,8 +118,7 @@ class CaseRepository:
         if not isinstance(text, str) or not text.strip():
             raise InvalidRecord("A case needs some text.")
         with self._txn() as tx:
-            existing = tx.session.scalar(
-                select(CaseRow.id).where(CaseRow.content_sha256 == sha256_hex(text)))
+            existing = reads.case_id_with_text(tx.session, text)
             if existing is not None:
                 return AddedCase(existing, new=False)
             case = writes.add_case(tx, text, source, metadata)
@@ -144,8 +143,7 @@ class CaseRepository:
     def case_id_for_text(self, text: str) -> int | None:
         """The id of the stored case with exactly this text, to skip it before scoring."""
         with self._transaction(write=False) as session:
-            return session.scalar(
-                select(CaseRow.id).where(CaseRow.content_sha256 == sha256_hex(text)))
+            return reads.case_id_with_text(session, text)
 
     def record_prediction(self, case_id: int, prediction: Any) -> int:
         with self._txn() as tx:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext
 from app.ui.icons import icon
-from app.ui.tasks import SerialisedStore, Task, format_duration, if_alive
+from app.ui.tasks import SerialisedStore, Task, format_duration
 
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 200
@@ -174,9 +174,8 @@ class BatchImportDialog(QDialog):
         self.start_button.setEnabled(False)
         self.summary.setText("Reading the file…")
         self.preview_task = self.context.runner.run(
-            "read import preview", lambda _ctx: read_preview(path, encoding))
-        self.preview_task.on_success(if_alive(self, self._show_preview)) \
-            .on_failure(if_alive(self, self.summary.setText)).start()
+            "read import preview", lambda _ctx: read_preview(path, encoding), owner=self)
+        self.preview_task.on_success(self._show_preview).on_failure(self.summary.setText).start()
         return self.preview_task
 
     def _show_preview(self, preview: dict) -> None:
@@ -217,13 +216,10 @@ class BatchImportDialog(QDialog):
             self.summary.setText(problem)
             return None
         work = self._work()
-        self.task = self.context.runner.run("batch import", work)
-        self.task.on_progress(if_alive(self, self._show_progress)) \
-            .on_partial(if_alive(self, self._landed_one)) \
-            .on_success(if_alive(self, self._done)) \
-            .on_cancelled(if_alive(self, self._cancelled)) \
-            .on_failure(if_alive(self, self._failed)) \
-            .on_finished(if_alive(self, self._finished))
+        self.task = self.context.runner.run("batch import", work, owner=self)
+        self.task.on_progress(self._show_progress).on_partial(self._landed_one) \
+            .on_success(self._done).on_cancelled(self._cancelled).on_failure(self._failed) \
+            .on_finished(self._finished)
         self._idle = False
         self._set_running(True)
         return self.task.start()

@@ -96,21 +96,17 @@ def analyze_one(bench, text: str, ctx: TaskContext):
     return analyze(bench, [text], ctx.progress, ctx.cancel)[0]
 
 
-def store_new(store, state: CaseState, analysis) -> int:
+def store_unsaved(store, state: CaseState, analysis) -> int:
+    """The case and whatever was computed while it could not be stored (a retry); its
+    version is read once, after the last write."""
     from app.casework import store_analysis
 
     case_id, _new = store_analysis(store, analysis, state.source, state.metadata or None)
-    state.version = store.get_case(case_id).version_sha256
-    return case_id
-
-
-def store_unsaved(store, state: CaseState, analysis) -> int:
-    """The case and whatever was computed while it could not be stored (a retry)."""
-    case_id = store_new(store, state, analysis)
-    state.case_id = case_id
     for kind in ("attribution", "opinion"):
         if getattr(state, kind) is not None:
-            record(store, state, kind, getattr(state, kind))
+            getattr(store, f"record_{kind}")(case_id, getattr(state, kind))
+    state.version = store.get_case(case_id).version_sha256
+    state.case_id = case_id  # last: the case is filed with everything it had
     return case_id
 
 
@@ -129,8 +125,7 @@ def explain_one(bench, text: str, ctx: TaskContext) -> dict:
 
 def record(store, state: CaseState, kind: str, data: dict) -> None:
     """File an attribution or opinion, and note the case's new version."""
-    {"attribution": store.record_attribution, "opinion": store.record_opinion}[kind](
-        state.case_id, data)
+    getattr(store, f"record_{kind}")(state.case_id, data)  # record_attribution / _opinion
     state.version = store.get_case(state.case_id).version_sha256
 
 
@@ -725,8 +720,9 @@ class CaseView(QWidget):
             self.open_file(Path(path))
 
     def open_file(self, path: Path) -> None:
-        """Read a file off the GUI thread; a table asks which row is the case."""
-        self._db("open file", lambda: read_case_file(path)) \
+        """Read a file off the GUI thread (on the compute pool: the database worker stays
+        free for the history); a table asks which row is the case."""
+        self.context.runner.run("open file", lambda _ctx: read_case_file(path)) \
             .on_success(lambda content: self._file_read(path, content)).start()
 
     def _file_read(self, path: Path, content: dict) -> None:

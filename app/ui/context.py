@@ -113,15 +113,17 @@ class AppContext(QObject):
             self.workbench_changed.emit(None)
             return None
 
-        def loaded(bench) -> None:
-            settle_heap()
-            self.workbench = bench
-            self.workbench_changed.emit(bench)
-            if self.store is not None:  # else opening the store registers it
-                self._register(bench)
-
         return self.runner.run("load model", lambda ctx: load_workbench(self.data_dir, model_id)) \
-            .on_success(loaded).start()
+            .on_success(self.use_workbench).start()
+
+    def use_workbench(self, bench) -> None:
+        """Make ``bench`` the loaded model (a fresh load, or the same model with a new
+        policy), tell every view, and file it in the history."""
+        settle_heap()
+        self.workbench = bench
+        self.workbench_changed.emit(bench)
+        if self.store is not None:  # else opening the store registers it
+            self._register(bench)
 
     def _register(self, bench) -> None:
         from app.casework import register_in_store

@@ -314,11 +314,10 @@ class CaseTableModel(QAbstractTableModel):
         self.loading_changed.emit(True)
         task = self.context.runner.db(
             "case history page",
-            lambda: store.find_cases(**kwargs, page=page, page_size=PAGE_SIZE))
-        task.on_success(if_alive(self, lambda result: self._arrived(generation, page, result,
-                                                                    asked))) \
-            .on_failure(if_alive(self, lambda _message: self._page_failed(generation, page))) \
-            .on_finished(if_alive(self, self._fetch_done)).start()
+            lambda: store.find_cases(**kwargs, page=page, page_size=PAGE_SIZE), owner=self)
+        task.on_success(lambda result: self._arrived(generation, page, result, asked)) \
+            .on_failure(lambda _message: self._page_failed(generation, page)) \
+            .on_finished(self._fetch_done).start()
 
     def _fetch_done(self) -> None:
         self._in_flight = None
@@ -656,8 +655,8 @@ class HistoryView(QWidget):
 
             return ModelRegistry(data_dir).records()
 
-        self.context.runner.run("list models", records) \
-            .on_success(if_alive(self, self._set_choices)).start()
+        self.context.runner.run("list models", records, owner=self) \
+            .on_success(self._set_choices).start()
 
     def _set_choices(self, records: list) -> None:
         labels = list(self.context.workbench.labels) if self.context.workbench else []
@@ -750,10 +749,9 @@ class HistoryView(QWidget):
         self.verify_action.setEnabled(False)
         task = self.context.runner.run("verify audit trail",
                                        lambda ctx: store.verify_chain(ctx.progress),
-                                       pool="database") \
-            .on_progress(if_alive(self, self._verify_progress)) \
-            .on_success(if_alive(self, self._show_verification)) \
-            .on_finished(if_alive(self, lambda: self.verify_action.setEnabled(True)))
+                                       pool="database", owner=self) \
+            .on_progress(self._verify_progress).on_success(self._show_verification) \
+            .on_finished(lambda: self.verify_action.setEnabled(True))
         self.last_task = task.start()
         return task
 
@@ -816,13 +814,10 @@ class HistoryView(QWidget):
         serial, data_dir = SerialisedStore(store, self.context.runner), self.context.data_dir
         task = self.context.runner.run(
             "export PDF", lambda ctx: run_export(serial, ids_of(serial, ctx), Path(path),
-                                                 data_dir, ctx, selection))
-        task.on_progress(if_alive(self, self._export_progress)) \
-            .on_success(if_alive(self, self._export_done)) \
-            .on_cancelled(if_alive(self, lambda: self._export_ended(
-                "Export cancelled; nothing was kept."))) \
-            .on_failure(if_alive(self, lambda message: self._export_ended(
-                f"Export failed: {message}")))
+                                                 data_dir, ctx, selection), owner=self)
+        task.on_progress(self._export_progress).on_success(self._export_done) \
+            .on_cancelled(lambda: self._export_ended("Export cancelled; nothing was kept.")) \
+            .on_failure(lambda message: self._export_ended(f"Export failed: {message}"))
         self._export_started()
         self._export_task = self.last_task = task.start()
         return task
@@ -884,20 +879,12 @@ def run_export(store, case_ids: list[int], path: Path, data_dir: Path, ctx,
                selection: str | None = None):
     """The PDF export of ``app.reports.export`` (imported here: it loads reportlab). The
     export files itself in the audit trail."""
-    import inspect
-
     from app.reports.export import export_cases
+    from app.reports.model_card import model_card_loader
     from models.errors import CasewiseError
-
-    try:
-        from app.reports.export import model_card_loader
-    except ImportError:  # where the reports package keeps it
-        from app.reports.model_card import model_card_loader
 
     if not case_ids:
         raise CasewiseError("No case matches the filters: there is nothing to export.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    extra = ({"selection": selection} if selection and "selection" in
-             inspect.signature(export_cases).parameters else {})
     return export_cases(store, case_ids, path, model_card_for=model_card_loader(data_dir),
-                        progress=ctx.progress, cancel=ctx.cancel, **extra)
+                        progress=ctx.progress, cancel=ctx.cancel, selection=selection)

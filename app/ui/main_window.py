@@ -95,7 +95,8 @@ class MessageBar(QFrame):
             return
         self.level = level
         tone = TONES[LEVEL_TONES.get(level, "info")]
-        self.setStyleSheet(f"QFrame#messageBar {{ border: 1px solid {tone}; "
+        # By this bar's own name: the model banner is a MessageBar named "modelBanner".
+        self.setStyleSheet(f"QFrame#{self.objectName()} {{ border: 1px solid {tone}; "
                            f"border-left: 5px solid {tone}; border-radius: 4px; }}")
         self.text.setText(text)
         self._set_action(action)
@@ -198,11 +199,6 @@ class MainWindow(QMainWindow):
         self.task_progress.setTextVisible(False)
         self.task_progress.hide()
         bar.addPermanentWidget(self.task_progress)
-        self.train_cancel = QToolButton()
-        self.train_cancel.setText("Cancel training")
-        self.train_cancel.hide()
-        self.train_cancel.clicked.connect(lambda: self.training and self.training.cancel())
-        bar.addPermanentWidget(self.train_cancel)
         self.remote_badge = make_badge("REMOTE LLM", "escalate", "remoteIndicator")
         bar.addPermanentWidget(self.remote_badge)
 
@@ -362,46 +358,21 @@ class MainWindow(QMainWindow):
 
     # -- training the first model ---------------------------------------------------------------
     def train_default(self) -> Task | None:
-        """Train the default model behind the window, with progress and cancel: the model
-        manager's training window when it is built, else progress in the status bar."""
+        """Train the default model behind the window, in the model manager's training window
+        (progress and cancel; it loads the new model and files it in the trail)."""
         if self.training is not None:
             return self.training
-        self.model_banner.dismiss()
         start_training = optional("app.ui.models_dialog", "start_training")
-        if start_training is not None:  # it loads the new model and files it in the trail
-            self.training = start_training(self.context, None, self).task
-            self.training.on_finished(self._training_over)
-            return self.training
-        data_dir = self.context.data_dir
-
-        def train(ctx):
-            from models.registry import ModelRegistry
-            from models.train_job import DatasetSpec, train_and_save
-
-            return train_and_save(DatasetSpec.demo(), ModelRegistry(data_dir),
-                                  progress=ctx.progress, cancel=ctx.cancel)
-        self.training = self.context.runner.run("train default model", train) \
-            .on_progress(self._training_progress).on_success(self._trained) \
-            .on_cancelled(lambda: self.show_message("info", "Training cancelled; nothing "
-                                                            "was saved.")) \
-            .on_finished(self._training_over).start()
-        self.train_cancel.show()
+        if start_training is None:
+            self.show_message("info", "Training is not part of this build yet.")
+            return None
+        self.model_banner.dismiss()
+        self.training = start_training(self.context, None, self).task
+        self.training.on_finished(self._training_over)
         return self.training
-
-    def _training_progress(self, progress) -> None:
-        left = f", about {progress.eta_seconds / 60:.0f} min left" \
-            if progress.eta_seconds else ""
-        self.model_status.setText(f"Training: {progress.stage} {progress.done}/{progress.total}"
-                                  f"{left}")
-
-    def _trained(self, record) -> None:
-        self.show_message("info", f"Model {record.id} trained and active.")
-        self.show_loading()
-        self.context.load_workbench()
 
     def _training_over(self) -> None:
         self.training = None
-        self.train_cancel.hide()
 
     # -- other parts of the app (lazy) ----------------------------------------------------------
     def _open_part(self, module: str, name: str, what: str, *args) -> QWidget | None:
@@ -481,11 +452,9 @@ class MainWindow(QMainWindow):
         data_dir = self.context.data_dir
 
         def export(ctx):
-            from app.reports.export import export_cases
-            from app.reports.model_card import model_card_loader
+            from app.ui.history_view import run_export
 
-            return export_cases(store, [case_id], out, model_card_for=model_card_loader(data_dir),
-                                progress=ctx.progress, cancel=ctx.cancel)
+            return run_export(store, [case_id], out, data_dir, ctx)
         self.last_export = self.context.runner.run("export PDF", export) \
             .on_success(lambda r: self.show_message(
                 "info", f"Saved {r.path} ({r.pages} page{'s' if r.pages != 1 else ''}, "

@@ -392,7 +392,7 @@ def log_new_model(context: AppContext, record) -> Task | None:
         return None
 
     def log() -> None:
-        from app.cli_record import model_identity
+        from app.casework import model_identity
         from app.policy_refit import refit_details
         from models.escalation import load_policy, policy_dirs
 
@@ -466,9 +466,9 @@ class TrainFromFileDialog(QDialog):
         path = Path(self.path.text().strip()).expanduser()
         if not path.is_file():
             return None
-        task = self.context.runner.run("read training file", lambda _ctx: read_preview(path))
-        return task.on_success(if_alive(self, self._set_columns)) \
-            .on_failure(if_alive(self, self.note.setText)).start()
+        task = self.context.runner.run("read training file", lambda _ctx: read_preview(path),
+                                       owner=self)
+        return task.on_success(self._set_columns).on_failure(self.note.setText).start()
 
     def _set_columns(self, preview: dict) -> None:
         columns = preview["columns"]
@@ -559,8 +559,8 @@ class ModelsDialog(QDialog):
 
         data_dir = self.context.data_dir
         self.last_task = self.context.runner.run(
-            "list models", lambda _ctx: ModelRegistry(data_dir).records()) \
-            .on_success(if_alive(self, self._show)).start()
+            "list models", lambda _ctx: ModelRegistry(data_dir).records(), owner=self) \
+            .on_success(self._show).start()
         return self.last_task
 
     def _show(self, records: list) -> None:
@@ -607,7 +607,7 @@ class ModelsDialog(QDialog):
         data_dir, model_id = self.context.data_dir, record.id
 
         def activate(_ctx):
-            from app.cli_record import model_identity
+            from app.casework import model_identity
 
             registry = ModelRegistry(data_dir)
             registry.activate(model_id)  # checks the files against their manifest first

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from app.settings import load_settings
 from app.ui.app import apply_theme, make_application, make_window, start_background
 from app.ui.main_window import MainWindow
+from app.ui.tasks import SerialisedStore
 
 log = logging.getLogger("casewise.ui")
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "sample_cases.json"
@@ -54,9 +55,10 @@ class Photographer(QObject):
             QTimer.singleShot(500, self._finish)
             return
         store, view = self.context.store, self.window.case_view
-        if store is not None:
-            self.context.runner.db("store samples", lambda: store_samples(store, bench,
-                                                                          self.others)).start()
+        if store is not None:  # scored on the compute pool, filed by the database worker
+            serial = SerialisedStore(store, self.context.runner)
+            self.context.runner.run("store samples", lambda _ctx: store_samples(
+                serial, bench, self.others)).start()
         view.set_case_text(self.text, "sample_cases.json")
         view.analyze()
         self.poll.start()

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from app.settings import DEFAULTS, KEY_FILE, LLM_BACKENDS, MEANINGS, THEMES, Settings, save_api_key
 from app.ui.context import AppContext
 from app.ui.icons import icon
+from app.ui.result_panel import TONES
 from app.ui.tasks import Task, if_alive
 from app.ui.theme import apply_theme
 
@@ -53,7 +54,7 @@ def _buddy(text: str, widget: QWidget) -> QLabel:
 
 def refit_in_background(context: AppContext, alpha: float, delta: float) -> Task | None:
     """Refit the active model's escalation policy at (α, δ) on the compute pool; then file
-    it in the audit trail and load it. None when no model is loaded."""
+    it in the audit trail and put it to use. None when no model is loaded."""
     from app.policy_refit import refit_details, refit_policy
 
     bench = context.workbench
@@ -65,7 +66,7 @@ def refit_in_background(context: AppContext, alpha: float, delta: float) -> Task
         if store is not None:
             context.runner.db("log policy refit", lambda: store.record_policy_refitted(
                 policy.model_id, policy.policy_id, refit_details(policy))).start()
-        context.load_workbench(policy.model_id)
+        context.use_workbench(replace(bench, policy=policy))  # the classifier is unchanged
         context.message.emit("info", f"New escalation policy {policy.policy_id}: "
                                      f"{policy.guarantee}")
 
@@ -111,7 +112,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.tabs)
         self.problems = QLabel("", objectName="settingsProblems")
         self.problems.setWordWrap(True)
-        self.problems.setStyleSheet("color: #b03a2e;")
+        self.problems.setStyleSheet(f"color: {TONES['danger']};")
         layout.addWidget(self.problems)
         self.progress = QProgressBar(objectName="settingsProgress")
         self.progress.hide()

@@ -50,9 +50,10 @@ class Task(QRunnable):
     Callbacks run on the GUI thread."""
 
     def __init__(self, name: str, work: Callable[[TaskContext], Any],
-                 starter: Callable[[Task], Task]) -> None:
+                 starter: Callable[[Task], Task], owner: QObject | None = None) -> None:
         super().__init__()
         self._starter = starter
+        self._owner = owner  # callbacks are dropped once it is deleted (see ``if_alive``)
         self.setAutoDelete(False)  # the handle outlives the run: the window may cancel it
         self.name = name
         self.signals = TaskSignals()
@@ -62,29 +63,27 @@ class Task(QRunnable):
         self.done = False
 
     # -- chaining (GUI thread) -------------------------------------------------------------
-    def on_success(self, callback: Callable[[Any], None]) -> Task:
-        self.signals.succeeded.connect(callback)
+    def _connect(self, signal: Any, callback: Callable) -> Task:
+        signal.connect(callback if self._owner is None else if_alive(self._owner, callback))
         return self
+
+    def on_success(self, callback: Callable[[Any], None]) -> Task:
+        return self._connect(self.signals.succeeded, callback)
 
     def on_failure(self, callback: Callable[[str], None]) -> Task:
-        self.signals.failed.connect(callback)
-        return self
+        return self._connect(self.signals.failed, callback)
 
     def on_progress(self, callback: Callable[[Progress], None]) -> Task:
-        self.signals.progress.connect(callback)
-        return self
+        return self._connect(self.signals.progress, callback)
 
     def on_partial(self, callback: Callable[[Any], None]) -> Task:
-        self.signals.partial.connect(callback)
-        return self
+        return self._connect(self.signals.partial, callback)
 
     def on_cancelled(self, callback: Callable[[], None]) -> Task:
-        self.signals.cancelled.connect(callback)
-        return self
+        return self._connect(self.signals.cancelled, callback)
 
     def on_finished(self, callback: Callable[[], None]) -> Task:
-        self.signals.finished.connect(callback)
-        return self
+        return self._connect(self.signals.finished, callback)
 
     def start(self) -> Task:
         return self._starter(self)
@@ -139,22 +138,24 @@ class TaskRunner(QObject):
         self._running: set[Task] = set()
 
     def run(self, name: str, work: Callable[[TaskContext], Any], *,
-            pool: str = "compute") -> Task:
+            pool: str = "compute", owner: QObject | None = None) -> Task:
         """A task for ``work``, not started: connect its callbacks, then call ``.start()``
         (a signal emitted before a slot is connected would be lost)::
 
             runner.run("explain", lambda ctx: explain_case(..., cancel=ctx.cancel)) \
                 .on_success(self.show).on_progress(self.bar.update).start()
-        """
-        task = Task(name, work, self._start)
+
+        With ``owner`` (the widget the answer is for), every callback is dropped once the
+        owner is deleted: the answer can arrive after its window was closed."""
+        task = Task(name, work, self._start, owner)
         task.signals.failed.connect(lambda message: self.failed.emit(name, message))
         task.signals.finished.connect(lambda: self._forget(task))
         task.pool = pool
         return task
 
-    def db(self, name: str, work: Callable[[], Any]) -> Task:
+    def db(self, name: str, work: Callable[[], Any], *, owner: QObject | None = None) -> Task:
         """Database work (no progress, no cancel): one at a time, in the order asked."""
-        return self.run(name, lambda _ctx: work(), pool="database")
+        return self.run(name, lambda _ctx: work(), pool="database", owner=owner)
 
     def _start(self, task: Task) -> Task:
         self._running.add(task)
