@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import shap
 
-from explainers.faithfulness import Faithfulness, Flip, faithfulness, what_would_flip
+from explainers.faithfulness import faithfulness, what_would_flip
 from explainers.model_function import CachedModelFunction
+from explainers.types import Attribution, Feature
 from explainers.words import WordTokenizer, word_spans
 from models.classifier import Classifier
 from models.errors import DataError
@@ -36,88 +37,6 @@ METHODS = ("partition", "permutation")
 CONTEXTS = {"empty": 0, "full": 1, "both": None}
 PRECISIONS = ("int8", "float32")
 MASKINGS = ("delete", "mask")
-OUTPUT = "calibrated probability"
-# Shapley efficiency holds exactly in exact arithmetic; this bounds float32 rounding.
-EFFICIENCY_TOLERANCE = 1e-4
-
-
-@dataclass(frozen=True)
-class Feature:
-    """One word of the case, where it is in the text, and its attribution for every class."""
-
-    text: str
-    start: int
-    end: int
-    values: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """Word attributions for every class, explained class first.
-
-    ``probabilities`` are those of the model that was explained: with ``precision="int8"`` that
-    is the classifier's quantised copy, whose probabilities differ slightly from the
-    full-precision prediction, and for which base value + sum of values = probability holds.
-    """
-
-    label: str
-    explained_class: str
-    classes: tuple[str, ...]
-    probabilities: dict[str, float]
-    base_values: dict[str, float]
-    features: tuple[Feature, ...]
-    method: str
-    context: str
-    masking: str
-    precision: str
-    budget: int
-    model_calls: int
-    seconds: float
-    seen_chars: int
-    text_chars: int
-    final: bool = True
-    output: str = OUTPUT
-    faithfulness: Faithfulness | None = None
-    flip: Flip | None = None
-
-    @property
-    def truncated(self) -> bool:
-        return self.seen_chars < self.text_chars
-
-    def values_for(self, cls: str) -> np.ndarray:
-        return np.array([f.values[cls] for f in self.features])
-
-    def efficiency_gap(self) -> float:
-        """max over classes of |base + sum of values - probability|: 0 up to rounding."""
-        return max(abs(self.base_values[c] + self.values_for(c).sum() - self.probabilities[c])
-                   for c in self.classes)
-
-    def to_dict(self) -> dict:
-        return {
-            "label": self.label,
-            "explained_class": self.explained_class,
-            "classes": list(self.classes),
-            "output": self.output,
-            "probabilities": self.probabilities,
-            "base_values": self.base_values,
-            "features": [f.__dict__ for f in self.features],
-            "method": self.method,
-            "context": self.context,
-            "masking": self.masking,
-            "precision": self.precision,
-            "budget": self.budget,
-            "model_calls": self.model_calls,
-            "seconds": round(self.seconds, 4),
-            "seen_chars": self.seen_chars,
-            "text_chars": self.text_chars,
-            "final": self.final,
-            "efficiency_gap": float(self.efficiency_gap()),
-            "efficiency_tolerance": EFFICIENCY_TOLERANCE,
-            "faithfulness": None if self.faithfulness is None else self.faithfulness.__dict__,
-            "flip": None if self.flip is None else {
-                **self.flip.__dict__, "words": list(self.flip.words) if self.flip.words else None,
-                "spans": [list(s) for s in self.flip.spans]},
-        }
 
 
 def default_budget(n_features: int, method: str = "partition", context: str = "empty") -> int:

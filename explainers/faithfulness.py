@@ -9,36 +9,16 @@ the rationale is removed, sufficiency the mean drop when only the rationale is k
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from explainers.model_function import CachedModelFunction
+from explainers.types import Faithfulness, Flip
 
 if TYPE_CHECKING:
-    from explainers.attribution import Attribution, MaskedText
-
-
-@dataclass(frozen=True)
-class Faithfulness:
-    """AOPC comprehensiveness (higher is better) and sufficiency (lower is better)."""
-
-    comprehensiveness: float
-    sufficiency: float
-    model_calls: int
-    reading: str
-
-
-@dataclass(frozen=True)
-class Flip:
-    """The fewest top-attributed words whose removal changes the label, if found."""
-
-    words: tuple[str, ...] | None
-    spans: tuple[tuple[int, int], ...]
-    new_label: str | None
-    searched: int
-    model_calls: int
+    from explainers.attribution import MaskedText
+    from explainers.types import Attribution
 
 
 LEVELS = tuple(q / 10 for q in range(1, 11))

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from explainers.prompts import CANNOT_TELL
+from explainers.types import Finding
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,6 @@ class ParsedAnswer:
     label: str | None
     cited_words: tuple[str, ...]
     parse: str  # "json", "repaired", "fields" or "none"
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: str  # "disagrees", "not_in_text", "opposite_sign", "unknown_label", "unparsed", ...
-    severity: str  # "warning" (show prominently) or "note"
-    message: str
 
 
 def _candidates(raw: str) -> list[str]:

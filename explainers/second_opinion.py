@@ -12,52 +12,17 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 
-from explainers.opinion_check import Finding, check_answer, parse_answer
+from explainers.opinion_check import check_answer, parse_answer
 from explainers.prompts import CANNOT_TELL, PREFILL, PROMPT_VERSION, Evidence, build_prompt
+from explainers.types import Finding, LLMOpinion
 from models.llm.base import LLMBackend, LLMError, Usage
 from models.progress import CancelFlag, Cancelled
 
 DEFAULT_MAX_TOKENS = 256
 # Without a tokenizer for a server's model, keep prompts under this many characters.
 REMOTE_PROMPT_CHARS = 24_000
-
-
-@dataclass(frozen=True)
-class LLMOpinion:
-    """An AI-generated second opinion, with the evidence check and what left the machine."""
-
-    backend: str
-    model: str
-    base_url: str | None
-    text: str
-    raw_text: str
-    label: str | None
-    cited_words: tuple[str, ...]
-    check: tuple[Finding, ...]
-    parse: str
-    sent_text: str
-    sent_sha256: str
-    redactions: tuple[dict, ...]
-    case_trimmed: bool
-    prompt_version: str
-    prompt_sha256: str
-    tokens_in: int | None
-    tokens_out: int | None
-    first_token_seconds: float | None
-    seconds: float
-    error: str | None
-    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    ai_generated: bool = True
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["cited_words"] = list(self.cited_words)
-        data["check"] = [asdict(f) for f in self.check]
-        data["redactions"] = list(self.redactions)
-        return data
 
 
 def evidence_of(prediction, decision=None, attribution=None, top_k: int = 8) -> Evidence:

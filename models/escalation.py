@@ -33,12 +33,11 @@ from models.risk_control import (
     certify_threshold,
     min_certifiable,
 )
-from models.types import Prediction
+from models.types import AUTO, ESCALATE, EscalationDecision, Prediction
 
 POLICIES_DIR = "policies"
 POLICY_FILE = "policy.json"
 DATA_FILE = "calibration.npz"
-AUTO, ESCALATE = "auto", "escalate"
 
 
 @dataclass(frozen=True)
@@ -61,39 +60,6 @@ class EscalationSettings:
         unknown = sorted(set(self.always_review) - set(labels))
         if unknown:
             raise DataError(f"Always-review labels {unknown} are not the model's labels {labels}.")
-
-
-@dataclass(frozen=True)
-class EscalationDecision:
-    """AUTO or ESCALATE for one case, with every reason and the guarantee behind it."""
-
-    decision: str
-    reasons: tuple[str, ...]
-    reason_codes: tuple[str, ...]
-    label: str
-    confidence: float
-    threshold: float | None
-    alpha: float | None
-    delta: float | None
-    prediction_set: tuple[str, ...]
-    set_score: str
-    ood_score: float
-    ood_threshold: float
-    n_calibration: int
-    calibrated_on: str
-    policy_id: str
-    guarantee: str
-
-    @property
-    def auto(self) -> bool:
-        return self.decision == AUTO
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["reasons"] = list(self.reasons)
-        data["reason_codes"] = list(self.reason_codes)
-        data["prediction_set"] = list(self.prediction_set)
-        return data
 
 
 @dataclass

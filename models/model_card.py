@@ -3,6 +3,13 @@ it falls short — as ``model_card.json`` for tools and ``MODEL_CARD.md`` for pe
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from models.types import ModelCard
+
 INTENDED_USE = (
     "Decision support for a human reviewer who reads each case: the model proposes a label with "
     "calibrated probabilities, and uncertain cases are escalated. It does not decide cases on "
@@ -111,3 +118,55 @@ def render_markdown(card: dict) -> str:
         f"- base model weights: `{card['base_model']['weights_sha256']}`", "",
     ]
     return "\n".join(lines)
+
+
+# -- reading a card: the one place that opens model_card.json ---------------------------------
+
+CARD_FILE = "model_card.json"
+
+
+def read_model_card(model_dir: Path | str, model_id: str | None = None) -> ModelCard | None:
+    """The card of the model in ``model_dir``, with its integrity against the manifest;
+    ``None`` when the directory has no card, an unreadable card says why in ``problem``."""
+    model_dir = Path(model_dir)
+    model_id = model_id or model_dir.name
+    path = model_dir / CARD_FILE
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        card = ModelCard.from_dict(raw)
+    except (OSError, ValueError) as exc:  # RecordError is a ValueError
+        return ModelCard.unreadable(model_id, f"the model card cannot be read ({exc})")
+    return replace(card, integrity=card_integrity(path))
+
+
+def card_integrity(card_path: Path) -> str:
+    """Whether the card file is the one the training wrote (its manifest's SHA-256)."""
+    from models.artifact import MANIFEST_FILE, sha256_file
+
+    try:
+        manifest = json.loads((card_path.parent / MANIFEST_FILE).read_text(encoding="utf-8"))
+        expected = manifest["sha256"][CARD_FILE]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "not checked: the model has no readable manifest"
+    if sha256_file(card_path) == expected:
+        return "the card file matches the model's manifest (SHA-256)"
+    return "the card file DIFFERS from the model's manifest: it was changed after training"
+
+
+def model_card_loader(data_dir: Path | str) -> Callable[[str], ModelCard | None]:
+    """A function from model id to its card (``<data_dir>/models/<id>/``), read once each;
+    ``None`` when the model is not there."""
+    models_dir = Path(data_dir) / "models"
+    cache: dict[str, ModelCard | None] = {}
+
+    def card_for(model_id: str) -> ModelCard | None:
+        if model_id not in cache:
+            # A model id is one directory name; anything else must not reach the file system.
+            safe = bool(model_id) and not model_id.startswith(".") and \
+                Path(model_id).name == model_id
+            cache[model_id] = read_model_card(models_dir / model_id, model_id) if safe else None
+        return cache[model_id]
+
+    return card_for

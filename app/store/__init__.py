@@ -19,21 +19,23 @@ from app.store.errors import (
     StoreVersionError,
 )
 from app.store.records import (
-    AddedCase,
     AuditEvent,
     CasePage,
+    CaseProgress,
     CaseRecord,
     CaseSummary,
+    CaseWrite,
     ChainVerification,
+    Review,
     ReviewRecord,
     StoredRecord,
 )
 from app.store.repository import CaseRepository
 
 __all__ = [
-    "DB_FILE", "AddedCase", "AppendOnlyViolation", "AuditEvent", "CaseNotFound", "CasePage",
-    "CaseRecord", "CaseRepository", "CaseSummary", "ChainVerification", "InvalidRecord",
-    "InvalidReview", "NewCase", "ReviewRecord", "StoreCorrupt", "StoreError", "StoreLocked",
+    "DB_FILE", "AppendOnlyViolation", "AuditEvent", "CaseNotFound", "CasePage",
+    "CaseProgress", "CaseRecord", "CaseRepository", "CaseSummary", "CaseWrite", "ChainVerification", "InvalidRecord",
+    "InvalidReview", "NewCase", "Review", "ReviewRecord", "StoreCorrupt", "StoreError", "StoreLocked",
     "StoreReadOnly", "StoreVersionError", "StoredRecord", "backup_store", "list_backups",
     "open_store",
 ]

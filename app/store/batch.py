@@ -10,17 +10,18 @@ the two paths apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from app.store import audit, case_list, writes
+from app.store import audit, case_list, reads, writes
 from app.store.canonical import as_plain_dict, sha256_hex
 from app.store.errors import InvalidRecord
-from app.store.records import AddedCase
+from app.store.queries import summaries, summary_of
+from app.store.records import CaseSummary, CaseWrite
 from app.store.schema import (
     AuditEventRow,
     CaseLatestRow,
@@ -28,6 +29,7 @@ from app.store.schema import (
     EscalationRow,
     PredictionRow,
 )
+from models.types import EscalationDecision, Prediction
 
 LOOKUP_CHUNK = 500  # content hashes per IN (...) when looking for stored duplicates
 
@@ -39,11 +41,8 @@ class NewCase:
     text: str
     source: str = "typed"
     metadata: dict[str, Any] | None = None
-    prediction: Any = None  # a Prediction (to_dict) or its dict
-    escalation: Any = None  # an EscalationDecision (to_dict) or its dict
-
-
-NEW_CASE_FIELDS = frozenset(f.name for f in fields(NewCase))
+    prediction: Prediction | None = None
+    escalation: EscalationDecision | None = None
 
 
 @dataclass(frozen=True)
@@ -58,20 +57,6 @@ class _Checked:
     escalation: dict[str, Any] | None
 
 
-def as_new_case(item: NewCase | Mapping[str, Any], position: int) -> NewCase:
-    if isinstance(item, NewCase):
-        return item
-    if not isinstance(item, Mapping):
-        raise InvalidRecord(f"Case {position} of the batch is a {type(item).__name__}, not a "
-                            "NewCase or a mapping.")
-    unknown = set(item) - NEW_CASE_FIELDS
-    if unknown:
-        raise InvalidRecord(f"Case {position} of the batch has unknown fields "
-                            f"{', '.join(sorted(unknown))}; a case has "
-                            f"{', '.join(sorted(NEW_CASE_FIELDS))}.")
-    return NewCase(**item)
-
-
 def _checked(item: NewCase, position: int) -> _Checked:
     if not isinstance(item.text, str) or not item.text.strip():
         raise InvalidRecord(f"Case {position} of the batch has no text; a case needs some.")
@@ -82,19 +67,49 @@ def _checked(item: NewCase, position: int) -> _Checked:
         escalation=None if item.escalation is None else writes.escalation_data(item.escalation))
 
 
-def add_cases(tx: writes.Txn, items: Iterable[NewCase | Mapping[str, Any]]) -> list[AddedCase]:
-    """Store the new cases of ``items`` with their records and events; one AddedCase per item,
+def add_cases(tx: writes.Txn, items: Iterable[NewCase]) -> list[CaseWrite]:
+    """Store the new cases of ``items`` with their records and events; one CaseWrite per item,
     in order. A text already stored, or met earlier in the batch, is skipped (``new=False``)
     and nothing else of that item is stored, as ``add_case`` does."""
-    checked = [_checked(as_new_case(item, n), n) for n, item in enumerate(items, start=1)]
+    checked = [_checked(_new_case(item, n), n) for n, item in enumerate(items, start=1)]
     stored = dict(_stored_ids(tx.session, {c.sha256 for c in checked}))
     fresh: dict[str, _Checked] = {}
     for case in checked:
         if case.sha256 not in stored:
             fresh.setdefault(case.sha256, case)  # the first copy in the batch is the new one
-    ids = {**stored, **_write(tx, list(fresh.values()))}
-    return [AddedCase(ids[case.sha256], new=fresh.get(case.sha256) is case)
-            for case in checked]
+    written = _write(tx, list(fresh.values()))
+    ids = {**stored, **{sha: w.case_id for sha, w in written.items()}}
+    old = _old_writes(tx.session, {sha: ids[sha] for sha in stored})
+    summary = _summaries(tx.session, list(ids.values()))
+    out = []
+    for case in checked:
+        new = fresh.get(case.sha256) is case
+        write = written[case.sha256] if case.sha256 in written else old[case.sha256]
+        out.append(replace(write, new=new, record_ids=write.record_ids if new else {},
+                           summary=summary[write.case_id]))
+    return out
+
+
+def _new_case(item: NewCase, position: int) -> NewCase:
+    if not isinstance(item, NewCase):
+        raise InvalidRecord(f"Case {position} of the batch is a {type(item).__name__}, not a "
+                            "NewCase.")
+    return item
+
+
+def _old_writes(session: Session, ids: dict[str, int]) -> dict[str, CaseWrite]:
+    """Cases of the batch that were already stored: their current version, nothing new."""
+    return {sha: CaseWrite(case_id, False, {}, reads.current_version(
+                session, reads.require_case(session, case_id)))
+            for sha, case_id in ids.items()}
+
+
+def _summaries(session: Session, ids: list[int]) -> dict[int, CaseSummary]:
+    found = {}
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        rows = session.execute(summaries(ids[start:start + LOOKUP_CHUNK]))
+        found.update({row.id: summary_of(row) for row in rows})
+    return found
 
 
 def _stored_ids(session: Session, hashes: set[str]) -> Iterator[tuple[str, int]]:
@@ -126,7 +141,27 @@ def _write(tx: writes.Txn, fresh: list[_Checked]) -> dict[str, int]:
                for case_row, c in zip(cases, fresh, strict=True)]
     _log(tx, written)
     _list(tx.session, written)
-    return {row["content_sha256"]: row["id"] for row in cases}
+    return {case_row["content_sha256"]: _case_write(case_row, prediction, escalation)
+            for case_row, prediction, escalation in written}
+
+
+def _case_write(case: dict[str, Any], prediction: dict[str, Any] | None,
+                escalation: dict[str, Any] | None) -> CaseWrite:
+    """The write of a new case, its version computed from the values just inserted (the
+    same hash ``reads.current_version`` would compute from the rows)."""
+    cited = {"prediction": (prediction, "predictions"), "escalation": (escalation, "escalations")}
+    latest = {kind: None if values is None else _Cited(values["id"], audit.cite_values(
+        table, values)["sha256"]) for kind, (values, table) in cited.items()}
+    version = reads.version_sha256(case["id"], case["content_sha256"],
+                                   {**latest, "attribution": None, "opinion": None})
+    ids = {kind: values["id"] for kind, (values, _t) in cited.items() if values is not None}
+    return CaseWrite(case["id"], True, ids, version)
+
+
+@dataclass(frozen=True)
+class _Cited:
+    id: int
+    sha256: str
 
 
 def _insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -59,6 +59,16 @@ def as_plain_dict(obj: Any, what: str) -> dict[str, Any]:
         raise InvalidRecord(f"The {what} cannot be stored as JSON: {exc}.") from exc
 
 
+def record_data(obj: Any, kind: type, what: str) -> dict[str, Any]:
+    """A domain record (``Prediction``, ``Attribution``, ...) as the JSON data stored for it.
+    Only the type itself is accepted: a dict of the wrong shape must not reach the history."""
+    if not isinstance(obj, kind):
+        raise InvalidRecord(f"The {what} must be a {kind.__name__}, not a "
+                            f"{type(obj).__name__}; build one with "
+                            f"{kind.__name__}.from_dict(...) first.")
+    return as_plain_dict(obj, what)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

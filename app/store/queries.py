@@ -18,7 +18,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, Integer, Select, and_, func, select, text
 from sqlalchemy.orm import aliased
 
+from app.store.canonical import iso
 from app.store.errors import StoreError
+from app.store.records import CaseSummary, Review
 from app.store.schema import (
     REVIEW_DECISIONS,
     CaseLatestRow,
@@ -201,3 +203,15 @@ def _bound(value: date | datetime | str, upper: bool) -> ColumnElement[bool]:
         return L.created <= moment if upper else L.created >= moment
     start = datetime.combine(value, datetime.min.time(), UTC)
     return L.created < start + timedelta(days=1) if upper else L.created >= start
+
+
+def summary_of(row: Any) -> CaseSummary:
+    """A row of ``summaries`` as the case list's ``CaseSummary``."""
+    review = None if row.review_id is None else Review(
+        id=row.review_id, case_id=row.id, reviewer=row.reviewer, decision=row.review_decision,
+        label=row.review_label, reason=row.reason, meaning=row.meaning,
+        signed_at=iso(row.signed_at), case_sha256=row.case_sha256,
+        prediction_id=row.review_prediction_id, supersedes_id=row.supersedes_id)
+    return CaseSummary(id=row.id, created=iso(row.created), source=row.source,
+                       preview=row.preview, label=row.label, confidence=row.confidence,
+                       model_id=row.model_id, escalation=row.escalation, review=review)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.store import audit
 from app.store.canonical import hash_of, iso, sha256_hex
 from app.store.errors import CaseNotFound
-from app.store.records import CaseRecord, ReviewRecord, StoredRecord
+from app.store.records import CaseProgress, CaseRecord, Review, StoredRecord
 from app.store.schema import (
     AttributionRow,
     AuditEventRow,
     Base,
+    CaseLatestRow,
     CaseRow,
     EscalationRow,
     OpinionRow,
@@ -22,6 +23,8 @@ from app.store.schema import (
     ReviewerRow,
     ReviewRow,
 )
+
+LOOKUP_CHUNK = 500  # content hashes per IN (...)
 
 # The records a case version is made of, by the name StoredRecord.kind uses.
 RECORD_KINDS: dict[str, type[Base]] = {
@@ -40,6 +43,41 @@ def require_case(session: Session, case_id: int) -> CaseRow:
 def case_id_with_text(session: Session, text: str) -> int | None:
     """The id of the stored case with exactly this text (cases are unique by text)."""
     return session.scalar(select(CaseRow.id).where(CaseRow.content_sha256 == sha256_hex(text)))
+
+
+def progress_of(session: Session, texts: list[str]) -> dict[str, CaseProgress]:
+    """``CaseRepository.case_progress``: a few queries per chunk of texts, not per case."""
+    by_hash = {sha256_hex(t): t for t in texts}
+    found: dict[str, CaseProgress] = {}
+    hashes = list(by_hash)
+    for start in range(0, len(hashes), LOOKUP_CHUNK):
+        chunk = hashes[start:start + LOOKUP_CHUNK]
+        rows = session.execute(
+            select(CaseRow.content_sha256, CaseRow.id, CaseLatestRow.model_id,
+                   CaseLatestRow.escalation)
+            .join(CaseLatestRow, CaseLatestRow.case_id == CaseRow.id)
+            .where(CaseRow.content_sha256.in_(chunk))).all()
+        ids = [row.id for row in rows]
+        explained = _explained_cases(session, ids)
+        asked = set(session.scalars(select(OpinionRow.case_id)
+                                    .where(OpinionRow.case_id.in_(ids)))) if ids else set()
+        for row in rows:
+            found[by_hash[row.content_sha256]] = CaseProgress(
+                row.id, row.model_id, row.id in explained, row.id in asked,
+                None if row.escalation is None else row.escalation != "auto")
+    return found
+
+
+def _explained_cases(session: Session, ids: list[int]) -> set[int]:
+    """The cases among ``ids`` whose latest prediction has an attribution."""
+    if not ids:
+        return set()
+    newest = (select(PredictionRow.case_id, func.max(PredictionRow.id).label("pid"))
+              .where(PredictionRow.case_id.in_(ids)).group_by(PredictionRow.case_id)
+              .subquery())
+    return set(session.scalars(
+        select(newest.c.case_id).join(AttributionRow,
+                                      AttributionRow.prediction_id == newest.c.pid)))
 
 
 def latest(session: Session, model: Any, case_id: int) -> Any:
@@ -73,15 +111,15 @@ def stored(kind: str, row: Any) -> StoredRecord:
                         sha256=audit.row_sha256(row), data=row.data)
 
 
-def review_record(row: ReviewRow, reviewer: str) -> ReviewRecord:
-    return ReviewRecord(id=row.id, case_id=row.case_id, reviewer=reviewer,
+def review_record(row: ReviewRow, reviewer: str) -> Review:
+    return Review(id=row.id, case_id=row.case_id, reviewer=reviewer,
                         decision=row.decision, label=row.label, reason=row.reason,
                         meaning=row.meaning, signed_at=iso(row.signed_at),
                         case_sha256=row.case_sha256, prediction_id=row.prediction_id,
                         supersedes_id=row.supersedes_id)
 
 
-def reviews_of(session: Session, case_id: int, newest_only: bool = False) -> list[ReviewRecord]:
+def reviews_of(session: Session, case_id: int, newest_only: bool = False) -> list[Review]:
     query = (select(ReviewRow, ReviewerRow.name).join(ReviewerRow)
              .where(ReviewRow.case_id == case_id))
     query = query.order_by(ReviewRow.id.desc()).limit(1) if newest_only else \

@@ -1,14 +1,32 @@
 """What the store hands out: plain frozen dataclasses, never ORM objects or sessions.
 
-Times are UTC ISO 8601 strings; ``data`` is the domain object's ``to_dict()`` exactly as
-stored (JSON types: tuples came back as lists).
+Times are UTC ISO 8601 strings. A stored record keeps ``data``, the domain object's
+``to_dict()`` exactly as stored (what its hash covers), and gives the domain object itself as
+``value`` (``Prediction``, ``EscalationDecision``, ``Attribution``, ``LLMOpinion``): views and
+reports read the object, never the dict by string keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+from explainers.types import Attribution, LLMOpinion
+from models.types import (
+    SCHEMA_KEY,
+    EscalationDecision,
+    Prediction,
+    check_schema,
+    require,
+)
+
+# The domain type of each kind of record (StoredRecord.kind).
+RECORD_TYPES: dict[str, type] = {
+    "prediction": Prediction, "attribution": Attribution,
+    "escalation": EscalationDecision, "opinion": LLMOpinion,
+}
 
 
 @dataclass(frozen=True)
@@ -28,9 +46,19 @@ class StoredRecord:
     sha256: str  # of the stored row; cited by its audit event and by the reviews that saw it
     data: dict[str, Any]
 
+    @cached_property
+    def value(self) -> Any:
+        """The record as its domain object (``RECORD_TYPES[kind]``)."""
+        return RECORD_TYPES[self.kind].from_dict(self.data)
+
 
 @dataclass(frozen=True)
-class ReviewRecord:
+class Review:
+    """A signed review of one case version. Reviews are never edited; a later one supersedes."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    KIND: ClassVar[str] = "review"
+
     id: int
     case_id: int
     reviewer: str
@@ -42,6 +70,27 @@ class ReviewRecord:
     case_sha256: str  # the case version the reviewer saw (CaseRecord.version_sha256)
     prediction_id: int | None
     supersedes_id: int | None  # the review this one replaces as the latest; both are kept
+
+    @property
+    def signed_label(self) -> str | None:
+        """The label this review decided, or None for a deferral."""
+        return None if self.decision == "defer" else self.label
+
+    def to_dict(self) -> dict[str, Any]:
+        return {SCHEMA_KEY: self.SCHEMA_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Review:
+        kind = cls.KIND
+        data = check_schema(data, kind, cls.SCHEMA_VERSION)
+        optional = {"label", "reason", "prediction_id", "supersedes_id"}
+        types = {"id": int, "case_id": int, "prediction_id": int, "supersedes_id": int}
+        return cls(**{name: require(data, name, kind, types.get(name, str),
+                                    optional=name in optional)
+                      for name in cls.__dataclass_fields__})
+
+
+ReviewRecord = Review  # the name the store used before reviews were a seam type
 
 
 @dataclass(frozen=True)
@@ -108,6 +157,34 @@ class CaseSummary:
     model_id: str | None
     escalation: str | None  # "auto" | "escalate" | None (not decided yet)
     review: ReviewRecord | None
+
+
+@dataclass(frozen=True)
+class CaseProgress:
+    """How far a stored case got: what a resumed batch still has to do for it."""
+
+    case_id: int
+    model_id: str | None  # of the latest prediction; None: never predicted
+    explained: bool  # the latest prediction has an attribution
+    asked: bool  # an LLM opinion is stored
+    escalated: bool | None  # the latest escalation decision; None: never decided
+
+
+@dataclass(frozen=True)
+class CaseWrite:
+    """What one write stored: the case, the ids of its new records by kind, the version a
+    reviewer now signs, and the case's row for lists, so nobody reads back what was written."""
+
+    case_id: int
+    new: bool  # the case itself was created by this write
+    record_ids: dict[str, int] = field(default_factory=dict)  # e.g. {"prediction": 7}
+    version_sha256: str = ""
+    summary: CaseSummary | None = None
+    review: Review | None = None  # the review a signing wrote
+
+    @property
+    def id(self) -> int:  # reads like AddedCase
+        return self.case_id
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ Driver errors come out as ``StoreError`` subclasses that say what to do.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.store import audit, batch, case_list, reads, writes
 from app.store.backups import offer_backups
-from app.store.canonical import iso, utc_now
+from app.store.canonical import utc_now
 from app.store.engine import writer
 from app.store.errors import InvalidRecord, StoreCorrupt, StoreError, translate
 from app.store.file_state import forget_clean_close, record_clean_close
@@ -32,19 +33,22 @@ from app.store.queries import (
     CaseListQuery,
     list_query,
     summaries,
+    summary_of,
 )
 from app.store.records import (
-    AddedCase,
     AuditEvent,
     CasePage,
+    CaseProgress,
     CaseRecord,
-    CaseSummary,
+    CaseWrite,
     ChainVerification,
-    ReviewRecord,
+    Review,
 )
 from app.store.review_rules import ReviewRequest
 from app.store.schema import AuditEventRow
+from explainers.types import Attribution, LLMOpinion
 from models.progress import ProgressCallback
+from models.types import EscalationDecision, Prediction
 
 
 def _default_actor() -> str:
@@ -109,33 +113,30 @@ class CaseRepository:
     # -- cases and their records ---------------------------------------------------------------
 
     def add_case(self, text: str, source: str = "typed", metadata: dict[str, Any] | None = None,
-                 *, prediction: Any = None, escalation: Any = None) -> AddedCase:
+                 *, prediction: Prediction | None = None,
+                 escalation: EscalationDecision | None = None) -> CaseWrite:
         """Store a case, or find the one with the same text (then nothing else is stored).
 
         A prediction and escalation decision given here go in the same transaction as the
-        case, so batch scoring never leaves a case stored without its result.
+        case, so a case is never stored without its result.
         """
         if not isinstance(text, str) or not text.strip():
             raise InvalidRecord("A case needs some text.")
         with self._txn() as tx:
             existing = reads.case_id_with_text(tx.session, text)
             if existing is not None:
-                return AddedCase(existing, new=False)
+                return _written(tx.session, existing, new=False)
             case = writes.add_case(tx, text, source, metadata)
-            if prediction is not None:
-                writes.add_prediction(tx, case.id, prediction)
-            if escalation is not None:
-                writes.add_escalation(tx, case.id, escalation, None)
-            return AddedCase(case.id, new=True)
+            ids = _analysis(tx, case.id, prediction, escalation)
+            return _written(tx.session, case.id, new=True, record_ids=ids)
 
-    def add_cases(self, items: Iterable[batch.NewCase | Mapping[str, Any]]) -> list[AddedCase]:
+    def add_cases(self, items: Iterable[batch.NewCase]) -> list[CaseWrite]:
         """Store many cases, each with its prediction and escalation decision, in ONE
         transaction: all of them or, if any item is refused or the write fails, none.
 
-        Items are ``NewCase`` values or mappings with its fields (text, source, metadata,
-        prediction, escalation). Returns one ``AddedCase`` per item, in order; a text already
-        stored (or met earlier in the same batch) is skipped with ``new=False``, as
-        ``add_case`` does. Give a few thousand at a time to report progress between calls.
+        Returns one ``CaseWrite`` per item, in order; a text already stored (or met earlier in
+        the same batch) is skipped with ``new=False``, as ``add_case`` does. Give a few
+        thousand at a time to report progress between calls.
         """
         with self._txn() as tx:
             return batch.add_cases(tx, items)
@@ -145,34 +146,81 @@ class CaseRepository:
         with self._transaction(write=False) as session:
             return reads.case_id_with_text(session, text)
 
-    def record_prediction(self, case_id: int, prediction: Any) -> int:
+    def case_progress(self, texts: Iterable[str]) -> dict[str, CaseProgress]:
+        """For each text already stored: its case id and what it holds (the latest
+        prediction's model, whether that prediction is explained, whether an opinion was
+        asked). One read for a whole chunk; a resumed batch finishes what a case lacks."""
+        with self._transaction(write=False) as session:
+            return reads.progress_of(session, list(texts))
+
+    def record_analysis(self, case_id: int, prediction: Prediction,
+                        escalation: EscalationDecision | None) -> CaseWrite:
+        """A new prediction of a stored case with its escalation decision, in one
+        transaction (re-analysing with another model keeps both in the trail)."""
         with self._txn() as tx:
             reads.require_case(tx.session, case_id)
-            return writes.add_prediction(tx, case_id, prediction).id
+            ids = _analysis(tx, case_id, prediction, escalation)
+            return _written(tx.session, case_id, new=False, record_ids=ids)
 
-    def record_attribution(self, case_id: int, attribution: Any,
-                           prediction_id: int | None = None) -> int:
+    def record_prediction(self, case_id: int, prediction: Prediction) -> CaseWrite:
+        with self._txn() as tx:
+            reads.require_case(tx.session, case_id)
+            row = writes.add_prediction(tx, case_id, prediction)
+            return _written(tx.session, case_id, new=False, record_ids={"prediction": row.id})
+
+    def record_attribution(self, case_id: int, attribution: Attribution,
+                           prediction_id: int | None = None) -> CaseWrite:
         """Store an attribution; it explains ``prediction_id`` (default: the latest)."""
         with self._txn() as tx:
             reads.require_case(tx.session, case_id)
-            return writes.add_attribution(tx, case_id, attribution, prediction_id).id
+            row = writes.add_attribution(tx, case_id, attribution, prediction_id)
+            return _written(tx.session, case_id, new=False, record_ids={"attribution": row.id})
 
-    def record_escalation(self, case_id: int, decision: Any,
-                          prediction_id: int | None = None) -> int:
+    def record_escalation(self, case_id: int, decision: EscalationDecision,
+                          prediction_id: int | None = None) -> CaseWrite:
         with self._txn() as tx:
             reads.require_case(tx.session, case_id)
-            return writes.add_escalation(tx, case_id, decision, prediction_id).id
+            row = writes.add_escalation(tx, case_id, decision, prediction_id)
+            return _written(tx.session, case_id, new=False, record_ids={"escalation": row.id})
 
-    def record_opinion(self, case_id: int, opinion: Any) -> int:
+    def record_opinion(self, case_id: int, opinion: LLMOpinion) -> CaseWrite:
         with self._txn() as tx:
             reads.require_case(tx.session, case_id)
-            return writes.add_opinion(tx, case_id, opinion).id
+            row = writes.add_opinion(tx, case_id, opinion)
+            return _written(tx.session, case_id, new=False, record_ids={"opinion": row.id})
+
+    def record_many(self, items: Sequence[tuple[int, Attribution | LLMOpinion]]
+                    ) -> list[CaseWrite]:
+        """Attributions and opinions of many cases in ONE transaction (batch scoring): all
+        of them or none. Each explains its case's latest prediction."""
+        add = {Attribution: lambda tx, cid, rec: writes.add_attribution(tx, cid, rec, None),
+               LLMOpinion: lambda tx, cid, rec: writes.add_opinion(tx, cid, rec)}
+        kinds = {Attribution: "attribution", LLMOpinion: "opinion"}
+        with self._txn() as tx:
+            ids: dict[int, dict[str, int]] = {}
+            for case_id, record in items:
+                if type(record) not in add:
+                    raise InvalidRecord(f"record_many stores attributions and opinions, not "
+                                        f"{type(record).__name__}.")
+                reads.require_case(tx.session, case_id)
+                row = add[type(record)](tx, case_id, record)
+                ids.setdefault(case_id, {})[kinds[type(record)]] = row.id
+            return _written_many(tx.session, ids)
 
     # -- reviews -------------------------------------------------------------------------------
 
     def add_review(self, case_id: int, reviewer: str, decision: str, label: str | None = None,
                    reason: str | None = None, meaning: str = "reviewed", *,
-                   expected_sha256: str | None = None) -> ReviewRecord:
+                   expected_sha256: str | None = None) -> Review:
+        """Sign a review of the case as it is now (``review_case`` also gives the case's new
+        row)."""
+        return self.review_case(case_id, reviewer, decision, label, reason, meaning,
+                                expected_sha256=expected_sha256).review
+
+    def review_case(self, case_id: int, reviewer: str, decision: str,
+                    label: str | None = None, reason: str | None = None,
+                    meaning: str = "reviewed", *,
+                    expected_sha256: str | None = None) -> CaseWrite:
         """Sign a review of the case as it is now. Reviews are never edited: a later one
         supersedes this one and both stay. Give ``expected_sha256`` (the
         ``version_sha256`` the reviewer was shown) to refuse signing a case that changed."""
@@ -180,9 +228,11 @@ class CaseRepository:
         with self._txn() as tx:
             case = reads.require_case(tx.session, case_id)
             row = writes.add_review(tx, case, request, expected_sha256)
-            return reads.review_record(row, (reviewer or "").strip())
+            review = reads.review_record(row, (reviewer or "").strip())
+            return replace(_written(tx.session, case_id, new=False,
+                                   record_ids={"review": row.id}), review=review)
 
-    def latest_review(self, case_id: int) -> ReviewRecord | None:
+    def latest_review(self, case_id: int) -> Review | None:
         with self._transaction(write=False) as session:
             reads.require_case(session, case_id)
             newest = reads.reviews_of(session, case_id, newest_only=True)
@@ -211,7 +261,7 @@ class CaseRepository:
         with self._transaction(write=False) as session:
             ids, total = _page(session, listing, page, page_size)
             rows = {row.id: row for row in session.execute(summaries(ids))} if ids else {}
-        return CasePage(tuple(_summary(rows[i]) for i in ids), total, page, page_size)
+        return CasePage(tuple(summary_of(rows[i]) for i in ids), total, page, page_size)
 
     # -- the audit trail -----------------------------------------------------------------------
 
@@ -311,12 +361,27 @@ def _page(session: Session, listing: CaseListQuery, page: int,
     return ids, session.scalar(listing.count) or 0
 
 
-def _summary(row: Any) -> CaseSummary:
-    review = None if row.review_id is None else ReviewRecord(
-        id=row.review_id, case_id=row.id, reviewer=row.reviewer, decision=row.review_decision,
-        label=row.review_label, reason=row.reason, meaning=row.meaning,
-        signed_at=iso(row.signed_at), case_sha256=row.case_sha256,
-        prediction_id=row.review_prediction_id, supersedes_id=row.supersedes_id)
-    return CaseSummary(id=row.id, created=iso(row.created), source=row.source,
-                       preview=row.preview, label=row.label, confidence=row.confidence,
-                       model_id=row.model_id, escalation=row.escalation, review=review)
+def _analysis(tx: writes.Txn, case_id: int, prediction: Prediction | None,
+              escalation: EscalationDecision | None) -> dict[str, int]:
+    ids = {}
+    if prediction is not None:
+        ids["prediction"] = writes.add_prediction(tx, case_id, prediction).id
+    if escalation is not None:
+        ids["escalation"] = writes.add_escalation(tx, case_id, escalation,
+                                                  ids.get("prediction")).id
+    return ids
+
+
+def _written(session: Session, case_id: int, *, new: bool,
+             record_ids: dict[str, int] | None = None) -> CaseWrite:
+    """What a write of one case stored, read inside its transaction (it sees the write)."""
+    return _written_many(session, {case_id: record_ids or {}}, new=new)[0]
+
+
+def _written_many(session: Session, record_ids: dict[int, dict[str, int]], *,
+                  new: bool = False) -> list[CaseWrite]:
+    ids = list(record_ids)
+    rows = {row.id: row for row in session.execute(summaries(ids))}
+    return [CaseWrite(case_id, new, record_ids[case_id],
+                      reads.current_version(session, reads.require_case(session, case_id)),
+                      summary_of(rows[case_id])) for case_id in ids]

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.store import audit, case_list, reads
-from app.store.canonical import as_plain_dict, sha256_hex
+from app.store.canonical import as_plain_dict, record_data, sha256_hex
 from app.store.errors import InvalidRecord, InvalidReview
 from app.store.records import AuditEvent
 from app.store.review_rules import ReviewRequest, checked
@@ -30,6 +30,8 @@ from app.store.schema import (
     ReviewerRow,
     ReviewRow,
 )
+from explainers.types import Attribution, LLMOpinion
+from models.types import EscalationDecision, Prediction
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -103,8 +105,8 @@ class PredictionFields:
     confidence: float | None
 
 
-def prediction_fields(prediction: Any) -> PredictionFields:
-    data = as_plain_dict(prediction, "prediction")
+def prediction_fields(prediction: Prediction) -> PredictionFields:
+    data = record_data(prediction, Prediction, "prediction")
     label = _text_field(data, "label", "prediction")
     model_id = _text_field(data, "model_id", "prediction")
     confidence = (data.get("probabilities") or {}).get(label)
@@ -112,15 +114,15 @@ def prediction_fields(prediction: Any) -> PredictionFields:
                             None if confidence is None else float(confidence))
 
 
-def escalation_data(decision: Any) -> dict[str, Any]:
-    data = as_plain_dict(decision, "escalation decision")
+def escalation_data(decision: EscalationDecision) -> dict[str, Any]:
+    data = record_data(decision, EscalationDecision, "escalation decision")
     if data.get("decision") not in ESCALATION_DECISIONS:
         raise InvalidRecord(f"An escalation decision must be one of {ESCALATION_DECISIONS}, "
                             f"not {data.get('decision')!r}.")
     return data
 
 
-def add_prediction(tx: Txn, case_id: int, prediction: Any) -> PredictionRow:
+def add_prediction(tx: Txn, case_id: int, prediction: Prediction) -> PredictionRow:
     fields = prediction_fields(prediction)
     ensure_model(tx, fields.model_id)
     row = tx.add(PredictionRow(case_id=case_id, created=tx.now, model_id=fields.model_id,
@@ -148,9 +150,9 @@ def _prediction_of(tx: Txn, case_id: int, prediction_id: int | None) -> int | No
     return prediction_id
 
 
-def add_attribution(tx: Txn, case_id: int, attribution: Any,
+def add_attribution(tx: Txn, case_id: int, attribution: Attribution,
                     prediction_id: int | None) -> AttributionRow:
-    data = as_plain_dict(attribution, "attribution")
+    data = record_data(attribution, Attribution, "attribution")
     row = tx.add(AttributionRow(
         case_id=case_id, prediction_id=_prediction_of(tx, case_id, prediction_id),
         created=tx.now, label=_text_field(data, "label", "attribution", required=False),
@@ -160,7 +162,7 @@ def add_attribution(tx: Txn, case_id: int, attribution: Any,
     return row
 
 
-def add_escalation(tx: Txn, case_id: int, decision: Any,
+def add_escalation(tx: Txn, case_id: int, decision: EscalationDecision,
                    prediction_id: int | None) -> EscalationRow:
     data = escalation_data(decision)
     row = tx.add(EscalationRow(
@@ -177,8 +179,8 @@ def escalated_payload(values: dict[str, Any]) -> dict[str, Any]:
             "policy_id": values["policy_id"], "prediction_id": values["prediction_id"]}
 
 
-def add_opinion(tx: Txn, case_id: int, opinion: Any) -> OpinionRow:
-    data = as_plain_dict(opinion, "LLM opinion")
+def add_opinion(tx: Txn, case_id: int, opinion: LLMOpinion) -> OpinionRow:
+    data = record_data(opinion, LLMOpinion, "LLM opinion")
     row = tx.add(OpinionRow(
         case_id=case_id, created=tx.now, backend=_text_field(data, "backend", "LLM opinion"),
         model=_text_field(data, "model", "LLM opinion"), label=data.get("label"),

@@ -1,0 +1,285 @@
+"""The explanation layer's seam types: word attributions with their checks, and the LLM's
+second opinion. Frozen dataclasses with ``to_dict``/``from_dict`` and a schema version, in a
+module that imports nothing heavy (no shap, torch or numpy at import), so the store, the PDF
+and the views read them cheaply (DESIGN.md, "Seams")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from models.types import (
+    SCHEMA_KEY,
+    RecordError,
+    check_schema,
+    label_values,
+    require,
+    strings,
+)
+
+OUTPUT = "calibrated probability"
+# Shapley efficiency holds exactly in exact arithmetic; this bounds float32 rounding.
+EFFICIENCY_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One word of the case, where it is in the text, and its attribution for every class."""
+
+    text: str
+    start: int
+    end: int
+    values: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "start": self.start, "end": self.end,
+                "values": dict(self.values)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Feature:
+        kind = "attribution's feature"
+        if not isinstance(data, Mapping):
+            raise RecordError(f"An {kind} must be a mapping, not a {type(data).__name__}.")
+        return cls(require(data, "text", kind, str), require(data, "start", kind, int),
+                   require(data, "end", kind, int), label_values(data, "values", kind))
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """AOPC comprehensiveness (higher is better) and sufficiency (lower is better)."""
+
+    comprehensiveness: float
+    sufficiency: float
+    model_calls: int
+    reading: str
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Faithfulness:
+        kind = "faithfulness reading"
+        if not isinstance(data, Mapping):
+            raise RecordError(f"A {kind} must be a mapping, not a {type(data).__name__}.")
+        return cls(require(data, "comprehensiveness", kind, float),
+                   require(data, "sufficiency", kind, float),
+                   require(data, "model_calls", kind, int, optional=True) or 0,
+                   require(data, "reading", kind, str, optional=True) or "")
+
+
+@dataclass(frozen=True)
+class Flip:
+    """The fewest top-attributed words whose removal changes the label, if found."""
+
+    words: tuple[str, ...] | None
+    spans: tuple[tuple[int, int], ...]
+    new_label: str | None
+    searched: int
+    model_calls: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"words": list(self.words) if self.words else None,
+                "spans": [list(s) for s in self.spans], "new_label": self.new_label,
+                "searched": self.searched, "model_calls": self.model_calls}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Flip:
+        kind = "flip search"
+        if not isinstance(data, Mapping):
+            raise RecordError(f"A {kind} must be a mapping, not a {type(data).__name__}.")
+        spans = require(data, "spans", kind, (list, tuple), optional=True) or ()
+        return cls(words=strings(data, "words", kind, optional=True) or None,
+                   spans=tuple((int(s[0]), int(s[1])) for s in spans),
+                   new_label=require(data, "new_label", kind, str, optional=True),
+                   searched=require(data, "searched", kind, int, optional=True) or 0,
+                   model_calls=require(data, "model_calls", kind, int, optional=True) or 0)
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Word attributions for every class, explained class first.
+
+    ``probabilities`` are those of the model that was explained: with ``precision="int8"`` that
+    is the classifier's quantised copy, whose probabilities differ slightly from the
+    full-precision prediction, and for which base value + sum of values = probability holds.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    KIND: ClassVar[str] = "attribution"
+
+    label: str
+    explained_class: str
+    classes: tuple[str, ...]
+    probabilities: dict[str, float]
+    base_values: dict[str, float]
+    features: tuple[Feature, ...]
+    method: str
+    context: str
+    masking: str
+    precision: str
+    budget: int
+    model_calls: int
+    seconds: float
+    seen_chars: int
+    text_chars: int
+    final: bool = True
+    output: str = OUTPUT
+    faithfulness: Faithfulness | None = None
+    flip: Flip | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.seen_chars < self.text_chars
+
+    def values_for(self, cls: str):
+        """The values of class ``cls``, one per word, as a numpy array."""
+        import numpy as np
+
+        return np.array([f.values[cls] for f in self.features])
+
+    def efficiency_gap(self) -> float:
+        """max over classes of |base + sum of values - probability|: 0 up to rounding."""
+        return max(abs(self.base_values[c] + sum(f.values[c] for f in self.features)
+                       - self.probabilities[c]) for c in self.classes)
+
+    def top_features(self, cls: str | None = None, k: int = 10) -> list[Feature]:
+        """The ``k`` words with the largest absolute value for ``cls`` (the explained class)."""
+        cls = cls or self.explained_class
+        return sorted(self.features, key=lambda f: -abs(f.values[cls]))[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            SCHEMA_KEY: self.SCHEMA_VERSION,
+            "label": self.label,
+            "explained_class": self.explained_class,
+            "classes": list(self.classes),
+            "output": self.output,
+            "probabilities": dict(self.probabilities),
+            "base_values": dict(self.base_values),
+            "features": [f.to_dict() for f in self.features],
+            "method": self.method,
+            "context": self.context,
+            "masking": self.masking,
+            "precision": self.precision,
+            "budget": self.budget,
+            "model_calls": self.model_calls,
+            "seconds": round(self.seconds, 4),
+            "seen_chars": self.seen_chars,
+            "text_chars": self.text_chars,
+            "final": self.final,
+            "efficiency_gap": float(self.efficiency_gap()),
+            "efficiency_tolerance": EFFICIENCY_TOLERANCE,
+            "faithfulness": None if self.faithfulness is None else asdict(self.faithfulness),
+            "flip": None if self.flip is None else self.flip.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Attribution:
+        kind = cls.KIND
+        data = check_schema(data, kind, cls.SCHEMA_VERSION)
+        features = require(data, "features", kind, (list, tuple))
+        faithful = require(data, "faithfulness", kind, dict, optional=True)
+        flip = require(data, "flip", kind, dict, optional=True)
+        return cls(
+            label=require(data, "label", kind, str),
+            explained_class=require(data, "explained_class", kind, str),
+            classes=strings(data, "classes", kind),
+            probabilities=label_values(data, "probabilities", kind),
+            base_values=label_values(data, "base_values", kind),
+            features=tuple(Feature.from_dict(f) for f in features),
+            method=require(data, "method", kind, str),
+            context=require(data, "context", kind, str),
+            masking=require(data, "masking", kind, str),
+            precision=require(data, "precision", kind, str),
+            budget=require(data, "budget", kind, int),
+            model_calls=require(data, "model_calls", kind, int),
+            seconds=require(data, "seconds", kind, float),
+            seen_chars=require(data, "seen_chars", kind, int),
+            text_chars=require(data, "text_chars", kind, int),
+            final=require(data, "final", kind, bool, optional=True) is not False,
+            output=require(data, "output", kind, str, optional=True) or OUTPUT,
+            faithfulness=None if faithful is None else Faithfulness.from_dict(faithful),
+            flip=None if flip is None else Flip.from_dict(flip))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the check found in an LLM's answer."""
+
+    kind: str  # "disagrees", "not_in_text", "opposite_sign", "unknown_label", "unparsed", ...
+    severity: str  # "warning" (show prominently) or "note"
+    message: str
+
+
+@dataclass(frozen=True)
+class LLMOpinion:
+    """An AI-generated second opinion, with the evidence check and what left the machine."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    KIND: ClassVar[str] = "LLM opinion"
+
+    backend: str
+    model: str
+    base_url: str | None
+    text: str
+    raw_text: str
+    label: str | None
+    cited_words: tuple[str, ...]
+    check: tuple[Finding, ...]
+    parse: str
+    sent_text: str
+    sent_sha256: str
+    redactions: tuple[dict, ...]
+    case_trimmed: bool
+    prompt_version: str
+    prompt_sha256: str
+    tokens_in: int | None
+    tokens_out: int | None
+    first_token_seconds: float | None
+    seconds: float
+    error: str | None
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    ai_generated: bool = True
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.check if f.severity == "warning")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["cited_words"] = list(self.cited_words)
+        data["check"] = [asdict(f) for f in self.check]
+        data["redactions"] = [dict(r) for r in self.redactions]
+        return {SCHEMA_KEY: self.SCHEMA_VERSION, **data}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LLMOpinion:
+        kind = cls.KIND
+        data = check_schema(data, kind, cls.SCHEMA_VERSION)
+        check = require(data, "check", kind, (list, tuple), optional=True) or ()
+        redactions = require(data, "redactions", kind, (list, tuple), optional=True) or ()
+        text = lambda key: require(data, key, kind, str, optional=True) or ""  # noqa: E731
+        number = lambda key, t: require(data, key, kind, t, optional=True)  # noqa: E731
+        return cls(
+            backend=require(data, "backend", kind, str), model=require(data, "model", kind, str),
+            base_url=require(data, "base_url", kind, str, optional=True),
+            text=text("text"), raw_text=text("raw_text"),
+            label=require(data, "label", kind, str, optional=True),
+            cited_words=strings(data, "cited_words", kind, optional=True) or (),
+            check=tuple(_finding(f) for f in check), parse=text("parse") or "none",
+            sent_text=text("sent_text"), sent_sha256=text("sent_sha256"),
+            redactions=tuple(dict(r) for r in redactions),
+            case_trimmed=bool(data.get("case_trimmed", False)),
+            prompt_version=text("prompt_version"), prompt_sha256=text("prompt_sha256"),
+            tokens_in=number("tokens_in", int), tokens_out=number("tokens_out", int),
+            first_token_seconds=number("first_token_seconds", float),
+            seconds=number("seconds", float) or 0.0,
+            error=require(data, "error", kind, str, optional=True),
+            created=text("created"), ai_generated=data.get("ai_generated", True) is not False)
+
+
+def _finding(data: Any) -> Finding:
+    kind = "LLM opinion's finding"
+    if not isinstance(data, Mapping):
+        raise RecordError(f"An {kind} must be a mapping, not a {type(data).__name__}.")
+    return Finding(require(data, "kind", kind, str), require(data, "severity", kind, str),
+                   require(data, "message", kind, str))
