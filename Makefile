@@ -29,8 +29,11 @@ run: install
 test: install system-deps
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
+# Style (ruff) and architecture (import-linter: Qt only in app.ui, app > explainers > models;
+# the contracts are [tool.importlinter] in pyproject.toml). CI runs it beside `make test`.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) benchmarks/bench_classifier.py

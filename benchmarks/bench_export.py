@@ -75,31 +75,28 @@ def case_texts(n: int) -> list[str]:
 
 
 def fill_store(store: CaseRepository, home: Path, texts: list[str], llm_cases: int) -> list[int]:
-    """Score and store every text as ``score`` does; review every other case."""
-    from app.casework import (
-        analyze,
-        ask_llm,
-        explain_case,
-        load_workbench,
-        register_in_store,
-        store_analysis,
-    )
+    """Score and store every text as ``score`` does (``app.pipeline``: the typed records go
+    into the store as they are made); review every other case."""
+    from app import pipeline
+    from app.casework import load_workbench
+    from models.types import CaseInput
 
     bench = load_workbench(home)
-    register_in_store(store, bench)
+    pipeline.register_model(store, bench)
+    llm = pipeline.LLMChoice(embedded_llm, "embedded", max_tokens=120) if llm_cases else None
     ids, asked = [], 0
-    backend = embedded_llm() if llm_cases else None
-    for analysis in analyze(bench, texts):
-        case_id, _new = store_analysis(store, analysis, "demo test file")
-        attribution = explain_case(bench, analysis.text)
-        store.record_attribution(case_id, attribution.to_dict())
-        if backend is not None and analysis.escalated and asked < llm_cases:
-            opinion = ask_llm(backend, bench, analysis, attribution, max_tokens=120)
-            store.record_opinion(case_id, opinion.to_dict())
-            asked += 1
+    for text, (prediction, decision) in zip(texts, pipeline.decide(bench, texts), strict=True):
+        result = pipeline.CaseResult(CaseInput(text, "demo test file"), prediction, decision,
+                                     unstored={"prediction"})
+        ask = pipeline.ASK_ESCALATED if asked < llm_cases else pipeline.ASK_NEVER
+        result = pipeline.run_case(bench, result, store=store, llm=llm,
+                                   steps=pipeline.Steps(explain=True, ask=ask))
+        if result.store_error is not None:
+            raise result.store_error
+        asked += result.opinion is not None
         if len(ids) % 2 == 0:
-            store.add_review(case_id, "Bench Reviewer", "accept")
-        ids.append(case_id)
+            store.add_review(result.case_id, "Bench Reviewer", "accept")
+        ids.append(result.case_id)
     return ids
 
 

@@ -37,6 +37,7 @@ from app.store import CaseRepository, NewCase, backup_store, list_backups, open_
 from app.store.engine import make_engine
 from app.store.file_state import forget_clean_close
 from app.store.migrate import downgrade, upgrade
+from models.types import EscalationDecision, Prediction
 
 PAGE_TARGET_MS = 50.0
 SEARCH_TARGET_MS = 200.0
@@ -101,25 +102,26 @@ class Words:
         return f"Case {serial}: " + " ".join(words) + "."
 
 
-def prediction(rng: random.Random, model_id: str) -> dict[str, Any]:
+def prediction(rng: random.Random, model_id: str) -> Prediction:
     weights = [rng.random() ** 3 for _ in LABELS]
     total = sum(weights)
     probabilities = {label: w / total for label, w in zip(LABELS, weights, strict=True)}
     ranked = sorted(probabilities.values(), reverse=True)
     label = max(probabilities, key=probabilities.__getitem__)
-    return {"label": label, "probabilities": probabilities, "margin": ranked[0] - ranked[1],
-            "model_id": model_id, "truncated": False, "n_tokens": rng.randint(30, 190),
-            "prediction_set": [label]}
+    return Prediction(label=label, probabilities=probabilities, margin=ranked[0] - ranked[1],
+                      model_id=model_id, truncated=False, n_tokens=rng.randint(30, 190),
+                      prediction_set=(label,))
 
 
-def escalation(rng: random.Random, escalate: bool, confidence: float) -> dict[str, Any]:
-    return {"decision": "escalate" if escalate else "auto",
-            "reasons": ["confidence below the certified threshold"] if escalate else [],
-            "reason_codes": ["low_confidence"] if escalate else [], "confidence": confidence,
-            "threshold": 0.62, "alpha": 0.1, "delta": 0.1, "set_score": "lac",
-            "ood_score": rng.random(), "ood_threshold": 0.9, "n_calibration": 400,
-            "calibrated_on": "split", "policy_id": "policy-1",
-            "guarantee": "error among AUTO cases <= 10% with probability >= 90%"}
+def escalation(rng: random.Random, escalate: bool, predicted: Prediction) -> EscalationDecision:
+    return EscalationDecision(
+        decision="escalate" if escalate else "auto",
+        reasons=("confidence below the certified threshold",) if escalate else (),
+        reason_codes=("low_confidence",) if escalate else (), label=predicted.label,
+        confidence=predicted.confidence, threshold=0.62, alpha=0.1, delta=0.1,
+        prediction_set=predicted.prediction_set or (predicted.label,), set_score="lac",
+        ood_score=rng.random(), ood_threshold=0.9, n_calibration=400, calibrated_on="split",
+        policy_id="policy-1", guarantee="error among AUTO cases <= 10% with probability >= 90%")
 
 
 def new_cases(rng: random.Random, words: Words, start: int, count: int,
@@ -127,9 +129,8 @@ def new_cases(rng: random.Random, words: Words, start: int, count: int,
     cases = []
     for serial in range(start, start + count):
         predicted = prediction(rng, model_id)
-        confidence = predicted["probabilities"][predicted["label"]]
         cases.append(NewCase(words.text(rng, serial), "bench.csv", {"row": serial},
-                             predicted, escalation(rng, rng.random() < 0.3, confidence)))
+                             predicted, escalation(rng, rng.random() < 0.3, predicted)))
     return cases
 
 
@@ -152,7 +153,7 @@ def review_some(store: CaseRepository, rng: random.Random, added: list[int],
         if roll < 0.6:
             store.add_review(case_id, reviewer, "accept")
         elif roll < 0.85:
-            other = rng.choice([x for x in LABELS if x != case.prediction["label"]])
+            other = rng.choice([x for x in LABELS if x != case.prediction.label])
             store.add_review(case_id, reviewer, "override", other, "the text says otherwise")
         else:
             store.add_review(case_id, reviewer, "defer", reason="needs a colleague")

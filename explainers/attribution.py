@@ -17,6 +17,8 @@ budgets stops several levels above the words.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,6 +26,7 @@ from dataclasses import replace
 import numpy as np
 import shap
 
+from explainers import jit_free
 from explainers.faithfulness import faithfulness, what_would_flip
 from explainers.model_function import CachedModelFunction
 from explainers.types import Attribution, Feature
@@ -37,6 +40,10 @@ METHODS = ("partition", "permutation")
 CONTEXTS = {"empty": 0, "full": 1, "both": None}
 PRECISIONS = ("int8", "float32")
 MASKINGS = ("delete", "mask")
+# shap's numba-compiled helpers cost ~5 s of compilation per process and save nothing on texts
+# (explainers/jit_free.py); CASEWISE_SHAP_JIT=1 runs shap's own compiled ones instead.
+SHAP_JIT = os.environ.get("CASEWISE_SHAP_JIT") == "1"
+jit_free.install()
 
 
 def default_budget(n_features: int, method: str = "partition", context: str = "empty") -> int:
@@ -113,11 +120,13 @@ def make_masker(classifier: Classifier, masking: str, tree: bool = True) -> Word
 
 def _run_shap(model_fn: CachedModelFunction, masker, text: str, labels: list[str], method: str,
               context: str, budget: int, seed: int):
+    """shap's explainer over the words, without numba unless ``SHAP_JIT``."""
     explainer = shap.Explainer(model_fn, masker, output_names=labels, algorithm=method,
                                seed=seed)
     options = {"fixed_context": CONTEXTS[context]} if method == "partition" else {}
-    return explainer([text], max_evals=budget, batch_size=model_fn.batch_size, silent=True,
-                     **options)[0]
+    with contextlib.nullcontext() if SHAP_JIT else jit_free.jit_free():
+        return explainer([text], max_evals=budget, batch_size=model_fn.batch_size,
+                         silent=True, **options)[0]
 
 
 def _assemble(explanation, text: str, spans, labels: list[str], target: str, probs: np.ndarray,
@@ -154,8 +163,13 @@ def explain(
     seed: int = 0,
     with_checks: bool = True,
     precision: str = "float32",
+    known_probabilities: dict[str, float] | None = None,
 ) -> Attribution:
-    """Attributions for ``text``; a coarse answer goes to ``on_update`` before the final one."""
+    """Attributions for ``text``; a coarse answer goes to ``on_update`` before the final one.
+
+    ``known_probabilities``: the classifier's calibrated probabilities for the whole text, when
+    the caller has them (the pipeline's prediction); they are reused instead of classifying
+    the text again (not for int8, whose probabilities differ, nor for a text cut to fit)."""
     if not isinstance(text, str) or not text.strip():
         raise DataError("The case text is empty: there is nothing to explain.")
     if (method not in METHODS or context not in CONTEXTS or masking not in MASKINGS
@@ -177,6 +191,8 @@ def explain(
     explained = classifier.quantized() if precision == "int8" else classifier
     model_fn = CachedModelFunction(explained, progress=progress, cancel=cancel,
                                    expected_calls=budget)
+    if known_probabilities is not None and precision == "float32" and seen == len(text):
+        model_fn.prime(visible, [known_probabilities[label] for label in labels])
     probs = model_fn([visible])[0]
     target = target or labels[int(probs.argmax())]
     if target not in labels:

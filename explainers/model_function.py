@@ -28,6 +28,10 @@ class CachedModelFunction:
         self.cache: dict[str, np.ndarray] = {}
         self.model_calls = 0
 
+    def prime(self, text: str, probabilities) -> None:
+        """Take the probabilities of ``text`` as already known (not a model call)."""
+        self.cache[text] = np.asarray(probabilities, dtype=np.float64)
+
     def __call__(self, texts) -> np.ndarray:
         texts = [str(t) for t in np.asarray(texts, dtype=object).ravel()]
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))

@@ -13,8 +13,8 @@ matplotlib.use("Agg")  # no display; also keeps matplotlib from looking for Qt
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-if TYPE_CHECKING:  # importing it for real loads shap and torch: seconds a PDF export need not pay
-    from explainers.attribution import Attribution
+if TYPE_CHECKING:
+    from explainers.types import Attribution, Feature
 
 # ColorBrewer's RdBu is diverging and safe for the common colour-vision deficiencies:
 # red raises the explained class, blue lowers it.
@@ -65,9 +65,8 @@ def legend_html(cls: str) -> str:
             f"raises P({html.escape(cls)})</div>")
 
 
-def top_features(attribution: Attribution, cls: str, k: int = 12):
-    ranked = sorted(attribution.features, key=lambda f: -abs(f.values[cls]))
-    return ranked[:k]
+def top_features(attribution: Attribution, cls: str, k: int = 12) -> list[Feature]:
+    return attribution.top_features(cls, k)
 
 
 def bar_chart(attribution: Attribution, cls: str | None = None, k: int = 12,

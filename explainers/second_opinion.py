@@ -12,10 +12,17 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from explainers.opinion_check import check_answer, parse_answer
-from explainers.prompts import CANNOT_TELL, PREFILL, PROMPT_VERSION, Evidence, build_prompt
+from explainers.prompts import (
+    CANNOT_TELL,
+    PREFILL,
+    PROMPT_VERSION,
+    Evidence,
+    Prompt,
+    build_prompt,
+)
 from explainers.types import Finding, LLMOpinion
 from models.llm.base import LLMBackend, LLMError, Usage
 from models.progress import CancelFlag, Cancelled
@@ -53,22 +60,74 @@ def _fits_for(backend: LLMBackend, max_tokens: int) -> Callable[[list], bool]:
     return lambda messages: sum(len(m["content"]) for m in messages) <= REMOTE_PROMPT_CHARS
 
 
+@dataclass(frozen=True)
+class LLMRequest:
+    """Exactly what would leave for the LLM for one case: the (de-identified, for a remote
+    server) text, the messages built from it, and where they would go. ``second_opinion``
+    sends this and only this; a preview shows it without sending anything."""
+
+    backend: str
+    model: str
+    base_url: str | None
+    remote: bool
+    sent_text: str
+    redactions: tuple[dict, ...]
+    evidence: Evidence
+    prompt: Prompt
+    max_tokens: int
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        return self.prompt.messages
+
+    @property
+    def sha256(self) -> str:
+        return self.prompt.sha256
+
+    def to_dict(self) -> dict:
+        """The ``ask --preview --json`` contract."""
+        return {"remote": self.remote, "base_url": self.base_url, "backend": self.backend,
+                "model": self.model, "sent_text": self.sent_text,
+                "redactions": [dict(r) for r in self.redactions], "messages": self.messages,
+                "prompt_version": self.prompt.version, "prompt_sha256": self.sha256,
+                "case_trimmed": self.prompt.trimmed}
+
+
+def prepare_request(backend: LLMBackend, case_text: str, labels: list[str],
+                    evidence: Evidence, descriptions: dict[str, str] | None = None,
+                    max_tokens: int = DEFAULT_MAX_TOKENS) -> LLMRequest:
+    """The one place that decides what is sent: de-identify for a remote backend, then build
+    the prompt trimmed to the backend's context."""
+    sent, redactions = case_text, ()
+    if backend.is_remote:
+        sent, redactions, evidence = outgoing(case_text, evidence)
+    prompt = build_prompt(sent, labels, evidence, descriptions, _fits_for(backend, max_tokens))
+    return LLMRequest(backend.name, backend.model, backend.base_url, backend.is_remote, sent,
+                      tuple(redactions), evidence, prompt, max_tokens)
+
+
 def second_opinion(backend: LLMBackend, case_text: str, labels: list[str], evidence: Evidence,
                    word_values: dict[str, float] | None = None,
                    descriptions: dict[str, str] | None = None, allow_remote: bool = False,
                    max_tokens: int = DEFAULT_MAX_TOKENS, cancel: CancelFlag | None = None,
                    on_text: Callable[[str], None] | None = None) -> LLMOpinion:
     start = time.monotonic()
-    sent, redactions = case_text, ()
     base = {"backend": backend.name, "model": backend.model, "base_url": backend.base_url}
-    if backend.is_remote:
-        if not allow_remote:
-            return _failed(base, start, "Remote LLM backends are off: turn them on in the "
-                           "settings (or pass --allow-remote) to send a de-identified copy of "
-                           f"the case to {backend.base_url}.")
-        sent, redactions, evidence = outgoing(case_text, evidence)
+    if backend.is_remote and not allow_remote:
+        return _failed(base, start, "Remote LLM backends are off: turn them on in the "
+                       "settings (or pass --allow-remote) to send a de-identified copy of "
+                       f"the case to {backend.base_url}.")
+    request = prepare_request(backend, case_text, labels, evidence, descriptions, max_tokens)
+    return _answer(backend, request, labels, word_values, cancel, on_text, start)
+
+
+def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
+            word_values: dict[str, float] | None, cancel: CancelFlag | None,
+            on_text: Callable[[str], None] | None, start: float) -> LLMOpinion:
+    base = {"backend": backend.name, "model": backend.model, "base_url": backend.base_url}
+    sent, redactions, prompt = request.sent_text, request.redactions, request.prompt
+    evidence, max_tokens = request.evidence, request.max_tokens
     guided = backend.supports_prefill
-    prompt = build_prompt(sent, labels, evidence, descriptions, _fits_for(backend, max_tokens))
     backend.last_usage = Usage()  # a failed answer must not report the previous one's tokens
     pieces: list[str] = []
     timing = {"first": None}

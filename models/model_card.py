@@ -75,6 +75,18 @@ def escalation_summary(e: dict) -> str:
             f"{e['set_size_mean']:.2f}. AURC {e['aurc']:.3f}.")
 
 
+def escalation_sentences(card: ModelCard) -> tuple[str, str]:
+    """The guarantee and the ``escalation_summary`` of a card's escalation evidence, for the
+    views and the PDF; empty strings for what the card lacks (no evidence, or an older card
+    without every number)."""
+    evidence = card.escalation or {}
+    try:
+        summary = escalation_summary(evidence) if evidence else ""
+    except (KeyError, TypeError, ValueError):
+        summary = ""
+    return str(evidence.get("guarantee") or ""), summary
+
+
 def _escalation_section(e: dict | None) -> list[str]:
     if not e:
         return []

@@ -118,8 +118,8 @@ SCORED_REVIEWS = 40
 def scored_db(trained_home, tmp_path_factory) -> Path:
     """A case history of 300 synthetic cases scored by the tiny model (no attributions), the
     first 40 reviewed by Ann or Bob. Shared: copy it (``ui_context`` does) before writing."""
-    from app.batch import score_cases
     from app.casework import load_workbench
+    from app.pipeline import Steps, run_batch
     from app.store import open_store
     from models.types import CaseInput
 
@@ -128,7 +128,7 @@ def scored_db(trained_home, tmp_path_factory) -> Path:
     rows = synthetic_rows(SCORED_CASES // 3, seed=3)
     cases = [CaseInput(row["text"], f"fixture.csv:{i}") for i, row in enumerate(rows, start=1)]
     with open_store(path, actor="tester") as store:
-        score_cases(store, bench, cases, explain=False)
+        run_batch(bench, cases, store, steps=Steps(explain=False))
         summaries = store.find_cases(sort="id", page_size=SCORED_REVIEWS).items
         for i, item in enumerate(summaries):
             reviewer = "Ann" if i % 2 == 0 else "Bob"

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from tests.conftest import PROJECT_ROOT, synthetic_rows, write_csv
+from tests.helpers.data import PROJECT_ROOT, synthetic_rows, write_csv
 
 
 def run_cli(home, *args, check=True):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import synthetic_rows, write_csv
-from tests.test_cli import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.data import synthetic_rows, write_csv
 
 
 @pytest.fixture(scope="module")

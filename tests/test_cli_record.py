@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.test_cli import run_cli
+from tests.helpers.cli import run_cli
 
 TEXT = "great relief the medicine works"
 

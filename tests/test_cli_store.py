@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import PROJECT_ROOT, synthetic_rows, write_csv
-from tests.test_cli import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.data import PROJECT_ROOT, synthetic_rows, write_csv
 
 
 def test_score_history_review_and_verify(home, tmp_path):

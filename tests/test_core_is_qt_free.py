@@ -4,7 +4,7 @@ import ast
 import subprocess
 import sys
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers.data import PROJECT_ROOT
 
 QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "qtpy")
 CORE_PACKAGES = ("models", "explainers", "app")

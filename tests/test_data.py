@@ -4,7 +4,7 @@ import pytest
 
 from models.data import clean_text, load_demo, load_labeled, load_texts, read_table
 from models.errors import DataError
-from tests.conftest import write_csv
+from tests.helpers.data import write_csv
 
 
 def test_clean_text_decodes_entities_and_strips_wrapping_quotes():

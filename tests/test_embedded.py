@@ -26,7 +26,7 @@ def test_missing_package_names_itself_and_the_install_command():
 
 
 def test_versions_match_the_pins():
-    from tests.conftest import PROJECT_ROOT
+    from tests.helpers.data import PROJECT_ROOT
 
     pins = (PROJECT_ROOT / "requirements-embedded.txt").read_text()
     for package in (embedded.BASE_ENCODER, embedded.DEMO_DATA, embedded.EMBEDDED_LLM):

@@ -18,8 +18,8 @@ from models.escalation import (
     save_policy,
 )
 from models.registry import ModelRegistry
-from tests.conftest import synthetic_rows, write_csv
-from tests.test_cli import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.data import synthetic_rows, write_csv
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ from models.data import load_demo
 from models.registry import ModelRegistry
 from models.train_job import DatasetSpec, train_and_save
 from models.training import TrainingConfig
-from tests.conftest import write_csv
+from tests.helpers.data import write_csv
 
 pytestmark = pytest.mark.slow
 

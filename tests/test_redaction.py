@@ -1,4 +1,4 @@
-"""De-identification before text goes to a remote LLM (models/redaction.py, app/cli_llm.py).
+"""De-identification before text goes to a remote LLM (models/redaction.py, app/cli/llm_cmds.py).
 
 A small hand-labelled set: every Safe Harbor kind in several formats, and clinical sentences
 with no identifiers (drugs, doses, years, lab values) that must come back unchanged.
@@ -7,7 +7,6 @@ with no identifiers (drugs, doses, years, lab values) that must come back unchan
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import time
@@ -17,6 +16,7 @@ import pytest
 from models import redaction
 from models.errors import DataError
 from models.redaction import Entity, Redaction, redact
+from tests.helpers.cli import run_main
 
 # (text, [(kind, labelled substring), ...]); substrings are located left to right.
 # Dates keep their year, so a date's label stops before it ("March 14" of "March 14, 2021").
@@ -345,24 +345,15 @@ def test_without_a_name_model_everything_else_still_works(monkeypatch):
         assert redact(text).text == text
 
 
-def run_cli(argv: list[str], capsys) -> str:
-    from app.cli_llm import add_redact_parser
-
-    parser = argparse.ArgumentParser()
-    add_redact_parser(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    assert args.handler(args) == 0
-    return capsys.readouterr().out
-
-
-def test_cli_redact(capsys):
-    out = json.loads(run_cli(["redact", "Call 555-123-4567 on 14 Mar 2021.", "--json"], capsys))
+def test_cli_redact(capsys, casewise_home):
+    out = json.loads(run_main(["redact", "Call 555-123-4567 on 14 Mar 2021.", "--json"],
+                              capsys).out)
     assert out["text"] == "Call [PHONE] on [DATE] 2021."
     assert out["entities"] == [{"type": "PHONE", "start": 5, "end": 17},
                                {"type": "DATE", "start": 21, "end": 27}]
     assert set(out) == {"text", "entities", "detector"}
-    plain = run_cli(["redact", "Call 555-123-4567."], capsys)
+    plain = run_main(["redact", "Call 555-123-4567."], capsys).out
     assert plain.startswith("Call [PHONE].\n")
     assert re.search(r"PHONE\s+5-17\s+'555-123-4567'", plain)
-    with pytest.raises(DataError, match="empty"):
-        run_cli(["redact", "  "], capsys)
+    refused = run_main(["redact", "  "], capsys, code=2)  # a DataError, told on stderr
+    assert "empty" in refused.err

@@ -18,8 +18,8 @@ from app.reports import ExportError, export_cases, model_card_loader
 from app.reports.fonts import CJK, EMOJI, SANS, fonts
 from app.store import CaseNotFound, CaseRepository, open_store
 from models.progress import CancelFlag, Cancelled, Progress
-from tests.conftest import PROJECT_ROOT
-from tests.test_openai_backend import FakeServer, serving
+from tests.helpers.data import PROJECT_ROOT
+from tests.helpers.llm_server import FakeServer, serving
 
 REVIEWER = "Ann Reviewer"
 TEXTS = {
@@ -62,10 +62,10 @@ def _score(store: CaseRepository, home: Path, llm: FakeServer) -> tuple[dict, di
     answers = predict_and_decide(classifier, policy, list(TEXTS.values()))
     ids, labels = {}, {}
     for (key, text), (prediction, decision) in zip(TEXTS.items(), answers, strict=True):
-        case_id = store.add_case(text, f"test:{key}", prediction=prediction.to_dict(),
-                                 escalation=decision.to_dict()).id
+        case_id = store.add_case(text, f"test:{key}", prediction=prediction,
+                                 escalation=decision).id
         attribution = explain(classifier, text, with_checks=True)
-        store.record_attribution(case_id, attribution.to_dict())
+        store.record_attribution(case_id, attribution)
         ids[key], labels[key] = case_id, prediction.label
         if key == "plain":
             llm.script = [json.dumps(LLM_ANSWER)]
@@ -73,7 +73,7 @@ def _score(store: CaseRepository, home: Path, llm: FakeServer) -> tuple[dict, di
             opinion = second_opinion(backend, text, classifier.labels,
                                      evidence_of(prediction, decision, attribution),
                                      word_values_of(attribution, prediction.label))
-            store.record_opinion(case_id, opinion.to_dict())
+            store.record_opinion(case_id, opinion)
             guarantee = decision.guarantee
     return ids, labels, guarantee
 
@@ -298,9 +298,9 @@ def test_model_cards_are_found_checked_and_never_read_outside_the_models(home):
     model_id = ModelRegistry(home).active_id()
     card_for = model_card_loader(home)
     card = card_for(model_id)
-    assert card["model_id"] == model_id and "matches" in card["integrity"]
+    assert card.model_id == model_id and "matches" in card.integrity
     assert card_for("no-such-model") is None and card_for("../models") is None
     card_file = home / "models" / model_id / "model_card.json"
     card_file.write_text(card_file.read_text(encoding="utf-8").replace("synthetic", "edited"),
                          encoding="utf-8")
-    assert "DIFFERS" in model_card_loader(home)(model_id)["integrity"]
+    assert "DIFFERS" in model_card_loader(home)(model_id).integrity

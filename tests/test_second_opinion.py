@@ -3,7 +3,9 @@ real loopback server and the real embedded model."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,7 +14,8 @@ from explainers.prompts import PROMPT_VERSION, Evidence, build_prompt
 from explainers.second_opinion import second_opinion
 from models.llm.openai_backend import OpenAICompatibleBackend
 from models.progress import CancelFlag, Cancelled
-from tests.test_openai_backend import FakeServer, free_port, server  # noqa: F401 - fixture
+from tests.helpers.cli import run_cli
+from tests.helpers.llm_server import FakeServer, free_port, non_loopback_address, serving
 
 LABELS = ["negative", "neutral", "positive"]
 CASE = "After two weeks the rash was worse and the headaches never stopped."
@@ -86,11 +89,17 @@ def test_the_check_flags_invented_words_disagreement_and_opposite_signs():
     assert [f.kind for f in check_answer(odd, CASE, LABELS, "negative")[1]] == ["unknown_label"]
 
 
-def local_backend(server: FakeServer) -> OpenAICompatibleBackend:  # noqa: F811
+@pytest.fixture()
+def server() -> Iterator[FakeServer]:
+    with serving() as httpd:
+        yield httpd
+
+
+def local_backend(server: FakeServer) -> OpenAICompatibleBackend:
     return OpenAICompatibleBackend(server.url, "scripted", timeout=3.0, max_retries=0)
 
 
-def test_second_opinion_from_a_loopback_server(server: FakeServer):  # noqa: F811
+def test_second_opinion_from_a_loopback_server(server: FakeServer):
     answer = {"explanation": "The rash got worse.", "label": "neutral",
               "words": ["rash", "itching"]}
     text = json.dumps(answer)
@@ -119,7 +128,7 @@ def test_a_fault_becomes_an_error_in_the_opinion_not_a_crash():
     assert opinion.error and "refused" in opinion.error and opinion.raw_text == ""
 
 
-def test_remote_servers_are_off_until_turned_on(server: FakeServer):  # noqa: F811
+def test_remote_servers_are_off_until_turned_on(server: FakeServer):
     remote = OpenAICompatibleBackend("http://192.0.2.10/v1", "scripted", timeout=1.0,
                                      max_retries=0)
     opinion = second_opinion(remote, CASE, LABELS, EVIDENCE)
@@ -169,31 +178,12 @@ def test_a_missing_or_damaged_model_file_is_a_clear_error(tmp_path):
         TransformersBackend(broken)
 
 
-def non_loopback_address() -> str | None:
-    """This machine's address on its network (not loopback), if it has one."""
-    import socket
-
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
-        address = probe.getsockname()[0]
-    except OSError:
-        return None
-    finally:
-        probe.close()
-    return None if address.startswith("127.") else address
-
-
 def test_a_remote_server_gets_only_the_redacted_text():
-    import threading
-
     address = non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address to serve on")
-    httpd = FakeServer(address)
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        httpd.script = ['{"explanation": "Rash.", "label": "negative", "words": ["rash"]}']
+    script = ['{"explanation": "Rash.", "label": "negative", "words": ["rash"]}']
+    with serving(script, host=address) as httpd:
         remote = OpenAICompatibleBackend(httpd.url, "scripted", timeout=3.0, max_retries=0)
         assert remote.is_remote
         case = ("Maria Lopez (MRN: 00123456, phone 555-123-4567) says after two weeks the rash "
@@ -204,18 +194,11 @@ def test_a_remote_server_gets_only_the_redacted_text():
             assert secret not in sent and secret not in opinion.sent_text
         assert "[MRN]" in sent and "[PHONE]" in sent and "rash" in sent
         assert {r["type"] for r in opinion.redactions} >= {"MRN", "PHONE"}
-        import hashlib
-
         assert opinion.sent_sha256 == hashlib.sha256(opinion.sent_text.encode()).hexdigest()
         assert opinion.error is None and opinion.label == "negative"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
-def test_ask_and_redact_contracts_from_the_command_line(home, server):  # noqa: F811
-    from tests.test_cli import run_cli
-
+def test_ask_and_redact_contracts_from_the_command_line(home, server):
     server.script = ['{"explanation": "Rash.", "label": "negative", "words": ["rash"]}']
     answer = json.loads(run_cli(home, "ask", "the rash was awful", "--json", "--backend",
                                 "openai", "--base-url", server.url, "--model",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,21 +21,24 @@ def scored_case(store, text: str, label: str = "negative", confidence: float = 0
 # -- round-trips ---------------------------------------------------------------------------------
 
 def test_a_case_and_its_records_come_back_as_stored(store):
+    records = {"prediction": prediction(), "attribution": attribution(),
+               "escalation": escalation(), "opinion": opinion()}
     added = store.add_case("The rash came back after two days.", "typed", {"ward": "B"})
-    store.record_prediction(added.id, prediction())
-    store.record_attribution(added.id, attribution())
-    store.record_escalation(added.id, escalation())
-    store.record_opinion(added.id, opinion())
+    store.record_prediction(added.id, records["prediction"])
+    store.record_attribution(added.id, records["attribution"])
+    store.record_escalation(added.id, records["escalation"])
+    store.record_opinion(added.id, records["opinion"])
 
     case = store.get_case(added.id)
     assert added.new and case.text == "The rash came back after two days."
     assert (case.source, case.metadata) == ("typed", {"ward": "B"})
     assert case.created.endswith("+00:00")
-    assert case.prediction.data == {**prediction(), "prediction_set": ["negative"]}
-    assert case.attribution.data == attribution()
+    for kind, record in records.items():  # the to_dict, as JSON keeps it: tuples are lists
+        assert getattr(case, kind).data == record.to_dict()
+        assert getattr(case, kind).value == record
+    assert case.prediction.data["prediction_set"] == ["negative"]
     assert case.escalation.data["ood_threshold"] == float("inf")  # kept, not refused
-    assert case.opinion.data == opinion()
-    assert case.attribution.data and case.review is None
+    assert case.review is None
     assert [e.kind for e in case.events] == ["case_created", "predicted", "explained",
                                              "escalated", "llm_asked"]
 
@@ -51,7 +55,8 @@ def test_the_same_text_is_stored_once(store):
 
 def test_a_case_with_its_result_is_stored_whole_or_not_at_all(store):
     with pytest.raises(InvalidRecord, match="escalation decision"):
-        store.add_case("Half stored?", prediction=prediction(), escalation={"decision": "maybe"})
+        store.add_case("Half stored?", prediction=prediction(),
+                       escalation=replace(escalation(), decision="maybe"))
     assert store.case_id_for_text("Half stored?") is None
     assert store.audit_events() == ()
 
@@ -59,23 +64,25 @@ def test_a_case_with_its_result_is_stored_whole_or_not_at_all(store):
 def test_records_need_their_key_fields_and_an_existing_case(store):
     case_id = store.add_case("A case.").id
     with pytest.raises(InvalidRecord, match="model_id"):
-        store.record_prediction(case_id, {"label": "negative"})
+        store.record_prediction(case_id, replace(prediction(), model_id="  "))
     with pytest.raises(InvalidRecord, match=r"cannot be stored as JSON"):
-        store.record_attribution(case_id, {"label": "x", "features": object()})
+        store.record_opinion(case_id, replace(opinion(), redactions=({"at": object()},)))
     with pytest.raises(CaseNotFound):
         store.record_prediction(999, prediction())
     with pytest.raises(InvalidRecord):
         store.add_case("   ")
 
 
-def test_domain_objects_with_to_dict_are_accepted(store):
-    class Prediction:  # stands in for models.types.Prediction without importing torch
+def test_only_the_domain_type_itself_is_accepted(store):
+    class LooksLikeAPrediction:  # has to_dict, but is not a models.types.Prediction
         def to_dict(self):
-            return prediction("positive", 0.9)
+            return prediction("positive", 0.9).to_dict()
 
     case_id = store.add_case("Works great.").id
-    store.record_prediction(case_id, Prediction())
-    assert store.get_case(case_id).prediction.data["label"] == "positive"
+    with pytest.raises(InvalidRecord, match="must be a Prediction, not a LooksLikeAPrediction"):
+        store.record_prediction(case_id, LooksLikeAPrediction())
+    store.record_prediction(case_id, prediction("positive", 0.9))
+    assert store.get_case(case_id).prediction.value.label == "positive"
 
 
 # -- reviews -------------------------------------------------------------------------------------

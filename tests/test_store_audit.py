@@ -71,8 +71,8 @@ def test_every_operation_appends_a_linked_event(store, history):
 
 def test_the_llm_event_records_what_was_sent(store, history):
     (asked, _) = store.audit_events(kind="llm_asked")
-    assert asked.payload["sent_text"] == opinion()["sent_text"]
-    assert asked.payload["sent_sha256"] == opinion()["sent_sha256"]
+    assert asked.payload["sent_text"] == opinion().sent_text
+    assert asked.payload["sent_sha256"] == opinion().sent_sha256
     assert (asked.payload["backend"], asked.payload["model"]) == ("embedded", "SmolLM2-135M")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.store import StoreCorrupt, backup_store, list_backups, open_store
+from app.store import NewCase, StoreCorrupt, backup_store, list_backups, open_store
 from tests.store_helpers import escalation, prediction
 
 
@@ -23,8 +23,8 @@ def db(tmp_path):
 
 def make_store(db: Path, cases: int = 60) -> None:
     with open_store(db, actor="tester") as store:
-        store.add_cases([{"text": f"Case {i}: " + "the rash came back after the dose. " * 8,
-                          "prediction": prediction(), "escalation": escalation()}
+        store.add_cases([NewCase(f"Case {i}: " + "the rash came back after the dose. " * 8,
+                                 prediction=prediction(), escalation=escalation())
                          for i in range(cases)])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,14 +40,17 @@ def test_a_batch_stores_what_add_case_would(store):
     assert tuple(store.verify_chain()) == (True, 18, None)
 
 
-def test_mappings_and_bare_cases_are_accepted(store):
-    added = store.add_cases([{"text": "Just text."},
-                             {"text": "Text and a result.", "source": "typed",
-                              "prediction": prediction("neutral", 0.6)}])
+def test_bare_cases_and_cases_with_only_a_prediction_are_accepted(store):
+    added = store.add_cases([NewCase("Just text."),
+                             NewCase("Text and a result.", "typed",
+                                     prediction=prediction("neutral", 0.6))])
     bare, scored = (store.get_case(a.id) for a in added)
     assert (bare.source, bare.metadata, bare.predictions, bare.escalations) == \
         ("typed", {}, (), ())
-    assert scored.prediction.data["label"] == "neutral" and scored.escalation is None
+    assert scored.prediction.value == prediction("neutral", 0.6)
+    assert scored.escalation is None
+    assert added[1].record_ids == {"prediction": scored.prediction.id}
+    assert added[0].record_ids == {}
     assert store.add_cases([]) == []
     assert store.verify_chain().ok
 
@@ -77,9 +81,16 @@ def test_the_case_list_sees_batched_cases(store):
 
 @pytest.mark.parametrize(("bad", "message"), [
     (NewCase("   "), "has no text"),
-    (NewCase("Bad escalation.", escalation={"decision": "maybe"}), "escalation decision"),
-    (NewCase("Bad prediction.", prediction={"label": "negative"}), "model_id"),
-    ({"text": "Extra field.", "colour": "red"}, "unknown fields colour"),
+    (NewCase("Bad escalation.", escalation=replace(escalation(), decision="maybe")),
+     "escalation decision"),
+    (NewCase("Bad prediction.", prediction=replace(prediction(), model_id="")), "model_id"),
+    (NewCase("A dict escalation.", escalation=escalation().to_dict()),
+     "must be a EscalationDecision, not a dict"),
+    (NewCase("A dict prediction.", prediction=prediction().to_dict()),
+     "must be a Prediction, not a dict"),
+    (NewCase("Unreadable prediction.", prediction=replace(prediction(), label="sideways")),
+     "would not read back"),
+    ({"text": "A mapping."}, "is a dict, not a NewCase"),
     ("just a string", "not a NewCase"),
 ])
 def test_a_refused_item_stores_nothing_of_the_batch(store, bad, message):
@@ -104,7 +115,7 @@ def test_a_write_failing_mid_batch_stores_nothing(db, store):
     finally:
         connection.close()
     doomed = [*batch(4, start=10), NewCase("The failing one.", prediction=prediction(),
-                                           escalation={**escalation(), "policy_id": "boom"}),
+                                           escalation=replace(escalation(), policy_id="boom")),
               *batch(4, start=20)]
     with pytest.raises(StoreError, match="disk says no"):
         store.add_cases(doomed)

@@ -17,6 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from app.store import (
+    NewCase,
     StoreCorrupt,
     StoreLocked,
     StoreReadOnly,
@@ -176,8 +177,8 @@ def test_0003_builds_the_case_list_from_the_records_already_stored(db):
 
 def test_planner_statistics_are_taken_on_close_once_the_store_grew(db):
     with open_store(db) as store:
-        store.add_cases([{"text": f"Case {i}.", "prediction": prediction(),
-                          "escalation": escalation()} for i in range(1200)])
+        store.add_cases([NewCase(f"Case {i}.", prediction=prediction(),
+                                 escalation=escalation()) for i in range(1200)])
     with sqlite3.connect(db) as connection:
         (stat,) = connection.execute("SELECT stat FROM sqlite_stat1 WHERE idx = "
                                      "'ix_case_latest_created'").fetchone()

@@ -13,7 +13,7 @@ from models.errors import DataDirError, DataError, ModelIntegrityError
 from models.progress import CancelFlag, Cancelled
 from models.registry import ModelRegistry
 from models.train_job import DatasetSpec, train_and_save
-from tests.conftest import synthetic_rows, write_csv
+from tests.helpers.data import synthetic_rows, write_csv
 
 CARD_CONTRACT = [
     ("metrics", "test", "accuracy"), ("metrics", "test", "macro_f1"),

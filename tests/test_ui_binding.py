@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers.data import PROJECT_ROOT
 
 CALLS = 20_000
 PROBE = f"""

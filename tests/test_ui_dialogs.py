@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 from app.settings import KEY_FILE, SETTINGS_FILE, load_settings
 from models.progress import CancelFlag, Cancelled
 from models.types import CaseInput
-from tests.conftest import SCORED_CASES, synthetic_rows, write_csv
+from tests.helpers.data import SCORED_CASES, synthetic_rows, write_csv
 
 TIMEOUT = 30000
 

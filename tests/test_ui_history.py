@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.ui.history_view import COLUMNS, PAGE_SIZE, PLACEHOLDER, HistoryView
-from tests.conftest import SCORED_CASES
+from tests.helpers.data import SCORED_CASES
 
 TIMEOUT = 15000
 
@@ -157,7 +157,7 @@ def test_sorting_by_a_column_asks_the_store(qtbot, view):
 def test_new_cases_appear_when_the_history_changes(qtbot, view):
     before = shown_ids(view)[:5]
     added = run_db(view.context, qtbot, lambda s: s.add_case("a brand new case of rash"))
-    view.context.cases_changed.emit()
+    view.context.cases_changed.emit(None)
     qtbot.waitUntil(lambda: view.model.rowCount() == SCORED_CASES + 1, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: view.model.case_id_at(0) == added.id, timeout=TIMEOUT)
     assert shown_ids(view)[1:6] == before

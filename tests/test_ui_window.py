@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,8 +21,8 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QTableView
 
 from app.settings import Settings
 from app.ui.app import make_window, start_background
-from tests.conftest import PROJECT_ROOT
-from tests.test_openai_backend import FakeServer, serving
+from tests.helpers.cli import run_cli
+from tests.helpers.llm_server import non_loopback_address, serving
 
 # Long enough for the small model's 32-token window: it is escalated ("truncated"), and its
 # words are the synthetic data's negative ones, so the model says "negative".
@@ -283,26 +279,17 @@ def test_screenshot_command_saves_the_pictures(home, tmp_path, llm_server):
     (config / "settings.json").write_text(json.dumps({
         "version": 2, "llm_backend": "openai", "llm_base_url": llm_server.url,
         "llm_model": "scripted"}), encoding="utf-8")
-    env = {**os.environ, "CASEWISE_HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
-           "OMP_NUM_THREADS": "1"}
     out = tmp_path / "shots"
-    done = subprocess.run([sys.executable, "main.py", "--screenshot", str(out)], cwd=PROJECT_ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_cli(home, "--screenshot", str(out), env={"QT_QPA_PLATFORM": "offscreen"})
     for name in ("main-window.png", "llm-pane.png", "history.png"):
         assert (out / name).read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_remote_backend_shows_what_it_will_send_first(qtbot, gui):
-    from tests.test_second_opinion import non_loopback_address
-
     address = non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address to serve on")
-    remote = FakeServer(address)
-    remote.script = LLM_ANSWER
-    threading.Thread(target=remote.serve_forever, args=(0.05,), daemon=True).start()
-    try:
+    with serving(LLM_ANSWER, host=address) as remote:
         window = gui(llm_base_url=remote.url, allow_remote=True)
         assert window.remote_badge.isVisible() and not window.llm_pane.remote_badge.isHidden()
         type_and_analyze(qtbot, window, "Maria Lopez (phone 555-123-4567) says " + NEGATIVE_CASE)
@@ -315,10 +302,6 @@ def test_a_remote_backend_shows_what_it_will_send_first(qtbot, gui):
         qtbot.waitUntil(lambda: window.case_view.state.opinion is not None, timeout=WAIT)
         sent = remote.requests[-1]["messages"][-1]["content"]
         assert "555-123-4567" not in sent and "[PHONE]" in sent
-    finally:
-        remote.release.set()
-        remote.shutdown()
-        remote.server_close()
 
 
 def test_views_read_the_stored_records(home):

@@ -2,18 +2,25 @@
 word highlights, the attribution chart and its faithfulness, the AI-generated second opinion,
 the human review and signature, and the case's own audit events.
 
-Everything shown is read from the stored records (``CaseRecord``), so the PDF says exactly what
-the case history holds.
+Everything shown is read from the stored records (``CaseRecord``, each record as its typed
+``value``), so the PDF says exactly what the case history holds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, Spacer
 
-from app.reports.chart import attribution_chart, feature_values, legend, value_scale
+from app.reports.chart import (
+    attribution_chart,
+    feature_values,
+    legend,
+    value_of,
+    value_scale,
+)
 from app.reports.document import ReportContext, utc
 from app.reports.styles import (
     AI_BG,
@@ -28,7 +35,9 @@ from app.reports.styles import (
 from explainers.render import colour_for
 
 if TYPE_CHECKING:  # importing app.store would load alembic; only the types are needed
-    from app.store.records import CaseRecord, ReviewRecord
+    from app.store.records import CaseRecord, Review
+    from explainers.types import Attribution, Finding, Flip, LLMOpinion
+    from models.types import EscalationDecision, Prediction
 
 MAX_EVENTS = 40
 DECISIONS = {"auto": "AUTO: decided by the model within the certified bound",
@@ -46,41 +55,41 @@ def case_flowables(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
 
 def _identity(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
     w = ctx.writer
-    prediction = case.prediction.data if case.prediction else {}
+    prediction: Prediction | None = case.prediction.value if case.prediction else None
     return [w.p(f"Case #{case.id}", w.styles.title), w.fields([
         ("Created", utc(case.created)),
         ("Source", case.source or "–"),
-        ("Model", f"{prediction['model_id']} (its card is at the end of this report)"
-         if prediction.get("model_id") else "no prediction stored"),
+        ("Model", f"{prediction.model_id} (its card is at the end of this report)"
+         if prediction and prediction.model_id else "no prediction stored"),
         ("Text SHA-256", w.p(case.content_sha256, w.styles.mono)),
         ("Case version", w.p(f"{case.version_sha256} (what a reviewer signs)", w.styles.mono)),
         ("Exported", utc(ctx.exported_at)),
     ])]
 
 
-def _probabilities(prediction: dict[str, Any]) -> str:
-    ranked = sorted(prediction.get("probabilities", {}).items(), key=lambda kv: -kv[1])
+def _probabilities(prediction: Prediction) -> str:
+    ranked = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])
     return " · ".join(f"{label} {p:.3f}" for label, p in ranked) + " (calibrated)"
 
 
-def _prediction_set(prediction: dict[str, Any], escalation: dict[str, Any]) -> str:
-    labels = escalation.get("prediction_set", prediction.get("prediction_set"))
+def _prediction_set(prediction: Prediction, escalation: EscalationDecision | None) -> str:
+    labels = escalation.prediction_set if escalation else prediction.prediction_set
     if labels is None:
         return "no conformal set (no escalation policy)"
-    alpha = escalation.get("alpha")
+    alpha = escalation.alpha if escalation else None
     level = f" at {1 - alpha:.0%}" if alpha else ""
-    kind = " ".join(x for x in ("conformal", (escalation.get("set_score") or "").upper(),
-                                "set") if x)
+    score = escalation.set_score.upper() if escalation else ""
+    kind = " ".join(x for x in ("conformal", score, "set") if x)
     return "{" + ", ".join(labels) + "}" + f" ({kind}{level})"
 
 
-def _policy(escalation: dict[str, Any]) -> str:
-    threshold = escalation.get("threshold")
-    parts = [f"policy {escalation.get('policy_id', '–')}",
+def _policy(escalation: EscalationDecision) -> str:
+    threshold = escalation.threshold
+    parts = [f"policy {escalation.policy_id}",
              f"threshold {threshold:.2f}" if threshold is not None else "no certified threshold",
-             f"α {escalation.get('alpha')}", f"δ {escalation.get('delta')}",
-             f"{escalation.get('n_calibration', '–')} calibration cases "
-             f"({escalation.get('calibrated_on', '–')})"]
+             f"α {escalation.alpha}", f"δ {escalation.delta}",
+             f"{escalation.n_calibration} calibration cases "
+             f"({escalation.calibrated_on})"]
     return ", ".join(parts)
 
 
@@ -88,34 +97,32 @@ def _decision(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
     w = ctx.writer
     if case.prediction is None:
         return [w.heading("Model decision"), w.p("No prediction is stored for this case.")]
-    prediction = case.prediction.data
-    escalation = case.escalation.data if case.escalation else {}
-    label = prediction.get("label", "–")
-    top = prediction.get("probabilities", {}).get(label)
+    prediction: Prediction = case.prediction.value
+    escalation: EscalationDecision | None = case.escalation.value if case.escalation else None
     rows: list[tuple[str, Any]] = [
-        ("Label", w.p(f"{label}" + (f" (P = {top:.3f})" if top is not None else ""),
+        ("Label", w.p(f"{prediction.label} (P = {prediction.confidence:.3f})",
                       w.styles.heading)),
         ("Probabilities", _probabilities(prediction)),
         ("Prediction set", _prediction_set(prediction, escalation)),
     ]
-    if prediction.get("truncated"):
-        rows.append(("Truncated", f"{prediction.get('n_tokens')} tokens: only the first part "
+    if prediction.truncated:
+        rows.append(("Truncated", f"{prediction.n_tokens} tokens: only the first part "
                                   "fits the model window and was read."))
     rows += _escalation_rows(escalation, ctx)
     return [w.heading("Model decision"), w.fields(rows)]
 
 
-def _escalation_rows(escalation: dict[str, Any], ctx: ReportContext) -> list[tuple[str, Any]]:
+def _escalation_rows(escalation: EscalationDecision | None,
+                     ctx: ReportContext) -> list[tuple[str, Any]]:
     w = ctx.writer
-    if not escalation:
+    if escalation is None:
         return [("Escalation", "no escalation decision stored")]
-    decision = escalation.get("decision", "")
-    reasons = escalation.get("reasons") or []
+    reasons = escalation.reasons
     return [
-        ("Escalation", w.p(DECISIONS.get(decision, decision), w.styles.warning
-                           if decision == "escalate" else w.styles.body)),
+        ("Escalation", w.p(DECISIONS.get(escalation.decision, escalation.decision),
+                           w.styles.warning if escalation.escalated else w.styles.body)),
         ("Reasons", "\n".join(f"• {r}" for r in reasons) if reasons else "none"),
-        ("Guarantee", escalation.get("guarantee") or "–"),
+        ("Guarantee", escalation.guarantee or "–"),
         ("Policy", w.p(_policy(escalation), w.styles.small)),
     ]
 
@@ -128,27 +135,31 @@ def _ink_on(background: str) -> str:
     return "#ffffff" if 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.45 else "#000000"
 
 
-def highlighted_markup(text: str, attribution: dict[str, Any], cls: str,
+def highlighted_markup(text: str, attribution: Attribution, cls: str,
                        ctx: ReportContext) -> str:
     """The whole text as paragraph markup, each attributed word on its colour; text beyond
     the model window in grey, struck through (the model never read it)."""
     fonts = ctx.writer.fonts
-    features = sorted(attribution.get("features", []), key=lambda f: f["start"])
+    features = sorted(attribution.features, key=lambda f: f.start)
     scale = value_scale(feature_values(features, cls))
     parts, cursor = [], 0
     for feature in features:
-        if feature["start"] < cursor:
+        if feature.start < cursor:
             continue  # overlapping spans cannot come from word_spans; never draw a word twice
-        parts.append(fonts.markup(text[cursor : feature["start"]]))
-        colour = colour_for(float(feature["values"].get(cls, 0.0)), scale)
+        parts.append(fonts.markup(text[cursor : feature.start]))
+        colour = colour_for(value_of(feature, cls), scale)
         parts.append(f'<span backColor="{colour}" color="{_ink_on(colour)}">'
-                     f'{fonts.markup(text[feature["start"] : feature["end"]])}</span>')
-        cursor = feature["end"]
-    seen = max(cursor, int(attribution.get("seen_chars", len(text))))
+                     f'{fonts.markup(text[feature.start : feature.end])}</span>')
+        cursor = feature.end
+    seen = max(cursor, attribution.seen_chars)
     parts.append(fonts.markup(text[cursor:seen]))
     if seen < len(text):
         parts.append(f'<font color="#777777"><strike>{fonts.markup(text[seen:])}</strike></font>')
     return "".join(parts)
+
+
+def _explained(attribution: Attribution) -> str:
+    return attribution.explained_class or attribution.label
 
 
 def _text(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
@@ -156,68 +167,67 @@ def _text(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
     if case.attribution is None:
         return [w.heading("Case text"), w.p(case.text, w.styles.case_text),
                 w.p("No word attributions are stored for this case.", w.styles.small)]
-    data = case.attribution.data
-    cls = data.get("explained_class") or data.get("label", "")
-    truncated = int(data.get("seen_chars", len(case.text))) < len(case.text)
+    attribution: Attribution = case.attribution.value
+    cls = _explained(attribution)
+    truncated = attribution.seen_chars < len(case.text)
     note = ([w.p("Grey struck-through text lies beyond the model window: the model did not "
                  "read it.", w.styles.small)] if truncated else [])
     return [
         w.heading(f"Case text: word attributions for P({cls})"),
         legend(cls, w.fonts, CONTENT_WIDTH), *note, Spacer(1, 2 * mm),
-        w.raw(highlighted_markup(case.text, data, cls, ctx), w.styles.case_text),
+        w.raw(highlighted_markup(case.text, attribution, cls, ctx), w.styles.case_text),
     ]
 
 
 # -- chart and faithfulness -----------------------------------------------------------------------
 
-def _flip(flip: dict[str, Any] | None) -> str:
-    if not flip:
+def _flip(flip: Flip | None) -> str:
+    if flip is None:
         return "not checked"
-    if flip.get("words"):
-        words = ", ".join(f"‘{word}’" for word in flip["words"])
-        return f"removing {words} changes the label to {flip.get('new_label')}"
-    return f"no change of label found removing up to {flip.get('searched')} top words"
+    if flip.words:
+        words = ", ".join(f"‘{word}’" for word in flip.words)
+        return f"removing {words} changes the label to {flip.new_label}"
+    return f"no change of label found removing up to {flip.searched} top words"
 
 
-def _method(data: dict[str, Any]) -> str:
-    return (f"shap {data.get('method')} explainer over words ({data.get('context')} context, "
-            f"{data.get('masking')} masking, {data.get('precision')}); budget "
-            f"{data.get('budget')}, {data.get('model_calls')} model calls, "
-            f"{float(data.get('seconds') or 0):.2f} s; base value + sum of word values = "
-            f"probability within {float(data.get('efficiency_gap') or 0):.1e}")
+def _method(a: Attribution) -> str:
+    return (f"shap {a.method} explainer over words ({a.context} context, "
+            f"{a.masking} masking, {a.precision}); budget "
+            f"{a.budget}, {a.model_calls} model calls, "
+            f"{a.seconds:.2f} s; base value + sum of word values = "
+            f"probability within {a.efficiency_gap():.1e}")
 
 
 def _attribution(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
     if case.attribution is None:
         return []
     w = ctx.writer
-    data = case.attribution.data
-    cls = data.get("explained_class") or data.get("label", "")
-    features = data.get("features", [])
+    attribution: Attribution = case.attribution.value
+    cls = _explained(attribution)
+    features = attribution.features
     chart = [w.heading(f"Attribution chart: the words that moved P({cls}) most"),
              attribution_chart(features, cls, w.fonts, CONTENT_WIDTH) if features
              else w.p("The text has no words to attribute.")]
-    faith = data.get("faithfulness") or {}
+    faith = attribution.faithfulness
     rows: list[tuple[str, Any]] = [
-        ("Reading", faith.get("reading") or "no faithfulness check was run"),
-        ("Scores", f"AOPC comprehensiveness {faith['comprehensiveness']:.3f} (higher is "
-                   f"better), sufficiency {faith['sufficiency']:.3f} (lower is better)"
+        ("Reading", (faith.reading if faith else "") or "no faithfulness check was run"),
+        ("Scores", f"AOPC comprehensiveness {faith.comprehensiveness:.3f} (higher is "
+                   f"better), sufficiency {faith.sufficiency:.3f} (lower is better)"
          if faith else "–"),
-        ("What would flip it", _flip(data.get("flip"))),
-        ("Method", w.p(_method(data), w.styles.small)),
+        ("What would flip it", _flip(attribution.flip)),
+        ("Method", w.p(_method(attribution), w.styles.small)),
     ]
     return [KeepTogether(chart), w.heading("Faithfulness"), w.fields(rows)]
 
 
 # -- the AI-generated second opinion --------------------------------------------------------------
 
-def _findings(check: list[dict[str, Any]], ctx: ReportContext) -> list[Flowable]:
+def _findings(check: Sequence[Finding], ctx: ReportContext) -> list[Flowable]:
     w = ctx.writer
     if not check:
         return [w.p("Check: nothing flagged.")]
-    return [w.p(f"{'⚠ warning' if f.get('severity') == 'warning' else 'note'}: "
-                f"{f.get('message', '')}",
-                w.styles.warning if f.get("severity") == "warning" else w.styles.body)
+    return [w.p(f"{'⚠ warning' if f.severity == 'warning' else 'note'}: {f.message}",
+                w.styles.warning if f.severity == "warning" else w.styles.body)
             for f in check]
 
 
@@ -226,31 +236,30 @@ def _opinion(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
     if case.opinion is None:
         return [w.heading("Second opinion (AI-generated)"),
                 w.p("No LLM second opinion was asked for this case.", w.styles.small)]
-    o = case.opinion.data
-    where = f" at {o['base_url']}" if o.get("base_url") else " (on this machine)"
+    o: LLMOpinion = case.opinion.value
+    where = f" at {o.base_url}" if o.base_url else " (on this machine)"
     content = [
         w.p("AI-generated: written by a language model, not by a person. Check it against "
             "the case and the attributions before relying on it.", w.styles.warning),
-        w.p(f"{o.get('backend')} backend, model {o.get('model')}{where}; "
-            f"{utc(o.get('created'))}", w.styles.small),
+        w.p(f"{o.backend} backend, model {o.model}{where}; {utc(o.created)}", w.styles.small),
         Spacer(1, 1.5 * mm),
-        w.p(f"Its label: {o.get('label') or 'none given'}"),
-        w.p(f"Its explanation: {o.get('text') or o.get('raw_text') or '(empty)'}"),
-        w.p(f"Words it cited: {', '.join(o.get('cited_words') or []) or 'none'}"),
-        Spacer(1, 1.5 * mm), *_findings(o.get("check") or [], ctx),
+        w.p(f"Its label: {o.label or 'none given'}"),
+        w.p(f"Its explanation: {o.text or o.raw_text or '(empty)'}"),
+        w.p(f"Words it cited: {', '.join(o.cited_words) or 'none'}"),
+        Spacer(1, 1.5 * mm), *_findings(o.check, ctx),
     ]
-    if o.get("error"):
-        content.append(w.p(f"Error: {o['error']}", w.styles.warning))
-    content.append(w.p(f"prompt {o.get('prompt_version')} sha256 {o.get('prompt_sha256')}; "
-                       f"sent text sha256 {o.get('sent_sha256')}; "
-                       f"{len(o.get('redactions') or [])} redaction(s)", w.styles.small))
+    if o.error:
+        content.append(w.p(f"Error: {o.error}", w.styles.warning))
+    content.append(w.p(f"prompt {o.prompt_version} sha256 {o.prompt_sha256}; "
+                       f"sent text sha256 {o.sent_sha256}; "
+                       f"{len(o.redactions)} redaction(s)", w.styles.small))
     return [KeepTogether([w.heading("Second opinion (AI-generated)"),
                           boxed(content, AI_BG, AI_EDGE)])]
 
 
 # -- review and signature -------------------------------------------------------------------------
 
-def _signature_check(review: ReviewRecord, case: CaseRecord) -> str:
+def _signature_check(review: Review, case: CaseRecord) -> str:
     if review.case_sha256 == case.version_sha256:
         return f"{review.case_sha256} (matches the case as exported)"
     return (f"{review.case_sha256} (the case changed after signing: it is now "
@@ -277,7 +286,7 @@ def _review(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
                           boxed([table], LABEL_BG, SIGNED_EDGE)]), *older]
 
 
-def _earlier(review: ReviewRecord, ctx: ReportContext) -> Flowable:
+def _earlier(review: Review, ctx: ReportContext) -> Flowable:
     text = (f"#{review.id} {utc(review.signed_at)}: {review.decision}"
             f"{' → ' + review.label if review.label else ''} by {review.reviewer}"
             f"{' (' + review.reason + ')' if review.reason else ''}")

@@ -7,7 +7,8 @@ same diverging, colour-blind-safe scale as the highlighted text in the window.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
@@ -17,6 +18,9 @@ from app.reports.fonts import MONO, SANS, Fonts, marker
 from app.reports.styles import MUTED, RULE
 from explainers.render import colour_for
 
+if TYPE_CHECKING:
+    from explainers.types import Feature
+
 TOP_K = 12
 ROW = 13.0
 LABEL_WIDTH = 140.0
@@ -24,8 +28,13 @@ VALUE_WIDTH = 44.0
 LABEL_CHARS = 26
 
 
-def feature_values(features: list[dict[str, Any]], cls: str) -> list[float]:
-    return [float(f["values"].get(cls, 0.0)) for f in features]
+def value_of(feature: Feature, cls: str) -> float:
+    """A word's value for ``cls`` (0 for a class it has no value for)."""
+    return float(feature.values.get(cls, 0.0))
+
+
+def feature_values(features: Sequence[Feature], cls: str) -> list[float]:
+    return [value_of(f, cls) for f in features]
 
 
 def value_scale(values: list[float]) -> float:
@@ -34,8 +43,8 @@ def value_scale(values: list[float]) -> float:
     return max((abs(v) for v in values), default=0.0) or 1.0
 
 
-def top_features(features: list[dict[str, Any]], cls: str, k: int = TOP_K) -> list[dict]:
-    return sorted(features, key=lambda f: -abs(float(f["values"].get(cls, 0.0))))[:k]
+def top_features(features: Sequence[Feature], cls: str, k: int = TOP_K) -> list[Feature]:
+    return sorted(features, key=lambda f: -abs(value_of(f, cls)))[:k]
 
 
 def _short(word: str) -> str:
@@ -65,7 +74,7 @@ def draw_text(drawing: Drawing, fonts: Fonts, text: str, x: float, y: float, siz
     return x
 
 
-def attribution_chart(features: list[dict[str, Any]], cls: str, fonts: Fonts,
+def attribution_chart(features: Sequence[Feature], cls: str, fonts: Fonts,
                       width: float, scale: float | None = None) -> Drawing:
     """Horizontal bars for the words with the largest |contribution| to P(cls), strongest
     first; red raises P(cls), blue lowers it."""
@@ -78,13 +87,13 @@ def attribution_chart(features: list[dict[str, Any]], cls: str, fonts: Fonts,
     half = (width - plot_left - VALUE_WIDTH) / 2
     zero = plot_left + half
     for row, feature in enumerate(top):
-        value = float(feature["values"].get(cls, 0.0))
+        value = value_of(feature, cls)
         y = height - 6 - (row + 1) * ROW
         length = value / scale * half
         drawing.add(Rect(min(zero, zero + length), y + 2, abs(length), ROW - 4,
                          fillColor=colors.HexColor(colour_for(value, scale)),
                          strokeColor=colors.HexColor("#555555"), strokeWidth=0.4))
-        draw_text(drawing, fonts, _short(feature["text"]), LABEL_WIDTH, y + 3.5, 8, "end")
+        draw_text(drawing, fonts, _short(feature.text), LABEL_WIDTH, y + 3.5, 8, "end")
         end = zero + length + (3 if value >= 0 else -3)
         draw_text(drawing, fonts, f"{value:+.3f}", end, y + 3.5, 7,
                   "start" if value >= 0 else "end", MUTED)

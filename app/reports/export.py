@@ -31,11 +31,12 @@ from app.reports.styles import Styles, Writer
 from app.reports.summary import summary_flowables
 from models.errors import CasewiseError
 from models.progress import CancelFlag, ProgressCallback, ProgressTracker, raise_if_cancelled
+from models.types import ModelCard
 
 if TYPE_CHECKING:  # importing app.store would load alembic; only the types are needed
     from app.store.records import CaseRecord
 
-ModelCardFor = Callable[[str], dict | None]
+ModelCardFor = Callable[[str], ModelCard | None]
 
 
 class ExportError(CasewiseError):
@@ -62,9 +63,9 @@ def export_cases(store: Any, case_ids: Sequence[int], out: Path | str, *,
                  selection: str | None = None) -> ExportResult:
     """Write the audit PDF of ``case_ids`` (a summary page first when there are several) to
     ``out`` and record the export in ``store``'s audit trail. ``model_card_for`` gives a
-    model's card by id (see ``model_card_loader``); ``selection`` describes how a batch was
-    chosen, for its summary page. Raises ``ExportError``, ``StoreError`` or ``Cancelled``;
-    nothing is left half-written."""
+    model's ``ModelCard`` by id (see ``models.model_card.model_card_loader``); ``selection``
+    describes how a batch was chosen, for its summary page. Raises ``ExportError``,
+    ``StoreError`` or ``Cancelled``; nothing is left half-written."""
     start = time.monotonic()
     ids = list(dict.fromkeys(int(i) for i in case_ids))
     if not ids:
@@ -168,8 +169,8 @@ def _render(store: Any, ids: list[int], model_card_for: ModelCardFor | None,
     cases = _read_cases(store, ids, progress, cancel)
     ctx = ReportContext(Writer(fonts(), Styles.make()),
                         datetime.now(UTC).isoformat(timespec="seconds"), chain_head)
-    models = list(dict.fromkeys(c.prediction.data.get("model_id") for c in cases
-                                if c.prediction and c.prediction.data.get("model_id")))
+    models = list(dict.fromkeys(c.prediction.value.model_id for c in cases
+                                if c.prediction and c.prediction.value.model_id))
     cards = {m: model_card_for(m) if model_card_for else None for m in models}
     tracker = ProgressTracker("laying out pages", len(cases), progress)
 
@@ -194,7 +195,7 @@ def _read_cases(store: Any, ids: list[int], progress: ProgressCallback | None,
     return cases
 
 
-def _story(cases: list[CaseRecord], models: list[str], cards: dict[str, dict | None],
+def _story(cases: list[CaseRecord], models: list[str], cards: dict[str, ModelCard | None],
            ctx: ReportContext, reached: Callable[[], None],
            selection: str | None) -> list[Flowable]:
     story: list[Flowable] = []

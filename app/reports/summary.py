@@ -21,11 +21,11 @@ NOT_REVIEWED = "not reviewed"
 
 
 def label_of(case: CaseRecord) -> str:
-    return case.prediction.data.get("label", "–") if case.prediction else "no prediction"
+    return case.prediction.value.label if case.prediction else "no prediction"
 
 
 def decision_of(case: CaseRecord) -> str:
-    return case.escalation.data.get("decision", "–") if case.escalation else "not decided"
+    return case.escalation.value.decision if case.escalation else "not decided"
 
 
 def review_of(case: CaseRecord) -> str:
@@ -62,8 +62,7 @@ def _case_rows(cases: Sequence[CaseRecord], ctx: ReportContext) -> Table:
     header = ["case", "created", "label (P)", "escalation", "review", "text"]
     rows = [[w.p(h, w.styles.label) for h in header]]
     for case in cases:
-        prediction = case.prediction.data if case.prediction else {}
-        p = prediction.get("probabilities", {}).get(prediction.get("label"))
+        p = case.prediction.value.confidence if case.prediction else None
         rows.append([w.p(f"#{case.id}", small), w.p(utc(case.created)[:16], small),
                      w.p(label_of(case) + (f" ({p:.2f})" if p is not None else ""), small),
                      w.p(decision_of(case), small),

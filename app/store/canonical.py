@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.store.errors import InvalidRecord
+from models.types import RecordError
 
 GENESIS_HASH = "0" * 64  # the prev_hash of the first audit event
 
@@ -61,12 +62,25 @@ def as_plain_dict(obj: Any, what: str) -> dict[str, Any]:
 
 def record_data(obj: Any, kind: type, what: str) -> dict[str, Any]:
     """A domain record (``Prediction``, ``Attribution``, ...) as the JSON data stored for it.
-    Only the type itself is accepted: a dict of the wrong shape must not reach the history."""
+    Only the type itself is accepted: a dict of the wrong shape must not reach the history.
+    Nor may an object of the type built with fields of the wrong shape (dataclasses do not
+    check): the stored data must read back with ``from_dict``, or the append-only history
+    would keep a record nobody can open."""
     if not isinstance(obj, kind):
         raise InvalidRecord(f"The {what} must be a {kind.__name__}, not a "
                             f"{type(obj).__name__}; build one with "
                             f"{kind.__name__}.from_dict(...) first.")
-    return as_plain_dict(obj, what)
+    try:
+        plain = obj.to_dict()
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise InvalidRecord(f"The {what} is not a well-formed {kind.__name__}: {exc}.") from exc
+    data = as_plain_dict(plain, what)
+    try:
+        kind.from_dict(data)
+    except RecordError as exc:
+        raise InvalidRecord(f"The {what} would not read back as a {kind.__name__}, so it "
+                            f"is not stored: {exc}") from exc
+    return data
 
 
 def utc_now() -> datetime:

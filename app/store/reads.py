@@ -59,13 +59,21 @@ def progress_of(session: Session, texts: list[str]) -> dict[str, CaseProgress]:
             .where(CaseRow.content_sha256.in_(chunk))).all()
         ids = [row.id for row in rows]
         explained = _explained_cases(session, ids)
-        asked = set(session.scalars(select(OpinionRow.case_id)
-                                    .where(OpinionRow.case_id.in_(ids)))) if ids else set()
+        asked = _answered_cases(session, ids)
         for row in rows:
             found[by_hash[row.content_sha256]] = CaseProgress(
                 row.id, row.model_id, row.id in explained, row.id in asked,
                 None if row.escalation is None else row.escalation != "auto")
     return found
+
+
+def _answered_cases(session: Session, ids: list[int]) -> set[int]:
+    """The cases among ``ids`` with an LLM opinion that is an answer (not an error)."""
+    if not ids:
+        return set()
+    rows = session.execute(select(OpinionRow.case_id, OpinionRow.data)
+                           .where(OpinionRow.case_id.in_(ids)))
+    return {case_id for case_id, data in rows if not (data or {}).get("error")}
 
 
 def _explained_cases(session: Session, ids: list[int]) -> set[int]:

@@ -9,7 +9,7 @@ reports read the object, never the dict by string keys.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -87,7 +87,7 @@ class Review:
         types = {"id": int, "case_id": int, "prediction_id": int, "supersedes_id": int}
         return cls(**{name: require(data, name, kind, types.get(name, str),
                                     optional=name in optional)
-                      for name in cls.__dataclass_fields__})
+                      for name in (f.name for f in fields(cls))})
 
 
 ReviewRecord = Review  # the name the store used before reviews were a seam type
@@ -166,7 +166,7 @@ class CaseProgress:
     case_id: int
     model_id: str | None  # of the latest prediction; None: never predicted
     explained: bool  # the latest prediction has an attribution
-    asked: bool  # an LLM opinion is stored
+    asked: bool  # an LLM opinion that answered (not an error) is stored
     escalated: bool | None  # the latest escalation decision; None: never decided
 
 

@@ -12,6 +12,7 @@ import importlib.metadata
 import platform
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import PySide6
@@ -60,7 +61,17 @@ def runtime_versions() -> list[tuple[str, str]]:
             *[(name, package_version(name)) for name in LIBRARIES]]
 
 
-def embedded_defaults() -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class EmbeddedDefault:
+    """One thing the app ships with: what it is for, its name, licence and carrying package."""
+
+    what: str
+    name: str
+    licence: str
+    package: str
+
+
+def embedded_defaults() -> list[EmbeddedDefault]:
     """The embedded model, LLM and data: what each is, its licence, and the package that
     carries it (with the installed version)."""
     from models.embedded import BASE_ENCODER, DEMO_DATA, EMBEDDED_LLM, installed_version
@@ -71,17 +82,19 @@ def embedded_defaults() -> list[dict[str, str]]:
         return f"{package.distribution} {package.version} ({state})"
 
     return [
-        {"what": "Base encoder (fine-tuned into each model)",
-         "name": "sentence-transformers/all-MiniLM-L6-v2",
-         "licence": "Apache-2.0 (model); the wrapper package is MIT",
-         "package": carried(BASE_ENCODER)},
-        {"what": "Embedded LLM (second opinions)", "name": "SmolLM2-135M-Instruct (Q4_1 GGUF)",
-         "licence": "Apache-2.0", "package": carried(EMBEDDED_LLM)},
-        {"what": "Demo data (the default model's training data)",
-         "name": "UCI Drug Review data set, a 600/379-review sample (drugs.com reviews; "
-                 "Gräßer, Kallumadi, Malberg and Zaunseder, 2018)",
-         "licence": "CC BY 4.0 (UCI Machine Learning Repository); the package declares none",
-         "package": carried(DEMO_DATA)},
+        EmbeddedDefault(what="Base encoder (fine-tuned into each model)",
+                        name="sentence-transformers/all-MiniLM-L6-v2",
+                        licence="Apache-2.0 (model); the wrapper package is MIT",
+                        package=carried(BASE_ENCODER)),
+        EmbeddedDefault(what="Embedded LLM (second opinions)",
+                        name="SmolLM2-135M-Instruct (Q4_1 GGUF)", licence="Apache-2.0",
+                        package=carried(EMBEDDED_LLM)),
+        EmbeddedDefault(what="Demo data (the default model's training data)",
+                        name="UCI Drug Review data set, a 600/379-review sample (drugs.com "
+                             "reviews; Gräßer, Kallumadi, Malberg and Zaunseder, 2018)",
+                        licence="CC BY 4.0 (UCI Machine Learning Repository); the package "
+                                "declares none",
+                        package=carried(DEMO_DATA)),
     ]
 
 
@@ -90,8 +103,8 @@ def about_html() -> str:
     versions = "".join(f"<tr><td>{esc(n)}</td><td>{esc(v)}</td></tr>"
                        for n, v in runtime_versions())
     embedded = "".join(
-        f"<p><b>{esc(d['what'])}</b><br>{esc(d['name'])}<br>Licence: {esc(d['licence'])}<br>"
-        f"Package: {esc(d['package'])}</p>" for d in embedded_defaults())
+        f"<p><b>{esc(d.what)}</b><br>{esc(d.name)}<br>Licence: {esc(d.licence)}<br>"
+        f"Package: {esc(d.package)}</p>" for d in embedded_defaults())
     return (f"<h2>Casewise {esc(app_version())}</h2>"
             "<p>Decision support for reviewers: a small classifier fine-tuned on this machine "
             "decides each case with calibrated probabilities, SHAP word attributions show why, "

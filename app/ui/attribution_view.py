@@ -3,7 +3,7 @@ colour-blind-safe palette from ``explainers.render``, each word's value in a too
 switch, the legend, a bar chart of the top words, the faithfulness badge and "what would flip
 it". The coarse first attribution shows at once and is refined in place.
 
-Renders from an attribution's stored ``to_dict()`` form. ``explainers.render`` pulls in shap and
+Renders an ``Attribution`` (``explainers.types``). ``explainers.render`` pulls in shap and
 matplotlib, so every task that delivers an attribution imports it first (``preload``): the GUI
 thread then finds it loaded and never waits on an import.
 """
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.result_panel import badge_style, make_badge, muted, section_title
+from explainers.types import Attribution
 from models.progress import Progress
 
 
@@ -51,40 +52,40 @@ def _render():
     return render
 
 
-# -- plain text from the stored record (no Qt: tested directly) ----------------------------------
+# -- plain text from the attribution (no Qt: tested directly) ------------------------------------
 
-def faithfulness_texts(data: dict) -> tuple[str, str, str] | None:
+def faithfulness_texts(attribution: Attribution) -> tuple[str, str, str] | None:
     """(badge text, tone, the one-sentence reading) or None when not measured yet."""
-    faith = data.get("faithfulness")
-    if not faith:
+    faith = attribution.faithfulness
+    if faith is None:
         return None
-    strength = faith["reading"].split(" ", 1)[0]  # "Strong" / "Moderate" / "Weak" / "No"
+    strength = faith.reading.split(" ", 1)[0]  # "Strong" / "Moderate" / "Weak" / "No"
     tone = {"Strong": "auto", "Moderate": "escalate"}.get(strength, "danger")
     badge = f"Faithfulness: {strength.lower()}" if strength != "No" else "Faithfulness: n/a"
-    detail = (f"{faith['reading']} (AOPC comprehensiveness {faith['comprehensiveness']:.2f}, "
-              f"sufficiency {faith['sufficiency']:.2f})")
+    detail = (f"{faith.reading} (AOPC comprehensiveness {faith.comprehensiveness:.2f}, "
+              f"sufficiency {faith.sufficiency:.2f})")
     return badge, tone, detail
 
 
-def flip_text(data: dict) -> str:
-    flip = data.get("flip")
-    if not flip:
+def flip_text(attribution: Attribution) -> str:
+    flip = attribution.flip
+    if flip is None:
         return ""
-    if flip.get("words"):
-        words = ", ".join(f"“{w}”" for w in flip["words"])
+    if flip.words:
+        words = ", ".join(f"“{w}”" for w in flip.words)
         return (f"What would flip it: removing {words} changes the label from "
-                f"{data['label']} to {flip['new_label']}.")
-    return (f"What would flip it: removing up to {flip['searched']} of the top words does not "
+                f"{attribution.label} to {flip.new_label}.")
+    return (f"What would flip it: removing up to {flip.searched} of the top words does not "
             f"change the label — the decision does not hang on a few words.")
 
 
-def status_text(data: dict) -> str:
-    if not data.get("final", True):
-        return f"First pass ({data['model_calls']} model calls) — refining…"
-    unseen = "" if data["seen_chars"] >= data["text_chars"] else \
-        " · struck-through text lies beyond the model window"
-    return (f"{data['method'].capitalize()} SHAP · {data['model_calls']} model calls · "
-            f"{data['seconds']:.2f} s{unseen}")
+def status_text(attribution: Attribution) -> str:
+    if not attribution.final:
+        return f"First pass ({attribution.model_calls} model calls) — refining…"
+    unseen = " · struck-through text lies beyond the model window" \
+        if attribution.truncated else ""
+    return (f"{attribution.method.capitalize()} SHAP · {attribution.model_calls} model calls · "
+            f"{attribution.seconds:.2f} s{unseen}")
 
 
 class HighlightBrowser(QTextBrowser):
@@ -254,8 +255,7 @@ class AttributionView(QFrame):
         super().__init__(parent)
         self.setObjectName("attributionView")
         self.text = ""
-        self.data: dict | None = None
-        self._attribution = None
+        self._attribution: Attribution | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -322,31 +322,34 @@ class AttributionView(QFrame):
     # -- showing ---------------------------------------------------------------------------------
     def show_text(self, text: str, note: str = "") -> None:
         """The plain text, before (or without) attributions."""
-        self.text, self.data, self._attribution = text, None, None
+        self.text, self._attribution = text, None
         self.browser.setHtml(f"<div style='white-space:pre-wrap'>{html.escape(text)}</div>")
         self._set_extras_visible(False)
         self.status.setText(note)
         self.status.setVisible(bool(note))
 
-    def show_attribution(self, text: str, data: dict) -> None:
-        """Show (or refine in place) an attribution; keeps the class the reviewer picked."""
-        from app.casework import attribution_from_dict
+    @property
+    def attribution(self) -> Attribution | None:
+        """The attribution on screen, if any."""
+        return self._attribution
 
-        keep = self.class_combo.currentText() if self.data is not None else ""
-        self.text, self.data = text, data
-        self._attribution = attribution_from_dict(data)
-        classes = list(data["classes"])
+    def show_attribution(self, text: str, attribution: Attribution) -> None:
+        """Show (or refine in place) an attribution; keeps the class the reviewer picked."""
+        keep = self.class_combo.currentText() if self._attribution is not None else ""
+        self.text, self._attribution = text, attribution
+        classes = list(attribution.classes)
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
         self.class_combo.addItems(classes)
-        self.class_combo.setCurrentText(keep if keep in classes else data["explained_class"])
+        self.class_combo.setCurrentText(keep if keep in classes
+                                        else attribution.explained_class)
         self.class_combo.blockSignals(False)
         self._set_extras_visible(True)
         self._render(self.class_combo.currentText())
-        self._show_checks(data)
+        self._show_checks(attribution)
 
     def show_hidden(self, reason: str) -> None:
-        self.text, self.data, self._attribution = "", None, None
+        self.text, self._attribution = "", None
         self.browser.setHtml(f"<p style='color:gray'>{html.escape(reason)}</p>")
         self._set_extras_visible(False)
         self.status.setVisible(False)
@@ -376,8 +379,8 @@ class AttributionView(QFrame):
                               for f in top], cls)
         self.chart_title.setText(f"Top words for P({cls}) — right raises it, left lowers it")
 
-    def _show_checks(self, data: dict) -> None:
-        faith = faithfulness_texts(data)
+    def _show_checks(self, attribution: Attribution) -> None:
+        faith = faithfulness_texts(attribution)
         self.faith_badge.setVisible(faith is not None)
         self.faith_text.setVisible(faith is not None)
         if faith is not None:
@@ -386,13 +389,13 @@ class AttributionView(QFrame):
             self.faith_badge.setStyleSheet(badge_style(tone))
             self.faith_badge.setToolTip(detail)
             self.faith_text.setText(detail)
-        self.flip_line.setText(flip_text(data))
+        self.flip_line.setText(flip_text(attribution))
         self.flip_line.setVisible(bool(self.flip_line.text()))
-        self.status.setText(status_text(data))
+        self.status.setText(status_text(attribution))
         self.status.setVisible(True)
 
     def _class_picked(self, cls: str) -> None:
-        if self.data is not None and cls:
+        if self._attribution is not None and cls:
             self._render(cls)
             self.class_changed.emit(cls)
 

@@ -1,6 +1,6 @@
 """Batch import: score a CSV/TSV/JSONL file or a folder of .txt files in the background.
 
-The scoring is ``app.batch.score_cases``, the same function ``python main.py score`` runs; it
+The scoring is ``app.pipeline.run_batch``, the same function ``python main.py score`` runs; it
 runs on the compute pool, and every call it makes to the case history goes through
 ``SerialisedStore`` to the one database worker, so the history list keeps paging while cases
 land. Re-importing a file skips the cases already stored, so a cancelled import resumes.
@@ -79,7 +79,7 @@ class BatchImportDialog(QDialog):
         self.setModal(False)
         self.resize(720, 520)
         self._landed = QTimer(self, singleShot=True, interval=LANDED_SIGNAL_MS)
-        self._landed.timeout.connect(self.context.cases_changed.emit)
+        self._landed.timeout.connect(lambda: self.context.cases_changed.emit(None))
         self._build()
         self._show_model(context.workbench)
         context.workbench_changed.connect(self._show_model)
@@ -236,7 +236,8 @@ class BatchImportDialog(QDialog):
         return None
 
     def _work(self) -> Callable:
-        from app.batch import read_cases, score_cases
+        from app.batch import read_cases
+        from app.pipeline import ASK_ESCALATED, ASK_NEVER, Steps, run_batch
 
         path = Path(self.path.text().strip()).expanduser()
         column = self.text_column.currentText() if self.source_is_table else None
@@ -244,15 +245,14 @@ class BatchImportDialog(QDialog):
         store = SerialisedStore(self.context.store, self.context.runner)
         bench, explain, ask = self.context.workbench, self.explain.isChecked(), \
             self.ask_llm.isChecked()
-        allow_remote = self.context.settings.allow_remote
+        llm = self.context.llm_choice() if ask else None
+        steps = Steps(explain=explain, ask=ASK_ESCALATED if ask else ASK_NEVER)
 
         def work(ctx):
             cases = read_cases(path, column or None, encoding)
-            backend = self.context.llm_backend() if ask else None
-            return score_cases(store, bench, cases, explain=explain, llm_backend=backend,
-                               allow_remote=allow_remote, progress=ctx.progress,
-                               cancel=ctx.cancel,
-                               on_stored=lambda _id, counts: ctx.partial(counts.to_dict()))
+            return run_batch(bench, cases, store, steps=steps, llm=llm, progress=ctx.progress,
+                             cancel=ctx.cancel,
+                             on_stored=lambda _write, counts: ctx.partial(counts.to_dict()))
 
         return work
 
@@ -290,8 +290,9 @@ class BatchImportDialog(QDialog):
         self.counts = counts.to_dict()
         failures = "".join(f"\n  {source}: {message}" for source, message in counts.failures[:10])
         self.summary.setText(
-            f"Done: {counts.stored:,} stored ({counts.escalated:,} escalated), "
-            f"{counts.skipped:,} already in the history, {counts.failed:,} failed.{failures}")
+            f"Done: {counts.stored:,} stored, {counts.completed:,} finished "
+            f"({counts.escalated:,} escalated), {counts.skipped:,} already in the history, "
+            f"{counts.failed:,} failed.{failures}")
         self.context.message.emit("info", f"Imported {counts.stored} case(s) from "
                                           f"{Path(self.path.text()).name}.")
 
@@ -306,7 +307,7 @@ class BatchImportDialog(QDialog):
     def _finished(self) -> None:
         self._idle = True
         self._landed.stop()
-        self.context.cases_changed.emit()
+        self.context.cases_changed.emit(None)
         self._set_running(False)
         self.text_column.setEnabled(self.source_is_table)
         self.progress.setRange(0, 1)

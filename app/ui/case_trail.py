@@ -1,16 +1,18 @@
 """The trail of one case, read-only: its text and every record stored about it — predictions,
 attributions, escalation decisions, LLM opinions, signed reviews — and its audit events.
 
-Built as one HTML document from the stored ``CaseRecord`` (no model is needed to read a trail),
-so it can be read, searched and copied like a report.
+Built as one HTML document from the stored ``CaseRecord``, each record read as its typed
+``value`` (no model is needed to read a trail), so it can be read, searched and copied like a
+report.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import shiboken6
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
@@ -26,6 +28,11 @@ from PySide6.QtWidgets import (
 from app.ui.context import AppContext
 from app.ui.icons import icon
 from app.ui.tasks import Task
+
+if TYPE_CHECKING:
+    from app.store.records import AuditEvent, CaseRecord, Review, StoredRecord
+    from explainers.types import Attribution, LLMOpinion
+    from models.types import EscalationDecision, Prediction
 
 TOP_WORDS = 8
 
@@ -65,101 +72,105 @@ def table(headers: Iterable[str], rows: Iterable[Iterable[object]], raw: bool = 
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def highlighted_text(text: str, attribution: dict | None) -> str:
+def highlighted_text(text: str, attribution: Attribution | None) -> str:
     """The case text, with the latest attribution's words coloured (red raises the explained
     class, blue lowers it; the same scale as the case view)."""
-    if not attribution or not attribution.get("features"):
+    if attribution is None or not attribution.features:
         return esc(text).replace("\n", "<br>")
     from explainers.render import colour_for
 
-    cls = attribution.get("explained_class") or attribution.get("label")
-    values = [f["values"].get(cls, 0.0) for f in attribution["features"]]
+    cls = _explained(attribution)
+    values = [f.values.get(cls, 0.0) for f in attribution.features]
     scale = max((abs(v) for v in values), default=0.0) or 1.0
     parts, cursor = [], 0
-    for feature, value in zip(attribution["features"], values, strict=True):
-        parts.append(esc(text[cursor:feature["start"]]))
+    for feature, value in zip(attribution.features, values, strict=True):
+        parts.append(esc(text[cursor:feature.start]))
         parts.append(f'<span style="background-color:{colour_for(value, scale)};color:#111" '
-                     f'title="{value:+.3f}">{esc(text[feature["start"]:feature["end"]])}</span>')
-        cursor = feature["end"]
+                     f'title="{value:+.3f}">{esc(text[feature.start:feature.end])}</span>')
+        cursor = feature.end
     parts.append(esc(text[cursor:]))
     return "".join(parts).replace("\n", "<br>")
 
 
-def _probabilities(data: dict) -> str:
-    probs = data.get("probabilities") or {}
-    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))
+def _explained(attribution: Attribution) -> str:
+    return attribution.explained_class or attribution.label
 
 
-def predictions_html(records) -> str:
-    rows = [(r.id, when(r.created), r.data.get("model_id"), r.data.get("label"),
-             _probabilities(r.data), ", ".join(r.data.get("prediction_set") or []) or "—",
-             "yes" if r.data.get("truncated") else "no") for r in records]
+def _probabilities(prediction: Prediction) -> str:
+    ranked = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v:.2f}" for k, v in ranked)
+
+
+def predictions_html(records: Sequence[StoredRecord]) -> str:
+    rows = []
+    for r in records:
+        p: Prediction = r.value
+        rows.append((r.id, when(r.created), p.model_id, p.label, _probabilities(p),
+                     ", ".join(p.prediction_set or ()) or "—", "yes" if p.truncated else "no"))
     return table(("#", "time", "model", "label", "probabilities (calibrated)", "conformal set",
                   "cut"), rows)
 
 
-def escalations_html(records) -> str:
+def escalations_html(records: Sequence[StoredRecord]) -> str:
     blocks = []
     for r in records:
-        d = r.data
-        decision = "AUTO" if d.get("decision") == "auto" else "ESCALATE"
-        threshold = d.get("threshold")
+        d: EscalationDecision = r.value
+        threshold = d.threshold
         blocks.append(
-            f"<p><b>#{r.id} {decision}</b> <span class='muted'>{esc(when(r.created))}, policy "
-            f"{esc(d.get('policy_id') or '—')}, α {esc(d.get('alpha'))}, δ {esc(d.get('delta'))}, "
-            f"threshold {'—' if threshold is None else f'{threshold:.2f}'}</span><br>"
-            + "".join(f"• {esc(reason)}<br>" for reason in d.get("reasons") or [])
-            + f"<i>{esc(d.get('guarantee'))}</i></p>")
+            f"<p><b>#{r.id} {'AUTO' if d.auto else 'ESCALATE'}</b> <span class='muted'>"
+            f"{esc(when(r.created))}, policy {esc(d.policy_id or '—')}, α {esc(d.alpha)}, "
+            f"δ {esc(d.delta)}, threshold {'—' if threshold is None else f'{threshold:.2f}'}"
+            "</span><br>"
+            + "".join(f"• {esc(reason)}<br>" for reason in d.reasons)
+            + f"<i>{esc(d.guarantee)}</i></p>")
     return "".join(blocks)
 
 
-def attributions_html(records) -> str:
+def attributions_html(records: Sequence[StoredRecord]) -> str:
     blocks = []
     for r in records:
-        d = r.data
-        cls = d.get("explained_class") or d.get("label")
-        top = sorted(d.get("features") or [], key=lambda f: -abs(f["values"].get(cls, 0.0)))
-        words = ", ".join(f"{esc(f['text'])} {f['values'].get(cls, 0.0):+.3f}"
-                          for f in top[:TOP_WORDS])
-        faith = d.get("faithfulness") or {}
-        flip = d.get("flip") or {}
-        flip_text = (f"removing {esc(', '.join(flip['words']))} changes it to "
-                     f"{esc(flip.get('new_label'))}" if flip.get("words") else "no flip found")
+        a: Attribution = r.value
+        cls = _explained(a)
+        words = ", ".join(f"{esc(f.text)} {f.values.get(cls, 0.0):+.3f}"
+                          for f in a.top_features(cls, TOP_WORDS))
+        reading = a.faithfulness.reading if a.faithfulness else ""
+        flip = a.flip
+        flip_text = (f"removing {esc(', '.join(flip.words))} changes it to "
+                     f"{esc(flip.new_label)}" if flip and flip.words else "no flip found")
         blocks.append(
-            f"<p><b>#{r.id}</b> <span class='muted'>{esc(when(r.created))}, {esc(d.get('method'))}"
-            f" ({esc(d.get('context'))} context), {esc(d.get('model_calls'))} model calls"
+            f"<p><b>#{r.id}</b> <span class='muted'>{esc(when(r.created))}, {esc(a.method)}"
+            f" ({esc(a.context)} context), {esc(a.model_calls)} model calls"
             f"</span><br>Explaining P({esc(cls)}): {words}<br>"
-            f"{esc(faith.get('reading', ''))} {flip_text}.</p>")
+            f"{esc(reading)} {flip_text}.</p>")
     return "".join(blocks)
 
 
-def opinions_html(records) -> str:
+def opinions_html(records: Sequence[StoredRecord]) -> str:
     blocks = []
     for r in records:
-        d = r.data
-        where = d.get("base_url") or "on this machine"
+        o: LLMOpinion = r.value
         findings = "".join(
-            f"<span class='{'warn' if f.get('severity') == 'warning' else 'muted'}'>• "
-            f"{esc(f.get('message'))}</span><br>" for f in d.get("check") or [])
-        error = f"<span class='warn'>Error: {esc(d['error'])}</span><br>" if d.get("error") else ""
-        redacted = len(d.get("redactions") or [])
+            f"<span class='{'warn' if f.severity == 'warning' else 'muted'}'>• "
+            f"{esc(f.message)}</span><br>" for f in o.check)
+        error = f"<span class='warn'>Error: {esc(o.error)}</span><br>" if o.error else ""
         blocks.append(
             f"<p><b>#{r.id}</b> <span class='ai'>AI-generated</span> <span class='muted'>"
-            f"{esc(when(r.created))}, {esc(d.get('backend'))} / {esc(d.get('model'))} "
-            f"({esc(where)}), {redacted} redaction(s)</span><br>{error}"
-            f"Label: <b>{esc(d.get('label') or '—')}</b><br>{esc(d.get('text'))}<br>"
+            f"{esc(when(r.created))}, {esc(o.backend)} / {esc(o.model)} "
+            f"({esc(o.base_url or 'on this machine')}), {len(o.redactions)} redaction(s)"
+            f"</span><br>{error}"
+            f"Label: <b>{esc(o.label or '—')}</b><br>{esc(o.text)}<br>"
             f"{findings}</p>")
     return "".join(blocks)
 
 
-def reviews_html(reviews) -> str:
+def reviews_html(reviews: Sequence[Review]) -> str:
     rows = [(r.id, when(r.signed_at), r.reviewer, r.decision, r.label or "—", r.reason or "",
              r.meaning, r.case_sha256[:12] + "…") for r in reviews]
     return table(("#", "signed", "reviewer", "decision", "label", "reason", "meaning",
                   "case version"), rows)
 
 
-def events_html(events) -> str:
+def events_html(events: Sequence[AuditEvent]) -> str:
     rows = [(e.id, when(e.time), e.kind, e.actor, _event_summary(e.payload),
              f"<span class='mono'>{esc(e.hash[:12])}…</span>") for e in events]
     escaped = [(esc(a), esc(b), esc(c), esc(d), esc(s), h) for a, b, c, d, s, h in rows]
@@ -172,10 +183,10 @@ def _event_summary(payload: dict) -> str:
     return text if len(text) <= 160 else text[:157] + "…"
 
 
-def trail_html(record) -> str:
+def trail_html(record: CaseRecord) -> str:
     """The whole trail of a ``CaseRecord`` as one HTML document."""
     meta = json.dumps(record.metadata, ensure_ascii=False) if record.metadata else "none"
-    attribution = record.attribution.data if record.attribution else None
+    attribution = record.attribution.value if record.attribution else None
     sections = [
         STYLE,
         f"<h1>Case #{record.id}</h1>",
@@ -202,7 +213,7 @@ def _section(title: str, items, render: Callable) -> str:
 class CaseTrailDialog(QDialog):
     """Everything stored about one case, read-only (non-modal; several may be open)."""
 
-    def __init__(self, record, parent: QWidget | None = None) -> None:
+    def __init__(self, record: CaseRecord, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.record = record
         self.setWindowTitle(f"Trail of case #{record.id}")

@@ -1,20 +1,17 @@
 """The case view: type, paste or open a case, analyse it, and review it.
 
-One case flows through the core off the GUI thread::
-
-    analyze (compute) -> show -> store (db) -> explain, coarse then refined (compute)
-      -> store attribution (db) -> escalated? LLM second opinion streaming (compute)
-      -> store opinion (db) -> review (db) -> next unreviewed case (db)
-
-Every step keeps the case as plain stored dicts (``CaseState``), so a case reopened from the
-history is shown by the same code as a fresh one, without recomputing anything.
+One case goes through ``app.pipeline.run_case`` off the GUI thread (decide, store, explain,
+ask, store); the view only shows what the pipeline reports as it goes (the decision, the
+coarse then final attribution, the LLM's text, each write) and holds display state. The
+database writes run on the one database worker (``SerialisedStore``). A case reopened from
+the history continues through the same function from what is stored.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,97 +33,86 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.pipeline import ASK_ALWAYS, ASK_ESCALATED, ASK_NEVER, CaseResult, Listener, Steps
 from app.ui.attribution_view import AttributionView, preload
 from app.ui.context import AppContext
 from app.ui.llm_pane import LLMPane
 from app.ui.result_panel import ResultPanel, muted, section_title
 from app.ui.review_panel import ReviewPanel, blind_review
-from app.ui.tasks import Task, TaskContext
+from app.ui.tasks import SerialisedStore, Task, TaskContext
+from models.types import CaseInput
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 
 
 @dataclass
 class CaseState:
-    """One case as the window knows it: the stored records' dicts, newest of each kind."""
+    """One case as the window shows it: the pipeline's result (typed records) and its reviews.
 
-    text: str
-    source: str = "typed"
-    metadata: dict = field(default_factory=dict)
-    case_id: int | None = None
-    # What a review signs (CaseRecord.version_sha256). Read and written only on the database
-    # worker, right after each write, so a review queued behind a write signs the version that
-    # includes it (the window shows every record before it queues its storage).
+    ``version`` is the case version the screen shows (``CaseWrite.version_sha256`` of the last
+    write the view was told of): a review signs that, and the store refuses it if a later
+    write changed the case meanwhile."""
+
+    result: CaseResult
+    reviews: list = field(default_factory=list)  # app.store.Review, oldest first
     version: str | None = None
-    prediction: dict | None = None
-    decision: dict | None = None
-    attribution: dict | None = None
-    opinion: dict | None = None
-    reviews: list[dict] = field(default_factory=list)
     blind: bool = False  # the model's answer is hidden until a first judgement
+
+    def __getattr__(self, name: str) -> Any:
+        # text, source, prediction, decision, attribution, opinion, case_id: the result's
+        if name in {"text", "prediction", "decision", "attribution", "opinion", "case_id",
+                    "escalated", "store_error"}:
+            return getattr(self.result, name)
+        raise AttributeError(name)
+
+    @property
+    def source(self) -> str:
+        return self.result.case.source
+
+    @property
+    def metadata(self) -> dict:
+        return self.result.case.metadata
 
     @property
     def label(self) -> str | None:
-        return self.prediction["label"] if self.prediction else None
+        return self.result.prediction.label if self.result.prediction else None
 
     @property
     def labels(self) -> list[str]:
-        return list(self.prediction["probabilities"]) if self.prediction else []
-
-    @property
-    def escalated(self) -> bool:
-        return bool(self.decision) and self.decision["decision"] != "auto"
+        return self.result.prediction.labels if self.result.prediction else []
 
     @classmethod
     def from_record(cls, record) -> CaseState:
-        """From an ``app.store.CaseRecord``."""
-        data = {kind: getattr(record, kind).data if getattr(record, kind) else None
-                for kind in ("prediction", "attribution", "opinion")}
-        decision = record.escalation.data if record.escalation else None
-        return cls(record.text, record.source, dict(record.metadata), record.id,
-                   record.version_sha256, data["prediction"], decision, data["attribution"],
-                   data["opinion"], [asdict(r) for r in record.reviews])
+        """From an ``app.store.CaseRecord``: its latest record of each kind, typed."""
+        def latest(kind: str):
+            stored = getattr(record, kind)
+            return None if stored is None else stored.value
+
+        result = CaseResult(CaseInput(record.text, record.source, dict(record.metadata)),
+                            latest("prediction"), latest("escalation"), latest("attribution"),
+                            latest("opinion"), case_id=record.id,
+                            version=record.version_sha256)
+        return cls(result, list(record.reviews), record.version_sha256)
 
 
 # -- the work, run off the GUI thread (plain functions of plain data) -----------------------------
 
-def analyze_one(bench, text: str, ctx: TaskContext):
-    from app.casework import analyze
+def run_case(context: AppContext, bench, result: CaseResult, steps: Steps,
+             ctx: TaskContext, store=None) -> CaseResult:
+    """The pipeline for the window: every partial result goes to the GUI thread tagged."""
+    from app import pipeline
 
-    return analyze(bench, [text], ctx.progress, ctx.cancel)[0]
+    def send(tag: str) -> Callable[[Any], None]:
+        return lambda value: ctx.partial((tag, value))
 
-
-def store_unsaved(store, state: CaseState, analysis) -> int:
-    """The case and whatever was computed while it could not be stored (a retry); its
-    version is read once, after the last write."""
-    from app.casework import store_analysis
-
-    case_id, _new = store_analysis(store, analysis, state.source, state.metadata or None)
-    for kind in ("attribution", "opinion"):
-        if getattr(state, kind) is not None:
-            getattr(store, f"record_{kind}")(case_id, getattr(state, kind))
-    state.version = store.get_case(case_id).version_sha256
-    state.case_id = case_id  # last: the case is filed with everything it had
-    return case_id
-
-
-def explain_one(bench, text: str, ctx: TaskContext) -> dict:
-    from app.casework import explain_case
-
-    preload()
-
-    def coarse(attribution) -> None:
-        if not attribution.final:  # the final one arrives as the task's result
-            ctx.partial(attribution.to_dict())
-
-    return explain_case(bench, text, on_update=coarse, progress=ctx.progress,
-                        cancel=ctx.cancel).to_dict()
-
-
-def record(store, state: CaseState, kind: str, data: dict) -> None:
-    """File an attribution or opinion, and note the case's new version."""
-    getattr(store, f"record_{kind}")(state.case_id, data)  # record_attribution / _opinion
-    state.version = store.get_case(state.case_id).version_sha256
+    listener = Listener(decided=send("decided"), stored=send("stored"), coarse=send("coarse"),
+                        explained=send("explained"), llm_text=send("llm_text"),
+                        progress=ctx.progress)
+    if steps.explain:
+        preload()  # the view renders the attribution next, on the GUI thread
+    return pipeline.run_case(bench, result, store=store, steps=steps,
+                             llm=context.llm_choice() if steps.ask != ASK_NEVER else None,
+                             listener=listener, cancel=ctx.cancel)
 
 
 def load_state(store, case_id: int) -> CaseState:
@@ -139,38 +125,10 @@ def next_unreviewed(store) -> int | None:
     return page.items[0].id if page.items else None
 
 
-def ask_one(context: AppContext, bench, state: CaseState, ctx: TaskContext) -> dict:
-    """The LLM's opinion as a dict; a backend that cannot start gives a failed opinion."""
-    from app.casework import analysis_from_records, ask_llm, attribution_from_dict
-    from explainers.second_opinion import failed_opinion
-    from models.llm.base import LLMError
+def preview_one(context: AppContext, bench, result: CaseResult):
+    from app.pipeline import preview
 
-    settings = context.settings
-    try:
-        backend = context.llm_backend()
-    except LLMError as exc:
-        return failed_opinion(settings.llm_backend, settings.llm_model,
-                              settings.llm_base_url or None, str(exc)).to_dict()
-    analysis = analysis_from_records(state.text, state.prediction, state.decision)
-    attribution = attribution_from_dict(state.attribution) if state.attribution else None
-    return ask_llm(backend, bench, analysis, attribution, allow_remote=settings.allow_remote,
-                   on_text=ctx.partial, cancel=ctx.cancel).to_dict()
-
-
-def preview_one(context: AppContext, bench, state: CaseState) -> dict:
-    from app.casework import analysis_from_records, attribution_from_dict, llm_preview
-
-    analysis = analysis_from_records(state.text, state.prediction, state.decision)
-    attribution = attribution_from_dict(state.attribution) if state.attribution else None
-    return llm_preview(context.llm_backend(), bench, analysis, attribution)
-
-
-def sign(store, state: CaseState, reviewer: str, decision: str, label: str | None,
-         reason: str | None, meaning: str) -> dict:
-    review = store.add_review(state.case_id, reviewer, decision, label, reason, meaning,
-                              expected_sha256=state.version)
-    state.version = store.get_case(state.case_id).version_sha256
-    return asdict(review)
+    return preview(context.llm_backend(), bench, result).to_dict()
 
 
 def read_case_file(path: Path) -> dict:
@@ -381,7 +339,7 @@ class CaseView(QWidget):
     def _message(self, level: str, text: str) -> None:
         self.context.message.emit(level, text)
 
-    # -- 1. analyse ------------------------------------------------------------------------------
+    # -- 1. analyse: the pipeline, from the text to the stored answer ----------------------------
     def new_case(self) -> None:
         self._begin(None)
         self.editor.clear()
@@ -409,107 +367,123 @@ class CaseView(QWidget):
                                      "(Models menu).")
             return
         source, metadata = self._source
-        generation = self._begin(CaseState(text, source, metadata))
+        state = CaseState(CaseResult(CaseInput(text, source, metadata)),
+                          blind=self.context.settings.blind_review)
+        self._begin(state)
         self.result.clear("Analyzing…")
         self.attribution.show_text(text)
         self.llm.clear()
         self.review.set_enabled(False)
         self.edit_note.hide()
-        self._compute("analyze", lambda ctx: analyze_one(bench, text, ctx)) \
-            .on_success(self._current(generation, self._analysed)) \
-            .on_failure(self._current(generation, lambda _m: self.result.clear(
-                "The analysis failed: the message above says why."))).start()
-
-    def _analysed(self, analysis) -> None:
-        state = self.state
-        state.prediction = analysis.prediction.to_dict()
-        state.decision = analysis.decision.to_dict()
-        state.blind = self.context.settings.blind_review
-        self._show_state()
-        store = self.context.store
-        if store is None:
+        if self.context.store is None:
             self._message("warning", "The case history is not open: this case is analysed "
                                      "but not stored, and cannot be reviewed.")
-            self._explain()
-            return
-        self._store_case(analysis)
+        self._run(explain=True)
 
-    def _store_case(self, analysis) -> None:
-        """File the case; if the history cannot take it (read-only, disk full, locked), the
-        answer stays on screen, the work goes on, and the message offers to retry."""
-        store, state, generation = self.context.store, self.state, self._generation
-        self._db("store case", lambda: store_unsaved(store, state, analysis)) \
-            .on_success(self._current(generation, self._stored)) \
-            .on_failure(self._current(generation, lambda text: self._not_stored(analysis, text))) \
-            .start()
+    def _steps(self, explain: bool, ask: str | None = None) -> Steps:
+        """What to run: attributions, and the LLM by itself for an escalated case unless the
+        reviewer must first see what would leave the machine (a remote server)."""
+        settings = self.context.settings
+        if ask is None:
+            needs_preview = remote_settings(settings) and not self._skip_preview
+            ask = ASK_ESCALATED if settings.open_llm_on_escalation and not needs_preview \
+                else ASK_NEVER
+        return Steps(explain=explain, ask=ask, store=self.context.store is not None)
 
-    def _not_stored(self, analysis, text: str) -> None:
-        self.context.offer.emit(
-            "error", f"This case was analysed but NOT stored: {text} Nothing was half-written; "
-                     "the answer stays here.", "Retry saving",
-            lambda: self._store_case(analysis))
-        if self.state.attribution is None:
-            self._explain()  # the reviewer still gets the whole answer on screen
-
-    def _stored(self, case_id: int) -> None:
-        self.state.case_id = case_id
-        self.context.cases_changed.emit()
-        self.state_changed.emit(self.state)
-        self.review.set_enabled(True)
-        self._continue()
-
-    def _continue(self) -> None:
-        """Whatever the current case still lacks: attributions, then the LLM's opinion."""
-        state, bench = self.state, self.context.workbench
-        same_model = bench is not None and state.prediction is not None and \
-            state.prediction["model_id"] == bench.model_id
-        if state.attribution is None and same_model:
-            self._explain()
-        elif state.escalated and state.opinion is None and \
-                self.context.settings.open_llm_on_escalation and bench is not None:
-            self.ask_llm()
-
-    # -- 2. explain ------------------------------------------------------------------------------
-    def _explain(self) -> None:
-        bench, text, generation = self.context.workbench, self.state.text, self._generation
-        if not self.state.blind:
+    def _run(self, explain: bool, ask: str | None = None) -> Task | None:
+        """Run the pipeline on the current case from where it stands."""
+        state, bench, generation = self.state, self.context.workbench, self._generation
+        steps = self._steps(explain, ask)
+        store = None if self.context.store is None else \
+            SerialisedStore(self.context.store, self.context.runner)
+        name = "second opinion" if not steps.explain or state.attribution is not None \
+            else "analyze"
+        if steps.explain and state.attribution is None and not state.blind:
             self.attribution.set_busy(True)
-        self._compute("explain", lambda ctx: explain_one(bench, text, ctx)) \
-            .on_partial(self._current(generation, self._coarse)) \
+        if steps.ask != ASK_NEVER and (steps.ask == ASK_ALWAYS or state.escalated):
+            self._start_llm_stream()
+        return self._compute(name, lambda ctx: run_case(self.context, bench, state.result,
+                                                        steps, ctx, store)) \
+            .on_partial(self._current(generation, self._partial)) \
             .on_progress(self._current(generation, self.attribution.set_progress)) \
-            .on_success(self._current(generation, self._explained)) \
-            .on_cancelled(self._current(generation, self._explain_stopped)) \
-            .on_failure(self._current(generation, lambda _m: self._explain_stopped())) \
-            .start()
+            .on_success(self._current(generation, self._finished)) \
+            .on_cancelled(self._current(generation, self._stopped)) \
+            .on_failure(self._current(generation, self._failed)).start()
 
-    def _coarse(self, data: dict) -> None:
-        if not self.state.blind:
-            self.attribution.show_attribution(self.state.text, data)
+    def _partial(self, tagged: tuple[str, Any]) -> None:
+        tag, value = tagged
+        {"decided": self._decided, "stored": self._stored, "coarse": self._coarse,
+         "explained": self._explained, "llm_text": self._llm_piece}[tag](value)
 
-    def _explained(self, data: dict) -> None:
-        self.state.attribution = data
+    def _decided(self, result: CaseResult) -> None:
+        self._show_state()
+        if result.escalated and self._steps(True).ask == ASK_ESCALATED:
+            self._start_llm_stream()
+
+    def _stored(self, write) -> None:
+        """A write landed: the case's new version, and its row for the history."""
+        first = self.state.version is None
+        self.state.version = write.version_sha256
+        self.context.cases_changed.emit(write.summary)
+        if first:
+            self.state_changed.emit(self.state)
+            self.review.set_enabled(not self.edit_note.isVisible())
+
+    def _finished(self, result: CaseResult) -> None:
         self.attribution.set_busy(False)
-        if not self.state.blind:
-            self.attribution.show_attribution(self.state.text, data)
-        if self.state.case_id is None:
-            return
-        self._record("attribution", data, self._continue)
+        self.llm.set_busy(False)
+        if result.opinion is not None and not self.state.blind:
+            self.llm.show_opinion(result.opinion, self.state.label)
+        if result.attribution is None and not self.state.blind:
+            self._show_attribution()
+        if result.store_error is not None:
+            self._not_stored(str(result.store_error))
+        elif result.escalated and result.opinion is None and \
+                self.context.settings.open_llm_on_escalation and self._can_preview():
+            self.ask_llm()  # a remote server: the reviewer sees what would be sent first
 
-    def _explain_stopped(self) -> None:
+    def _can_preview(self) -> bool:
+        settings = self.context.settings
+        return remote_settings(settings) and settings.allow_remote and not self._skip_preview
+
+    def _failed(self, _message: str) -> None:
         self.attribution.set_busy(False)
-        if self.state.attribution is None and not self.state.blind:
+        self.llm.set_busy(False)
+        if self.state.prediction is None:
+            self.result.clear("The analysis failed: the message above says why.")
+        elif self.state.attribution is None and not self.state.blind:
             self.attribution.show_text(self.state.text, "Attributions were not computed "
                                                         "(cancelled or failed).")
 
-    def _record(self, kind: str, data: dict, then: Callable[[], None] | None = None) -> None:
-        store, state, generation = self.context.store, self.state, self._generation
+    def _stopped(self) -> None:
+        self._failed("")
 
-        def recorded(_none: None) -> None:
-            self.context.cases_changed.emit()
-            if then is not None:
-                then()
-        self._db(f"store {kind}", lambda: record(store, state, kind, data)) \
-            .on_success(self._current(generation, recorded)).start()
+    def _not_stored(self, text: str) -> None:
+        """The history could not take the case: the answer stays on screen, the message
+        offers to retry (``file_case`` stores whatever the case has, whole)."""
+        self.context.offer.emit(
+            "error", f"This case was analysed but NOT stored: {text} Nothing was half-written; "
+                     "the answer stays here.", "Retry saving", self._retry_saving)
+
+    def _retry_saving(self) -> None:
+        from app.pipeline import file_case
+
+        store, state, generation = self.context.store, self.state, self._generation
+        if store is None or state is None:
+            return
+        self._db("store case", lambda: file_case(store, state.result)) \
+            .on_success(self._current(generation, self._stored)) \
+            .on_failure(self._current(generation, self._not_stored)).start()
+
+    # -- 2. attributions -------------------------------------------------------------------------
+    def _coarse(self, attribution) -> None:
+        if not self.state.blind:
+            self.attribution.show_attribution(self.state.text, attribution)
+
+    def _explained(self, attribution) -> None:
+        self.attribution.set_busy(False)
+        if not self.state.blind:
+            self.attribution.show_attribution(self.state.text, attribution)
 
     # -- 3. the LLM's second opinion -------------------------------------------------------------
     def ask_llm(self) -> None:
@@ -519,10 +493,10 @@ class CaseView(QWidget):
         if state is None or state.prediction is None or bench is None:
             self.llm.show_message("Analyze a case first; then ask for a second opinion.")
             return
-        if any(t.name == "second opinion" for t in self._tasks):
+        if self.busy:
+            self.llm.show_message("Wait for the analysis to finish, then ask again.")
             return
-        settings = self.context.settings
-        if remote_settings(settings) and settings.allow_remote and not self._skip_preview:
+        if self._can_preview():
             self._preview()
         else:
             self._ask()
@@ -530,7 +504,7 @@ class CaseView(QWidget):
     def _preview(self) -> None:
         state, bench, generation = self.state, self.context.workbench, self._generation
         self.llm.show_message("Preparing the de-identified copy to show you before sending…")
-        self._compute("preview", lambda _ctx: preview_one(self.context, bench, state)) \
+        self._compute("preview", lambda _ctx: preview_one(self.context, bench, state.result)) \
             .on_success(self._current(generation, self.llm.show_preview)).start()
 
     def _send_confirmed(self, skip_from_now: bool) -> None:
@@ -538,32 +512,20 @@ class CaseView(QWidget):
         self._ask()
 
     def _ask(self) -> None:
-        state, bench, generation = self.state, self.context.workbench, self._generation
+        self.state.result.opinion = None  # asked again on request: a new opinion
+        self._run(explain=False, ask=ASK_ALWAYS)
+
+    def _start_llm_stream(self) -> None:
         self._llm_text = []
-        self.llm.start_stream(state.label)
-        if state.blind:
+        self.llm.start_stream(self.state.label)
+        if self.state.blind:
             self.llm.show_message("Blind review: the AI's opinion is hidden until you record "
                                   "your judgement.")
-        self._compute("second opinion", lambda ctx: ask_one(self.context, bench, state, ctx)) \
-            .on_partial(self._current(generation, self._llm_piece)) \
-            .on_success(self._current(generation, self._answered)) \
-            .on_cancelled(self._current(generation, self._llm_stopped)) \
-            .on_failure(self._current(generation, lambda _m: self._llm_stopped())).start()
 
     def _llm_piece(self, piece: str) -> None:
         self._llm_text.append(piece)
         if not self.state.blind:
             self.llm.append_text(piece)
-
-    def _answered(self, opinion: dict) -> None:
-        self.state.opinion = opinion
-        if not self.state.blind:
-            self.llm.show_opinion(opinion, self.state.label)
-        if self.state.case_id is not None:
-            self._record("opinion", opinion)
-
-    def _llm_stopped(self) -> None:
-        self.llm.set_busy(False)
 
     # -- 4. review -------------------------------------------------------------------------------
     def sign(self, decision: str, label: str | None, reason: str | None, meaning: str) -> None:
@@ -573,10 +535,16 @@ class CaseView(QWidget):
             return
         reviewer, generation = self.context.settings.reviewer_name(), self._generation
         self.review.set_enabled(False)
-        self._db("sign review", lambda: sign(store, state, reviewer, decision, label, reason,
-                                             meaning)) \
+        self._signing(decision, label, reason, meaning, reviewer) \
             .on_success(self._current(generation, self._signed)) \
             .on_failure(self._current(generation, self._sign_failed)).start()
+
+    def _signing(self, decision: str, label: str | None, reason: str | None, meaning: str,
+                 reviewer: str) -> Task:
+        """Sign the version on screen (the store refuses it if the case changed since)."""
+        store, case_id, version = self.context.store, self.state.case_id, self.state.version
+        return self._db("sign review", lambda: store.review_case(
+            case_id, reviewer, decision, label, reason, meaning, expected_sha256=version))
 
     def _sign_failed(self, message: str) -> None:
         self.review.set_enabled(True)
@@ -586,14 +554,15 @@ class CaseView(QWidget):
             self.load_case(self.state.case_id)
             self._message("warning", message)
 
-    def _signed(self, review: dict) -> None:
+    def _signed(self, write) -> None:
+        review = write.review
         self.state.reviews.append(review)
         self.review.show_reviews(self.state.reviews)
         self.review.set_enabled(True)
-        self.context.cases_changed.emit()
+        self.context.cases_changed.emit(write.summary)
         self.state_changed.emit(self.state)
-        self._message("info", f"Case {self.state.case_id}: {review['decision']} signed by "
-                              f"{review['reviewer']}.")
+        self._message("info", f"Case {self.state.case_id}: {review.decision} signed by "
+                              f"{review.reviewer}.")
         if self.context.settings.review_queue:
             self.next_case()
 
@@ -604,18 +573,16 @@ class CaseView(QWidget):
             self._message("warning", "The case is still being stored; try again in a moment.")
             return
         decision, kept_label, reason = blind_review(label, note, state.label)
-        store, reviewer = self.context.store, self.context.settings.reviewer_name()
-        generation = self._generation
+        reviewer, generation = self.context.settings.reviewer_name(), self._generation
         self.review.set_enabled(False)
-        self._db("sign first judgement", lambda: sign(store, state, reviewer, decision,
-                                                      kept_label, reason, "reviewed")) \
+        self._signing(decision, kept_label, reason, "reviewed", reviewer) \
             .on_success(self._current(generation, self._revealed)) \
             .on_failure(self._current(generation, self._sign_failed)).start()
 
-    def _revealed(self, review: dict) -> None:
-        self.state.reviews.append(review)
+    def _revealed(self, write) -> None:
+        self.state.reviews.append(write.review)
         self.state.blind = False
-        self.context.cases_changed.emit()
+        self.context.cases_changed.emit(write.summary)
         self._show_state()
         self.review.set_enabled(True)
 
@@ -658,6 +625,19 @@ class CaseView(QWidget):
         if state.prediction is not None:
             self._continue()
 
+    def _continue(self) -> None:
+        """Whatever a reopened case still lacks (its attribution, an escalated case's
+        opinion), through the same pipeline; only for the loaded model's own prediction."""
+        state, bench = self.state, self.context.workbench
+        if bench is None or state.prediction.model_id != bench.model_id:
+            return
+        wants_opinion = state.escalated and state.opinion is None and \
+            self.context.settings.open_llm_on_escalation
+        if state.attribution is None or wants_opinion:
+            self._run(explain=True)
+        if wants_opinion and self._can_preview() and state.attribution is not None:
+            self.ask_llm()
+
     # -- showing the state -----------------------------------------------------------------------
     def _show_nothing(self) -> None:
         self.result.clear()
@@ -689,7 +669,7 @@ class CaseView(QWidget):
             self.attribution.show_attribution(self.state.text, self.state.attribution)
         else:
             self.attribution.show_text(self.state.text)
-        self.attribution.set_busy(any(t.name == "explain" for t in self._tasks))
+        self.attribution.set_busy(any(t.name == "analyze" for t in self._tasks))
 
     def _show_opinion(self) -> None:
         streaming = any(t.name == "second opinion" for t in self._tasks)

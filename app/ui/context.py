@@ -32,7 +32,9 @@ class AppContext(QObject):
     settings_changed = Signal(object)  # Settings
     workbench_changed = Signal(object)  # app.casework.Workbench, or None (no model)
     store_ready = Signal(object)  # CaseRepository
-    cases_changed = Signal()  # something was stored: lists should refresh
+    # Something was stored: the written case's CaseSummary (its row updates in place), or
+    # None when lists should fetch again (a batch, a new case elsewhere).
+    cases_changed = Signal(object)
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
     offer = Signal(str, str, str, object)  # level, text, action label, action (a callable)
 
@@ -146,6 +148,14 @@ class AppContext(QObject):
                 self._backend_key = key
             return self._backend
 
+    def llm_choice(self):
+        """The LLM the settings name, for ``app.pipeline`` (made on first use)."""
+        from app.pipeline import LLMChoice
+
+        s = self.settings
+        return LLMChoice(self.llm_backend, s.llm_backend, s.llm_model,
+                         s.llm_base_url or None, s.allow_remote)
+
     def warm_up(self) -> Task:
         """Load the LLM and compile shap's numba code in the background, so the first
         escalated case and the first explanation do not wait for them."""
@@ -153,12 +163,14 @@ class AppContext(QObject):
         def warm(ctx) -> None:
             bench = self.workbench
             if bench is not None:
-                from app.casework import explain_case
+                from app import pipeline
+                from models.types import CaseInput
 
                 # shap jit-compiles its mask and credit functions (numba, ~12 s on 2 cores)
                 # the first time a process explains anything; numba's disk cache cannot
                 # keep them (recursive functions), so pay it here, before a reviewer waits.
-                explain_case(bench, "warming up the explainer", cancel=ctx.cancel)
+                pipeline.run_case(bench, CaseInput("warming up the explainer"),
+                                  steps=pipeline.Steps(store=False), cancel=ctx.cancel)
             if self.settings.llm_backend == "embedded":
                 self.llm_backend()
 

@@ -101,6 +101,13 @@ class HistoryQuery:
     date_to: date | None = None
     sort: str | None = None
 
+    def unaffected_by_records(self) -> bool:
+        """Whether a case's new records or review can neither move it in this list nor
+        take it out (then its row is updated in place)."""
+        filters = (self.label, self.escalated, self.reviewed, self.reviewer, self.model_id)
+        return all(f is None for f in filters) and \
+            self.effective_sort().lstrip("-") in ("created", "id", "relevance")
+
     def effective_sort(self) -> str:
         if self.sort:
             return self.sort
@@ -265,6 +272,22 @@ class CaseTableModel(QAbstractTableModel):
         then the table is reset."""
         self.query = query
         self._start_generation(reset=True)
+
+    def update_case(self, summary) -> bool:
+        """Put one case's new row (a write's ``CaseSummary``) in place, without a fetch, when
+        it is shown and the list's filters and order cannot move it; False when a refresh is
+        needed instead."""
+        if not self.query.unaffected_by_records():
+            return False
+        for page, rows in self._pages.items():
+            for offset, row in enumerate(rows):
+                if row.case_id == summary.id:
+                    self._pages[page] = (*rows[:offset], row_of(summary), *rows[offset + 1:])
+                    index = (page - 1) * PAGE_SIZE + offset
+                    self.dataChanged.emit(self.index(index, 0),
+                                          self.index(index, len(COLUMNS) - 1))
+                    return True
+        return False
 
     def refresh(self) -> None:
         """Fetch again what is shown (the history changed): rows are updated in place."""
@@ -595,7 +618,10 @@ class HistoryView(QWidget):
         self.context.store_ready.connect(lambda _store: self.model.set_query(self.model.query))
         self.context.workbench_changed.connect(lambda _bench: self._fill_filter_choices())
 
-    def _cases_changed(self) -> None:
+    def _cases_changed(self, summary=None) -> None:
+        """A write's row updates in place; anything else (a new case, a batch) refreshes."""
+        if summary is not None and self.model.update_case(summary):
+            return
         # Throttled, not debounced: a running batch emits often and must still show progress.
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
@@ -880,8 +906,8 @@ def run_export(store, case_ids: list[int], path: Path, data_dir: Path, ctx,
     """The PDF export of ``app.reports.export`` (imported here: it loads reportlab). The
     export files itself in the audit trail."""
     from app.reports.export import export_cases
-    from app.reports.model_card import model_card_loader
     from models.errors import CasewiseError
+    from models.model_card import model_card_loader
 
     if not case_ids:
         raise CasewiseError("No case matches the filters: there is nothing to export.")

@@ -3,7 +3,8 @@ and the check against the attributions (disagreement shown plainly), "AI-generat
 view, and cancel. For a remote backend, exactly what will be sent (de-identified) is shown
 for approval before it is sent.
 
-Renders from an opinion's stored ``to_dict()`` form; the case view runs the work.
+Renders an ``LLMOpinion`` (``explainers.types``); the case view runs the work. The preview of
+what would be sent is still the dict ``app.pipeline`` makes (a typed request is on its way).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.result_panel import badge_style, make_badge, muted, section_title
+from explainers.types import LLMOpinion
 
-# -- plain text from the stored record (no Qt: tested directly) ----------------------------------
+# -- plain text from the opinion (no Qt: tested directly) ----------------------------------------
 
 def backend_text(name: str, model: str, base_url: str | None, remote: bool) -> str:
     where = "on this machine" if not base_url else \
@@ -35,11 +37,11 @@ def backend_text(name: str, model: str, base_url: str | None, remote: bool) -> s
     return f"{name} · {model or 'default model'} · {where}"
 
 
-def verdict(opinion: dict, classifier_label: str | None) -> tuple[str, str]:
+def verdict(opinion: LLMOpinion, classifier_label: str | None) -> tuple[str, str]:
     """(sentence, tone) comparing the LLM's label with the classifier's."""
-    if opinion.get("error") and not opinion.get("label"):
-        return f"No second opinion: {opinion['error']}", "danger"
-    label = opinion.get("label")
+    if opinion.error and not opinion.label:
+        return f"No second opinion: {opinion.error}", "danger"
+    label = opinion.label
     if not label or label == "cannot tell":
         return "The AI could not tell which label fits.", "muted"
     if classifier_label and label != classifier_label:
@@ -48,23 +50,23 @@ def verdict(opinion: dict, classifier_label: str | None) -> tuple[str, str]:
     return f"The AI agrees with the model: “{label}”.", "auto"
 
 
-def findings_html(opinion: dict) -> str:
+def findings_html(opinion: LLMOpinion) -> str:
     rows = []
-    for finding in opinion.get("check") or []:
-        text = html.escape(finding["message"])
-        if finding.get("severity") == "warning":
+    for finding in opinion.check:
+        text = html.escape(finding.message)
+        if finding.severity == "warning":
             rows.append(f"<div style='margin:2px 0'>⚠ <b>{text}</b></div>")
         else:
             rows.append(f"<div style='margin:2px 0'>· {text}</div>")
     return "".join(rows)
 
 
-def timing_text(opinion: dict) -> str:
-    parts = [f"{opinion.get('seconds', 0):.1f} s"]
-    if opinion.get("first_token_seconds") is not None:
-        parts.append(f"first words after {opinion['first_token_seconds']:.1f} s")
-    if opinion.get("tokens_out"):
-        parts.append(f"{opinion.get('tokens_in') or '?'} tokens in, {opinion['tokens_out']} out")
+def timing_text(opinion: LLMOpinion) -> str:
+    parts = [f"{opinion.seconds:.1f} s"]
+    if opinion.first_token_seconds is not None:
+        parts.append(f"first words after {opinion.first_token_seconds:.1f} s")
+    if opinion.tokens_out:
+        parts.append(f"{opinion.tokens_in or '?'} tokens in, {opinion.tokens_out} out")
     return " · ".join(parts)
 
 
@@ -201,22 +203,21 @@ class LLMPane(QFrame):
         self.answer.setTextCursor(cursor)
         self.answer.ensureCursorVisible()
 
-    def show_opinion(self, opinion: dict, classifier_label: str | None) -> None:
+    def show_opinion(self, opinion: LLMOpinion, classifier_label: str | None) -> None:
         self.set_busy(False)
         self.preview_box.hide()
         self.classifier_label = classifier_label
-        if opinion.get("text"):
-            self.answer.setPlainText(opinion["text"])
+        if opinion.text:
+            self.answer.setPlainText(opinion.text)
         sentence, tone = verdict(opinion, classifier_label)
         self.verdict.setText(sentence)
         self.verdict.setStyleSheet(badge_style(tone).replace("QLabel", "QLabel#llmVerdict"))
         self.verdict.show()
         self.findings.setText(findings_html(opinion))
         self.findings.setVisible(bool(self.findings.text()))
-        self.timing.setText(f"{opinion['backend']} · {opinion['model']} · "
-                            f"{timing_text(opinion)}")
-        self.backend_line.setText(backend_text(opinion["backend"], opinion["model"],
-                                               opinion.get("base_url"),
+        self.timing.setText(f"{opinion.backend} · {opinion.model} · {timing_text(opinion)}")
+        self.backend_line.setText(backend_text(opinion.backend, opinion.model,
+                                               opinion.base_url,
                                                not self.remote_badge.isHidden()))
         self.timing.show()
 

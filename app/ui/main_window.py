@@ -459,7 +459,7 @@ class MainWindow(QMainWindow):
             .on_success(lambda r: self.show_message(
                 "info", f"Saved {r.path} ({r.pages} page{'s' if r.pages != 1 else ''}, "
                         f"SHA-256 {r.sha256[:12]}…).")) \
-            .on_finished(self.context.cases_changed.emit).start()
+            .on_finished(lambda: self.context.cases_changed.emit(None)).start()
         return self.last_export
 
     # -- layout persistence -----------------------------------------------------------------------

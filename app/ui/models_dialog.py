@@ -40,20 +40,22 @@ from app.ui.batch_import import read_preview
 from app.ui.context import AppContext
 from app.ui.icons import icon
 from app.ui.tasks import Task, format_duration, if_alive
+from models.model_card import escalation_sentences, read_model_card
+from models.types import ModelCard
 
 ESC = html.escape
 
 
 # -- the model card ----------------------------------------------------------------------------
 
-def find_plot(model_dir: Path, card: dict) -> Path | None:
+def find_plot(model_dir: Path, card: ModelCard) -> Path | None:
     """A risk-coverage PNG for this model: one kept in the model directory, else the newest
     that ``evaluate`` (or this window) drew into the data directory's reports."""
     model_dir = Path(model_dir)
     kept = sorted(model_dir.glob("*risk*coverage*.png")) if model_dir.is_dir() else []
     if kept:
         return kept[-1]
-    model_id = card.get("model_id") or model_dir.name
+    model_id = card.model_id or model_dir.name
     reports = model_dir.parent.parent / "reports"
     drawn = sorted(reports.glob(f"{model_id}-*-risk-coverage.png"),
                    key=lambda p: p.stat().st_mtime) if reports.is_dir() else []
@@ -89,83 +91,82 @@ def _number(value: Any, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def card_sections(card: dict) -> list[tuple[str, str]]:
-    """The card as (title, HTML) sections, in the order a reviewer reads them."""
-    sections = [("Intended use", f"<p>{ESC(card.get('intended_use', '—'))}</p>"),
+def card_sections(card: ModelCard) -> list[tuple[str, str]]:
+    """The card as (title, HTML) sections, in the order a reviewer reads them. The nested
+    evidence (data, metrics, training) is the JSON the training wrote, read as such."""
+    sections = [("Intended use", f"<p>{ESC(card.intended_use or '—')}</p>"),
                 ("Training data", _training_data(card)),
                 ("Metrics per class (test split)", _metrics(card)),
                 ("Calibration", _calibration(card)),
                 ("Escalation evidence", _escalation(card)),
                 ("Limitations", "<ul>" + "".join(f"<li>{ESC(x)}</li>" for x in
-                                                 card.get("limitations", [])) + "</ul>"),
+                                                 card.limitations) + "</ul>"),
                 ("Training run", _training_run(card))]
     return sections
 
 
-def _training_data(card: dict) -> str:
-    data = card.get("training_data", {})
+def _training_data(card: ModelCard) -> str:
+    data = card.training_data
     rows = data.get("rows", {})
     counts = data.get("class_counts", {})
-    labels = card.get("labels", [])
-    table = _table(["split", "rows", *labels],
+    table = _table(["split", "rows", *card.labels],
                    [[name, rows.get(name, ""), *[counts.get(name, {}).get(lb, 0)
-                                                 for lb in labels]] for name in rows])
+                                                 for lb in card.labels]] for name in rows])
     files = "".join(f"<li>{ESC(str(f.get('source', f)))}</li>" for f in data.get("files", []))
     recipe = data.get("split_recipe", {})
     return (f"<p>{ESC(data.get('name', '—'))}; split {ESC(str(recipe.get('strategy', '—')))}, "
             f"seed {ESC(str(recipe.get('seed', '—')))}.</p>{table}<ul>{files}</ul>")
 
 
-def _metrics(card: dict) -> str:
-    test = card.get("metrics", {}).get("test", {})
-    base = card.get("baseline", {}).get("test", {})
+def _metrics(card: ModelCard) -> str:
+    test, base = card.test_metrics, card.baseline_test
     rows = [[label, _number(m.get("precision")), _number(m.get("recall")), _number(m.get("f1")),
              _number(base.get("per_class", {}).get(label, {}).get("f1")), m.get("support", "")]
             for label, m in test.get("per_class", {}).items()]
     return (f"<p>Accuracy {_number(test.get('accuracy'))}, macro-F1 "
             f"{_number(test.get('macro_f1'))} on {test.get('n', '?')} test cases. "
-            f"{ESC(card.get('comparison', ''))}</p>"
+            f"{ESC(card.comparison)}</p>"
             + _table(["class", "precision", "recall", "F1", "baseline F1", "support"], rows)
-            + f"<p>Baseline: {ESC(card.get('baseline', {}).get('description', '—'))}.</p>")
+            + f"<p>Baseline: {ESC(card.baseline.get('description', '—'))}.</p>")
 
 
-def _calibration(card: dict) -> str:
+def _calibration(card: ModelCard) -> str:
     rows = [[name, _number(m.get("ece_before")), _number(m.get("ece_after")),
              _number(m.get("nll_before")), _number(m.get("nll_after"))]
-            for name, m in card.get("metrics", {}).items()]
-    temperature = card.get("training", {}).get("temperature")
-    return (f"<p>Temperature scaling, T = {_number(temperature)} (fitted on the validation "
+            for name, m in card.metrics.items()]
+    return (f"<p>Temperature scaling, T = {_number(card.temperature)} (fitted on the validation "
             "split). Expected calibration error (15 bins) and negative log-likelihood, before "
             "and after:</p>"
             + _table(["split", "ECE before", "ECE after", "NLL before", "NLL after"], rows))
 
 
-def _escalation(card: dict) -> str:
-    from models.model_card import escalation_summary
-
-    evidence = card.get("escalation")
+def _escalation(card: ModelCard) -> str:
+    evidence = card.escalation
     if not evidence:
         return "<p>No escalation evidence was recorded for this model.</p>"
+    guarantee, summary = escalation_sentences(card)
     reasons = ", ".join(f"{k}: {v}" for k, v in evidence.get("escalation_reasons", {}).items())
-    try:
-        summary = escalation_summary(evidence)
-    except (KeyError, TypeError, ValueError):  # an older card without every number
-        summary = ""
-    return (f"<p><i>{ESC(evidence.get('guarantee', ''))}</i></p><p>{ESC(summary)}</p>"
+    return (f"<p><i>{ESC(guarantee)}</i></p><p>{ESC(summary)}</p>"
             f"<p>Escalation reasons on the test split: {ESC(reasons or 'none')}.</p>")
 
 
-def _training_run(card: dict) -> str:
-    training, base = card.get("training", {}), card.get("base_model", {})
+def _training_run(card: ModelCard) -> str:
+    training, base = card.training, card.base_model
     hashes = "".join(f"<li><code>{ESC(k)}</code>: <code>{ESC(v)}</code></li>"
-                     for k, v in card.get("hashes", {}).items())
+                     for k, v in card.hashes.items())
     return (f"<p>Base model {ESC(base.get('name', '—'))} ({ESC(base.get('package', ''))}, "
             f"{ESC(base.get('license', ''))}). {training.get('epochs_run', '?')} epochs run, "
             f"best epoch {training.get('best_epoch', '?')}, "
             f"{_number(training.get('seconds'), 0)} s.</p><p>SHA-256:</p><ul>{hashes}</ul>")
 
 
+def no_card(model_id: str) -> ModelCard:
+    """What the dialog shows for a model without a ``model_card.json``."""
+    return ModelCard.unreadable(model_id, "the model has no model card file")
+
+
 def _policies(policies: list[dict]) -> str:
+    # A policy's history entry is the policy.json the fit wrote (models.escalation).
     rows = [[p.get("policy_id", ""), p.get("created", ""), p["settings"].get("alpha"),
              p["settings"].get("delta"), _number(p.get("threshold"), 2),
              p.get("n_calibration", ""), p.get("source", "")] for p in policies]
@@ -177,13 +178,13 @@ class ModelCardDialog(QDialog):
     """The model card: intended use, training data, metrics per class, calibration, the
     escalation evidence with its risk-coverage plot, and limitations. Read-only."""
 
-    def __init__(self, card: dict, model_dir: Path, parent: QWidget | None = None, *,
+    def __init__(self, card: ModelCard, model_dir: Path, parent: QWidget | None = None, *,
                  policies: list[dict] | None = None) -> None:
         super().__init__(parent)
         self.card, self.model_dir = card, Path(model_dir)
         self.policies = policies or []
         self.plot: Path | None = find_plot(self.model_dir, card)
-        self.setWindowTitle(f"Model card: {card.get('model_id', self.model_dir.name)}")
+        self.setWindowTitle(f"Model card: {card.model_id or self.model_dir.name}")
         self.setWindowIcon(icon("model"))
         self.setModal(False)
         self.resize(820, 760)
@@ -202,9 +203,14 @@ class ModelCardDialog(QDialog):
 
     def render(self) -> None:
         card = self.card
-        parts = [f"<h1>{ESC(card.get('model_id', self.model_dir.name))}</h1>",
-                 f"<p>Created {ESC(card.get('created', '—'))}. Labels: "
-                 f"{ESC(', '.join(card.get('labels', [])))}.</p>"]
+        parts = [f"<h1>{ESC(card.model_id or self.model_dir.name)}</h1>"]
+        if card.problem:
+            parts.append(f"<p>This model card cannot be shown: {ESC(card.problem)}.</p>")
+            self.browser.setHtml("".join(parts))
+            return
+        parts.append(f"<p>Created {ESC(card.created or '—')}. Labels: "
+                     f"{ESC(', '.join(card.labels))}. Card integrity: "
+                     f"{ESC(card.integrity or 'not checked')}.</p>")
         for title, body in card_sections(card):
             parts.append(f"<h2>{ESC(title)}</h2>{body}")
             if title == "Escalation evidence":
@@ -231,7 +237,7 @@ def show_model_card(context: AppContext, parent: QWidget | None = None
         context.message.emit("warning", "No model is loaded, so there is no model card to "
                                         "show. Train or activate a model first.")
         return None
-    dialog = ModelCardDialog(bench.card, bench.model_dir, parent,
+    dialog = ModelCardDialog(bench.card or no_card(bench.model_id), bench.model_dir, parent,
                              policies=policy_history(bench.model_dir))
     dialog.show()
     if dialog.plot is None and bench.policy is not None:
@@ -244,14 +250,12 @@ def show_model_card(context: AppContext, parent: QWidget | None = None
 def show_model_card_for(context: AppContext, model_id: str, parent: QWidget | None = None
                         ) -> Task:
     """Any registered model's card, read in the background."""
-    from models.artifact import read_json
     from models.escalation import policy_history
     from models.registry import ModelRegistry
 
-    def read(_ctx) -> tuple[dict, Path, list[dict]]:
+    def read(_ctx) -> tuple[ModelCard, Path, list[dict]]:
         path = ModelRegistry(context.data_dir).path_of(model_id)
-        card_file = path / "model_card.json"
-        card = read_json(card_file) if card_file.exists() else {"model_id": model_id}
+        card = read_model_card(path, model_id) or no_card(model_id)
         return card, path, policy_history(path)
 
     def show(found) -> None:

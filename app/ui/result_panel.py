@@ -1,15 +1,19 @@
 """The model's answer for one case: label, calibrated probability bars, the conformal
 prediction set, and the AUTO / ESCALATE badge with every reason and the guarantee.
 
-Renders from the stored ``to_dict()`` forms of a prediction and an escalation decision, so a
-fresh analysis and a case reopened from the history look the same.
+Renders a ``Prediction`` and an ``EscalationDecision`` (``models.types``), the same objects
+for a fresh analysis and a case reopened from the history, so both look the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from models.types import EscalationDecision, Prediction
 
 # Semantic colours, readable with white text on light and dark palettes alike (WCAG AA).
 TONES = {
@@ -54,32 +58,36 @@ def percent(p: float) -> str:
     return "<1 %" if 0 < p < 0.005 else f"{p * 100:.0f} %"
 
 
-# -- plain text from the stored records (no Qt: tested directly) ----------------------------------
+# -- plain text from the records (no Qt: tested directly) -----------------------------------------
 
-def label_text(prediction: dict) -> str:
-    label = prediction["label"]
-    return f"{label}  ·  {percent(prediction['probabilities'][label])}"
+def label_text(prediction: Prediction) -> str:
+    return f"{prediction.label}  ·  {percent(prediction.confidence)}"
 
 
-def set_text(prediction: dict, decision: dict | None) -> str:
-    labels = (decision or {}).get("prediction_set") or prediction.get("prediction_set")
+def prediction_set(prediction: Prediction, decision: EscalationDecision | None
+                   ) -> tuple[str, ...]:
+    """The conformal set: the decision's, else the prediction's; empty when there is none."""
+    return (decision.prediction_set if decision else ()) or prediction.prediction_set or ()
+
+
+def set_text(prediction: Prediction, decision: EscalationDecision | None) -> str:
+    labels = prediction_set(prediction, decision)
     if not labels:
         return "No prediction set: no escalation policy is fitted for this model."
-    alpha = (decision or {}).get("alpha")
+    alpha = decision.alpha if decision else None
     cover = f"contains the true label {100 * (1 - alpha):.0f} % of the time" if alpha else \
         "conformal set"
     members = ", ".join(labels)
     return f"Prediction set {{{members}}} — {cover}."
 
 
-def decision_texts(decision: dict | None) -> tuple[str, str, list[str], str]:
+def decision_texts(decision: EscalationDecision | None) -> tuple[str, str, list[str], str]:
     """(badge text, tone, reasons, guarantee sentence)."""
-    if not decision:
+    if decision is None:
         return "NO POLICY", "muted", ["No escalation policy: every case needs review."], ""
-    if decision["decision"] == "auto":
-        return "AUTO", "auto", [], decision.get("guarantee", "")
-    return "ESCALATE", "escalate", list(decision.get("reasons") or []), \
-        decision.get("guarantee", "")
+    if decision.auto:
+        return "AUTO", "auto", [], decision.guarantee
+    return "ESCALATE", "escalate", list(decision.reasons), decision.guarantee
 
 
 class ProbabilityBars(QWidget):
@@ -96,7 +104,7 @@ class ProbabilityBars(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     def set_probabilities(self, probabilities: dict[str, float], predicted: str,
-                          in_set: list[str]) -> None:
+                          in_set: Sequence[str]) -> None:
         ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
         self.rows = [(label, p, label == predicted, label in in_set) for label, p in ranked]
         summary = "; ".join(f"{label} {percent(p)}" for label, p in ranked)
@@ -209,10 +217,10 @@ class ResultPanel(QFrame):
         self.model_link.linkActivated.connect(self.card_requested.emit)
         layout.addWidget(self.model_link)
 
-    def show_result(self, prediction: dict, decision: dict | None) -> None:
+    def show_result(self, prediction: Prediction, decision: EscalationDecision | None) -> None:
         self.label_view.setText(label_text(prediction))
-        in_set = (decision or {}).get("prediction_set") or prediction.get("prediction_set") or []
-        self.bars.set_probabilities(prediction["probabilities"], prediction["label"], in_set)
+        self.bars.set_probabilities(prediction.probabilities, prediction.label,
+                                    prediction_set(prediction, decision))
         self.set_line.setText(set_text(prediction, decision))
         text, tone, reasons, guarantee = decision_texts(decision)
         self.badge.setText(text)
@@ -222,7 +230,7 @@ class ResultPanel(QFrame):
         self.reasons.setVisible(bool(reasons))
         self.guarantee.setText(guarantee)
         self.guarantee.setVisible(bool(guarantee))
-        model_id = prediction.get("model_id") or ""
+        model_id = prediction.model_id
         self.model_link.setText(f"Model {model_id} · <a href='{model_id}'>model card</a>"
                                 if model_id else "")
         self.placeholder.hide()

@@ -8,6 +8,8 @@ The panel only asks; the case view files the review on the database worker.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -24,6 +26,9 @@ from PySide6.QtWidgets import (
 
 from app.settings import MEANINGS
 from app.ui.result_panel import TONES, muted, section_title
+
+if TYPE_CHECKING:  # the store's package loads SQLAlchemy and alembic; the type is enough here
+    from app.store.records import Review
 
 CANNOT_TELL = "cannot tell"
 BLIND_PREFIX = "blind first judgement"
@@ -55,15 +60,16 @@ def blind_review(label: str, note: str, model_label: str | None) -> tuple[str, s
     return "override", label, reason
 
 
-def review_line(review: dict) -> str:
+REVIEW_WORDS = {"accept": "Accepted", "override": "Overridden", "defer": "Deferred"}
+
+
+def review_line(review: Review) -> str:
     """One line for a signed review, as the history shows it."""
-    what = {"accept": "Accepted", "override": "Overridden", "defer": "Deferred"}[
-        review["decision"]]
-    label = f" → {review['label']}" if review.get("label") and review["decision"] != "defer" \
-        else ""
-    reason = f" — “{review['reason']}”" if review.get("reason") else ""
-    return (f"{what}{label} by {review['reviewer']} ({review['meaning']}), "
-            f"{review['signed_at'][:16].replace('T', ' ')} UTC{reason}")
+    what = REVIEW_WORDS.get(review.decision, review.decision)
+    label = f" → {review.signed_label}" if review.signed_label else ""
+    reason = f" — “{review.reason}”" if review.reason else ""
+    return (f"{what}{label} by {review.reviewer} ({review.meaning}), "
+            f"{review.signed_at[:16].replace('T', ' ')} UTC{reason}")
 
 
 class ReviewPanel(QFrame):
@@ -197,7 +203,7 @@ class ReviewPanel(QFrame):
         for widget in (self.final_box, self.blind_box):
             widget.setEnabled(enabled)
 
-    def show_reviews(self, reviews: list[dict]) -> None:
+    def show_reviews(self, reviews: Sequence[Review]) -> None:
         lines = [html.escape(review_line(r)) for r in reviews]
         self.history.setText("<br>".join(lines) if lines else "Not reviewed yet.")
 

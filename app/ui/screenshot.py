@@ -31,10 +31,11 @@ TIME_LIMIT_S = 300  # the embedded LLM loads and writes slowly on a busy 2-core 
 
 def store_samples(store, bench, texts: list[str]) -> None:
     """File the other sample cases too, so the history has more than one row."""
-    from app.casework import analyze, store_analysis
+    from app.pipeline import Steps, run_batch
+    from models.types import CaseInput
 
-    for analysis in analyze(bench, texts):
-        store_analysis(store, analysis, "sample")
+    run_batch(bench, [CaseInput(text, "sample") for text in texts], store,
+              steps=Steps(explain=False))
 
 
 class Photographer(QObject):

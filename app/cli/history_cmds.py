@@ -8,19 +8,25 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from app.cli_export import add_filter_options, case_filters
-from app.cli_record import add_db_option, open_cli_store
-from app.paths import data_dir
+from app.cli.common import (
+    TerminalProgress,
+    add_db_option,
+    add_filter_options,
+    case_filters,
+    load_cli_workbench,
+    open_cli_store,
+    settings_flags,
+    with_settings,
+)
+from app.settings import MEANINGS
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Predict, decide escalation, explain and store every case of a file; resumable."""
     from app.batch import read_cases, score_cases
-    from app.casework import load_workbench
-    from app.cli import TerminalProgress
 
     cases = read_cases(Path(args.file), args.text_col, args.encoding)
-    bench = load_workbench(data_dir(), args.model)
+    bench = load_cli_workbench(args, args.model)
     backend = None
     if args.llm:
         from models.llm.factory import embedded_backend
@@ -72,6 +78,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_review(args: argparse.Namespace) -> int:
     import getpass
 
+    args = with_settings(args)  # --reviewer/--meaning not given: the window's name and meaning
     decision = "accept" if args.accept else "override" if args.override else "defer"
     store = open_cli_store(args)
     try:
@@ -87,8 +94,6 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from app.cli import TerminalProgress
-
     store = open_cli_store(args)
     reporter = None if args.json else TerminalProgress()
     try:
@@ -107,7 +112,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def add_store_parsers(commands) -> None:
+def add_history_parsers(commands) -> None:
     score = commands.add_parser("score", help="predict, explain, decide and store every case "
                                               "of a file (re-running skips stored cases)")
     score.add_argument("file", help="CSV, TSV, JSONL, or a folder of .txt files")
@@ -131,10 +136,13 @@ def add_store_parsers(commands) -> None:
     choice.add_argument("--override", metavar="LABEL", help="override with this label")
     choice.add_argument("--defer", action="store_true", help="defer the decision")
     review.add_argument("--reason", help="why (required with --override)")
-    review.add_argument("--reviewer", help="your name (default: the login name)")
-    review.add_argument("--meaning", default="reviewed", choices=("reviewed", "approved"),
-                        help="what the signature means")
+    review.add_argument("--reviewer", help="your name (default: the reviewer in the settings, "
+                                           "else the login name)")
+    review.add_argument("--meaning", choices=MEANINGS,
+                        help="what the signature means (default: the settings', reviewed "
+                             "unless changed)")
     review.set_defaults(handler=cmd_review)
+    settings_flags(review, reviewer="reviewer", signature_meaning="meaning")
 
     audit = commands.add_parser("audit", help="the tamper-evident audit trail")
     audit_commands = audit.add_subparsers(title="audit commands", required=True)

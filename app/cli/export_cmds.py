@@ -7,41 +7,17 @@ import argparse
 import json
 import sys
 
-from app.cli_record import add_db_option, open_cli_store
-from app.paths import data_dir
+from app.cli.common import (
+    TerminalProgress,
+    add_db_option,
+    add_filter_options,
+    case_filters,
+    data_path,
+    open_cli_store,
+)
 from models.errors import CasewiseError
 
 DEFAULT_LIMIT = 500
-
-
-def add_filter_options(parser: argparse.ArgumentParser) -> None:
-    """The case-history filters, shared by ``history`` and ``export --query``."""
-    parser.add_argument("--search", help="full-text search over the case text (words, prefix*, "
-                                         '"a phrase")')
-    parser.add_argument("--label", help="only cases the model gave this label")
-    parser.add_argument("--escalated", action="store_true", help="only escalated cases")
-    reviewed = parser.add_mutually_exclusive_group()
-    reviewed.add_argument("--reviewed", action="store_true",
-                          help="only cases whose latest review accepts or overrides")
-    reviewed.add_argument("--unreviewed", action="store_true",
-                          help="only cases not reviewed yet (or deferred)")
-    parser.add_argument("--decision", choices=("accept", "override", "defer"),
-                        help="only cases whose latest review made this decision")
-    parser.add_argument("--reviewer", help="only cases whose latest review this person signed")
-    parser.add_argument("--model", help="only cases the model with this id decided")
-    parser.add_argument("--from", dest="date_from", metavar="DATE",
-                        help="only cases created on or after this day (YYYY-MM-DD, UTC)")
-    parser.add_argument("--to", dest="date_to", metavar="DATE",
-                        help="only cases created on or before this day (YYYY-MM-DD, UTC)")
-
-
-def case_filters(args: argparse.Namespace) -> dict:
-    """The ``find_cases`` filters named on the command line."""
-    reviewed = True if args.reviewed else False if args.unreviewed else None
-    return {"search": args.search, "label": args.label,
-            "escalated": True if args.escalated else None, "reviewed": reviewed,
-            "decision": args.decision, "reviewer": args.reviewer, "model_id": args.model,
-            "date_from": args.date_from, "date_to": args.date_to}
 
 
 def describe(filters: dict, limit: int) -> str:
@@ -92,7 +68,6 @@ def _case_ids(args: argparse.Namespace, store) -> tuple[list[int], str | None]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from app.cli import TerminalProgress
     from app.reports import export_cases, model_card_loader
 
     if args.limit < 1:
@@ -101,7 +76,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     reporter = TerminalProgress()
     try:
         ids, selection = _case_ids(args, store)
-        result = export_cases(store, ids, args.out, model_card_for=model_card_loader(data_dir()),
+        result = export_cases(store, ids, args.out,
+                              model_card_for=model_card_loader(data_path(args)),
                               progress=reporter if len(ids) > 1 else None,
                               selection=selection)
     finally:

@@ -1,4 +1,5 @@
-"""``ask``: the LLM's second opinion on one case, checked against the evidence."""
+"""The LLM from the terminal: ``ask`` (its second opinion on one case, checked against the
+evidence) and ``redact`` (what a remote LLM server would be sent after de-identification)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,27 @@ import argparse
 import json
 import sys
 
-from app.cli_record import add_record_options
+from app.cli.common import (
+    add_record_options,
+    llm_api_key,
+    load_cli_workbench,
+    record,
+    settings_flags,
+    store_cases,
+    with_settings,
+)
+from models.errors import DataError
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from app.casework import analyze, ask_llm
-    from app.cli import _load_workbench
     from explainers.attribution import explain
     from explainers.second_opinion import evidence_of, failed_opinion
     from models.llm.base import LLMError
     from models.llm.factory import make_backend
 
-    bench = _load_workbench(args.classifier)
+    args = with_settings(args)  # backend, model, URL, allow-remote not given: the window's
+    bench = load_cli_workbench(args, args.classifier)
     (analysis,) = analyze(bench, [args.text])
     # With its faithfulness and flip checks: the attribution is filed with the opinion, and
     # the record (and its audit PDF) should say how far to trust it (~0.5 s more).
@@ -27,7 +37,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return _preview(args, bench.labels,
                         evidence_of(analysis.prediction, analysis.decision, attribution))
     try:
-        backend = make_backend(args.backend, args.model, args.base_url, args.api_key,
+        backend = make_backend(args.backend, args.model, args.base_url, llm_api_key(args),
                                args.timeout)
     except LLMError as exc:
         opinion = failed_opinion(args.backend, args.model or "", args.base_url, str(exc))
@@ -44,7 +54,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def _record_opinion(args: argparse.Namespace, bench, analysis, attribution, opinion) -> int:
     """File the case, its decision, the attribution and the opinion with what was sent."""
-    from app.cli_record import record, store_cases
 
     def store_it(store) -> None:
         (case_id,) = store_cases(store, bench, [analysis], "terminal")
@@ -94,20 +103,44 @@ def _print_opinion(opinion, classifier_label: str) -> None:
     print(f"  {opinion.seconds:.1f} s{first}{', ' + tokens if tokens else ''}")
 
 
+def cmd_redact(args: argparse.Namespace) -> int:
+    from models.redaction import redact
+
+    if not args.text or not args.text.strip():
+        raise DataError("The text to redact is empty: give the text as one argument, "
+                        'e.g. python main.py redact "Seen by Dr. Lee on 03/14/2021."')
+    result = redact(args.text)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return 0
+    print(result.text)
+    if result.entities:
+        print(f"\n{len(result.entities)} identifier(s) replaced:")
+        for entity in result.entities:
+            print(f"  {entity.type:<12} {entity.start}-{entity.end}  {entity.text!r}")
+    else:
+        print("\nno identifiers found")
+    print(f"detector: {result.detector}")
+    return 0
+
+
 def add_ask_parser(commands) -> None:
     ask = commands.add_parser("ask", help="the LLM's second opinion on one case")
     ask.add_argument("text", help="the text of one case")
-    ask.add_argument("--backend", default="embedded",
-                     choices=("embedded", "local", "openai", "llama-cpp"),
-                     help="embedded SmolLM2 (default), a local model, an OpenAI-compatible "
-                          "server, or a GGUF through llama-cpp-python (optional extra)")
+    # The LLM options default to None, "not given": the settings' values apply then.
+    ask.add_argument("--backend", choices=("embedded", "local", "openai", "llama-cpp"),
+                     help="embedded SmolLM2, a local model, an OpenAI-compatible server, or a "
+                          "GGUF through llama-cpp-python (optional extra); default: the "
+                          "backend in the settings, embedded unless changed")
     ask.add_argument("--model", help="local: a model directory or .gguf file; openai: the "
-                                     "server's model name")
-    ask.add_argument("--base-url", help="openai: the server's URL, e.g. http://localhost:11434/v1")
+                                     "server's model name (default: the settings')")
+    ask.add_argument("--base-url", help="openai: the server's URL, e.g. http://localhost:11434/v1 "
+                                        "(default: the settings')")
     ask.add_argument("--api-key", help="openai: the key (default: $CASEWISE_LLM_API_KEY or "
-                                       "$OPENAI_API_KEY)")
-    ask.add_argument("--allow-remote", action="store_true",
-                     help="allow sending a de-identified copy to a non-loopback server")
+                                       "$OPENAI_API_KEY, else the key saved in the settings)")
+    ask.add_argument("--allow-remote", action=argparse.BooleanOptionalAction,
+                     help="allow sending a de-identified copy to a non-loopback server "
+                          "(default: the settings', off unless changed)")
     ask.add_argument("--timeout", type=float, default=60.0, help="server timeout in seconds")
     ask.add_argument("--max-tokens", type=int, default=256, help="longest answer in tokens")
     ask.add_argument("--no-attributions", action="store_true",
@@ -118,4 +151,16 @@ def add_ask_parser(commands) -> None:
     ask.add_argument("--classifier", help="classifier model id (default: the active model)")
     ask.add_argument("--json", action="store_true", help="print the LLMOpinion as JSON")
     ask.set_defaults(handler=cmd_ask)
+    settings_flags(ask, llm_backend="backend", llm_model="model", llm_base_url="base_url",
+                   allow_remote="allow_remote")
     add_record_options(ask)
+
+
+def add_redact_parser(commands) -> None:
+    redact = commands.add_parser(
+        "redact", help="replace names, dates, numbers and other identifiers by placeholders")
+    redact.add_argument("text", help="the text to de-identify")
+    redact.add_argument("--json", action="store_true",
+                        help='print {"text", "entities": [{"type", "start", "end"}], '
+                             '"detector"} as JSON')
+    redact.set_defaults(handler=cmd_redact)

@@ -1,0 +1,181 @@
+"""One case from the terminal: ``predict``, ``explain``, and the headless ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from app.cli.common import (
+    TerminalProgress,
+    add_record_options,
+    load_cli_workbench,
+    record,
+    store_cases,
+)
+from models.errors import CasewiseError
+
+SAMPLE_CASES = Path(__file__).resolve().parents[2] / "assets" / "sample_cases.json"
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from models.data import load_texts
+
+    if (args.text is None) == (args.file is None):
+        raise CasewiseError("Give either a TEXT to classify or --file FILE, not both or neither.")
+    texts = [args.text] if args.file is None else load_texts(args.file, args.text_col,
+                                                             args.encoding)
+    bench = load_cli_workbench(args, args.model)
+    empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
+    kept = [t for t in texts if t.strip()]
+    if empty:
+        print(f"skipped {len(empty)} empty text(s) (rows {empty[:10]})", file=sys.stderr)
+    if not kept:
+        raise CasewiseError("There is no text to classify.")
+    from app.casework import analyze
+
+    analyses = analyze(bench, kept)
+    for analysis in analyses:
+        prediction, decision = analysis.prediction, analysis.decision
+        if args.json:
+            print(json.dumps({**prediction.to_dict(), "escalation": decision.to_dict()}))
+        else:
+            print(f"{_format_prediction(prediction)}  -> {_format_decision(decision)}")
+    source = Path(args.file).name if args.file else "terminal"
+    return record(args, "the result",
+                  lambda store: store_cases(store, bench, analyses, source))
+
+
+def _format_prediction(prediction) -> str:
+    others = ", ".join(f"{label} {p:.2f}" for label, p in
+                       sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])[1:])
+    note = (f"  [truncated: the text has {prediction.n_tokens} tokens; only the first part "
+            "fits the model window]") if prediction.truncated else ""
+    top = prediction.probabilities[prediction.label]
+    return f"{prediction.label:<12} {top:.2f}  ({others}){note}"
+
+
+def _format_decision(decision) -> str:
+    if decision.auto:
+        return "AUTO"
+    return "ESCALATE: " + "; ".join(decision.reasons)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from explainers.attribution import explain
+
+    bench = load_cli_workbench(args, args.model)
+    reporter = TerminalProgress() if not args.json else None
+    try:
+        attribution = explain(bench.classifier, args.text, target=args.cls, budget=args.budget,
+                              method=args.method, context=args.context,
+                              masking=args.masking,
+                              precision=args.precision, progress=reporter)
+    finally:
+        if reporter is not None:
+            reporter.close()
+    if args.json:
+        print(json.dumps(explanation_json(attribution), ensure_ascii=False))
+    else:
+        _print_explanation(attribution)
+    return _record_explanation(args, bench, attribution)
+
+
+def _record_explanation(args: argparse.Namespace, bench, attribution) -> int:
+    """File the case, its decision and the attribution. The decision needs the encoder's
+    embeddings, which the attribution does not keep: one more (cheap) unmasked pass."""
+    from app.casework import analyze
+
+    def store_it(store) -> None:
+        (case_id,) = store_cases(store, bench, analyze(bench, [args.text]), "terminal")
+        store.record_attribution(case_id, attribution.to_dict())
+
+    return record(args, "the explanation", store_it)
+
+
+def explanation_json(attribution) -> dict:
+    """The ``explain --json`` contract: label, base_values, features, method, budget, ..."""
+    full = attribution.to_dict()
+    keys = ("label", "explained_class", "probabilities", "base_values", "features", "method",
+            "context", "masking", "precision", "budget", "model_calls", "seconds",
+            "faithfulness", "output", "seen_chars", "efficiency_gap")
+    flip = full["flip"]
+    return {**{k: full[k] for k in keys}, "flip": flip["words"] if flip else None,
+            "flip_detail": flip}
+
+
+def _print_explanation(attribution) -> None:
+    cls = attribution.explained_class
+    print(f"{attribution.label} (explaining P({cls}) = {attribution.probabilities[cls]:.2f}; "
+          f"base {attribution.base_values[cls]:.2f})")
+    ranked = sorted(attribution.features, key=lambda f: -abs(f.values[cls]))[:10]
+    for feature in ranked:
+        print(f"  {feature.values[cls]:+.3f}  {feature.text}")
+    if attribution.faithfulness:
+        print(attribution.faithfulness.reading)
+    flip = attribution.flip
+    if flip and flip.words:
+        print(f"Removing {', '.join(repr(w) for w in flip.words)} changes it to {flip.new_label}.")
+    elif flip:
+        print(f"No flip found removing up to {flip.searched} top words.")
+    print(f"{attribution.method} ({attribution.context} context), "
+          f"{attribution.model_calls} model calls, "
+          f"{attribution.seconds:.2f} s")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The headless demo: classify the sample cases with the active model."""
+    cases = json.loads(SAMPLE_CASES.read_text(encoding="utf-8"))
+    bench = load_cli_workbench(args, None)
+    from app.casework import analyze
+
+    print(f"Casewise — model {bench.model_id} ({', '.join(bench.labels)})\n")
+    if bench.policy is not None:
+        print(f"{bench.policy.guarantee}\n")
+    analyses = analyze(bench, [c["text"] for c in cases])
+    for case, analysis in zip(cases, analyses, strict=True):
+        prediction, decision = analysis.prediction, analysis.decision
+        print(f"{case['id']}: {case['text'][:90]}{'...' if len(case['text']) > 90 else ''}")
+        print(f"  -> {_format_prediction(prediction)}")
+        print(f"     {_format_decision(decision)}\n")
+    return 0
+
+
+def add_predict_parsers(commands) -> None:
+    """``predict`` and ``explain`` (``demo`` is added last, where the help lists it)."""
+    predict = commands.add_parser("predict", help="classify a text or a file of texts")
+    predict.add_argument("text", nargs="?", help="the text of one case")
+    predict.add_argument("--file", help="CSV, TSV or JSONL file of cases")
+    predict.add_argument("--text-col", help="column with the text (guessed when obvious)")
+    predict.add_argument("--encoding", help="file encoding when it is not UTF-8")
+    predict.add_argument("--model", help="model id (default: the active model)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.set_defaults(handler=cmd_predict)
+    add_record_options(predict)
+
+    explain = commands.add_parser("explain", help="SHAP word attributions for one text")
+    explain.add_argument("text", help="the text of one case")
+    explain.add_argument("--class", dest="cls", help="class to explain (default: the predicted)")
+    explain.add_argument("--budget", type=int, help="model evaluations (default grows with text)")
+    explain.add_argument("--method", default="partition", choices=("partition", "permutation"),
+                         help="shap's Partition explainer over a word tree (default) or its "
+                              "Permutation explainer (tree-free Shapley values, slower)")
+    explain.add_argument("--context", default="empty", choices=("empty", "full", "both"),
+                         help="Partition only: measure each split against the group alone "
+                              "(default, fast), against the rest of the text, or both (shap's "
+                              "default, needs a larger budget)")
+    explain.add_argument("--masking", default="delete", choices=("delete", "mask"),
+                         help="remove masked words (default) or replace them with [MASK]")
+    explain.add_argument("--precision", default="float32", choices=("float32", "int8"),
+                         help="evaluate masked texts on the model itself (default) or on an "
+                              "int8 copy (probabilities differ slightly from the model's)")
+    explain.add_argument("--model", help="model id (default: the active model)")
+    explain.add_argument("--json", action="store_true", help="print one JSON object")
+    explain.set_defaults(handler=cmd_explain)
+    add_record_options(explain)
+
+
+def add_demo_parser(commands) -> None:
+    demo = commands.add_parser("demo", help="classify the sample cases (headless)")
+    demo.set_defaults(handler=cmd_demo)

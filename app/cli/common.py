@@ -1,0 +1,241 @@
+"""What every terminal command shares: the settings, the data folder, progress on the terminal,
+loading the model, the common options and filing results in the case history.
+
+The command modules (``*_cmds.py``) import this module and the core, never each other, so
+there is no import cycle and each command group can be read (or rewritten) on its own.
+
+Filing: ``predict``, ``explain`` and ``ask`` store the case and every result; ``train``,
+``calibrate`` and ``models --activate`` log the model and policy events. The result is always
+printed first: when the store cannot take it (locked by another process, read-only, disk full,
+damaged), the command says so and how to retry, and exits with ``STORE_FAILED`` — the answer
+is not lost, re-running the same command stores it (cases are keyed by their text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from app.casework import model_identity  # also what the desktop app registers a model with
+from app.settings import Settings, load_settings
+from models.progress import Progress
+from models.registry import ModelRegistry
+
+STORE_FAILED = 3
+
+
+# -- settings: the window's, with this command's flags laid over them ------------------------
+
+def settings_flags(parser: argparse.ArgumentParser, **flags: str) -> None:
+    """Declare which options of ``parser`` override which setting (``field="dest"``).
+
+    Declared per command because one flag name means different things in different commands:
+    ``ask --model`` is the LLM but ``predict --model`` the classifier, ``review --reviewer``
+    signs but ``history --reviewer`` filters. Such options default to None ("not given")."""
+    parser.set_defaults(settings_flags=flags)
+
+
+def cli_settings(args: argparse.Namespace) -> Settings:
+    """The settings the window saved (under ``$CASEWISE_HOME/config`` when it is set), with
+    the options this command declared and the user gave on the command line laid over them."""
+    resolved = getattr(args, "settings", None)
+    if isinstance(resolved, Settings):
+        return resolved
+    given = {field: getattr(args, dest) for field, dest in _flags(args).items()
+             if getattr(args, dest, None) is not None}
+    return replace(load_settings(), **given)
+
+
+def with_settings(args: argparse.Namespace) -> argparse.Namespace:
+    """A copy of ``args`` carrying its resolved settings (``args.settings``) and with every
+    declared option that was not given filled in from them, so a command body reads its
+    options the same whether they came from the command line or the settings. ``main`` does
+    this once per run; doing it again is free."""
+    if isinstance(getattr(args, "settings", None), Settings):
+        return args
+    settings = cli_settings(args)
+    filled = {dest: _option_value(settings, field) for field, dest in _flags(args).items()}
+    return argparse.Namespace(**{**vars(args), **filled, "settings": settings})
+
+
+def data_path(args: argparse.Namespace) -> Path:
+    """The data folder: models, the default case history, reports. The window's setting, so a
+    folder moved there moves the terminal's history with it."""
+    return cli_settings(args).data_path()
+
+
+def llm_api_key(args: argparse.Namespace) -> str | None:
+    """``--api-key``, else what the window uses: the environment, then the saved key file."""
+    from app.settings import api_key
+
+    return getattr(args, "api_key", None) or api_key()
+
+
+def _flags(args: argparse.Namespace) -> dict[str, str]:
+    return getattr(args, "settings_flags", None) or {}
+
+
+def _option_value(settings: Settings, field: str) -> Any:
+    if field == "reviewer":  # "" in the settings means the login name
+        return settings.reviewer_name()
+    value = getattr(settings, field)
+    return None if value == "" else value  # "" in the settings means "none given"
+
+
+# -- the model -------------------------------------------------------------------------------
+
+def registry(args: argparse.Namespace) -> ModelRegistry:
+    return ModelRegistry(data_path(args))
+
+
+def load_cli_classifier(args: argparse.Namespace, model_id: str | None):
+    from app.casework import load_classifier
+
+    return load_classifier(data_path(args), model_id)
+
+
+def load_cli_workbench(args: argparse.Namespace, model_id: str | None):
+    """The classifier with its escalation policy, as the desktop app and ``score`` load it."""
+    from app.casework import load_workbench
+
+    return load_workbench(data_path(args), model_id)
+
+
+# -- progress on the terminal ----------------------------------------------------------------
+
+class TerminalProgress:
+    """Prints stage changes as lines and the long stages as a bar with time left (tqdm)."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.stage: str | None = None
+        self.bar = None
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.stage != self.stage:
+            self.close()
+            self.stage = progress.stage
+            if progress.total <= 1:
+                print(f"{progress.stage} ...", file=self.stream, flush=True)
+            else:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=progress.total, desc=progress.stage, file=self.stream,
+                                unit="step", dynamic_ncols=True)
+        if self.bar is not None:
+            self.bar.total = progress.total
+            self.bar.update(progress.done - self.bar.n)
+            if progress.message:
+                self.bar.set_postfix_str(progress.message, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# -- options shared by several commands ------------------------------------------------------
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """``--db``: the case history to use (``open_cli_store`` reads it)."""
+    parser.add_argument("--db", help="an SQLAlchemy URL or file (default: casewise.db in the "
+                                     "data directory)")
+
+
+def add_record_options(parser: argparse.ArgumentParser) -> None:
+    add_db_option(parser)
+    parser.add_argument("--no-store", action="store_true",
+                        help="do not file this in the case history")
+
+
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """The case-history filters, shared by ``history`` and ``export --query``."""
+    parser.add_argument("--search", help="full-text search over the case text (words, prefix*, "
+                                         '"a phrase")')
+    parser.add_argument("--label", help="only cases the model gave this label")
+    parser.add_argument("--escalated", action="store_true", help="only escalated cases")
+    reviewed = parser.add_mutually_exclusive_group()
+    reviewed.add_argument("--reviewed", action="store_true",
+                          help="only cases whose latest review accepts or overrides")
+    reviewed.add_argument("--unreviewed", action="store_true",
+                          help="only cases not reviewed yet (or deferred)")
+    parser.add_argument("--decision", choices=("accept", "override", "defer"),
+                        help="only cases whose latest review made this decision")
+    parser.add_argument("--reviewer", help="only cases whose latest review this person signed")
+    parser.add_argument("--model", help="only cases the model with this id decided")
+    parser.add_argument("--from", dest="date_from", metavar="DATE",
+                        help="only cases created on or after this day (YYYY-MM-DD, UTC)")
+    parser.add_argument("--to", dest="date_to", metavar="DATE",
+                        help="only cases created on or before this day (YYYY-MM-DD, UTC)")
+
+
+def case_filters(args: argparse.Namespace) -> dict:
+    """The ``find_cases`` filters named on the command line."""
+    reviewed = True if args.reviewed else False if args.unreviewed else None
+    return {"search": args.search, "label": args.label,
+            "escalated": True if args.escalated else None, "reviewed": reviewed,
+            "decision": args.decision, "reviewer": args.reviewer, "model_id": args.model,
+            "date_from": args.date_from, "date_to": args.date_to}
+
+
+# -- filing in the case history --------------------------------------------------------------
+
+def open_cli_store(args: argparse.Namespace):
+    """``--db``, else ``casewise.db`` in the data folder; audit events name the reviewer of
+    the settings, as the window's do (the login name unless one is set)."""
+    from app.store import DB_FILE, open_store
+
+    return open_store(getattr(args, "db", None) or (data_path(args) / DB_FILE),
+                      actor=cli_settings(args).reviewer_name())
+
+
+def record(args: argparse.Namespace, what: str, work: Callable[[Any], Any]) -> int:
+    """Run ``work(store)`` unless ``--no-store``; 0, or STORE_FAILED with a clear message."""
+    from app.store import StoreError
+
+    if getattr(args, "no_store", False):
+        return 0
+    try:
+        store = open_cli_store(args)
+    except StoreError as exc:
+        return _not_stored(what, exc)
+    try:
+        work(store)
+    except StoreError as exc:
+        return _not_stored(what, exc)
+    finally:
+        store.close()
+    return 0
+
+
+def _not_stored(what: str, exc: Exception) -> int:
+    print(f"warning: {what} shown above was NOT stored in the case history: {exc}\n"
+          "Nothing was half-written; run the same command again to store it.", file=sys.stderr)
+    return STORE_FAILED
+
+
+def store_cases(store, bench, analyses, source: str) -> list[int]:
+    """File analysed cases (with prediction and decision) of ``bench``'s model; the ids."""
+    from app.casework import register_in_store, store_analysis
+
+    register_in_store(store, bench)
+    return [store_analysis(store, a, source)[0] for a in analyses]
+
+
+def log_model_activated(args: argparse.Namespace, model_dir: Path, model_id: str) -> int:
+    weights, card = model_identity(model_dir)
+    return record(args, "the activation",
+                  lambda store: store.record_model_activated(model_id, weights, card))
+
+
+def log_policy_refitted(args: argparse.Namespace, policy, source: str) -> int:
+    from app.policy_refit import refit_details
+
+    details = refit_details(policy, source)
+    return record(args, "the new policy",
+                  lambda store: store.record_policy_refitted(policy.model_id, policy.policy_id,
+                                                             details))

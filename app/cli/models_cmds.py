@@ -1,0 +1,245 @@
+"""The models from the terminal: ``train``, ``models``, and the escalation policy's
+``calibrate`` (fit it) and ``evaluate`` (show its evidence)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from app.cli.common import (
+    TerminalProgress,
+    add_record_options,
+    data_path,
+    load_cli_classifier,
+    log_model_activated,
+    log_policy_refitted,
+    registry,
+    settings_flags,
+    with_settings,
+)
+from models.errors import DataError
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from models.train_job import DatasetSpec, train_and_save
+    from models.training import TrainingConfig
+
+    if args.data is None:
+        spec = DatasetSpec.demo()
+    else:
+        spec = DatasetSpec(Path(args.data).name, Path(args.data), args.text_col, args.label_col,
+                           args.encoding, Path(args.test_data) if args.test_data else None)
+    overrides = {k: v for k, v in {"max_epochs": args.epochs, "max_length": args.max_length,
+                                   "seed": args.seed}.items() if v is not None}
+    config = TrainingConfig(**overrides)
+    reporter = TerminalProgress()
+    try:
+        record = train_and_save(spec, registry(args), config, progress=reporter,
+                                activate=not args.no_activate,
+                                base_dir=Path(args.base_model) if args.base_model else None)
+    finally:
+        reporter.close()
+    card = json.loads((Path(record.path) / "model_card.json").read_text(encoding="utf-8"))
+    if args.json:
+        print(json.dumps({**record.to_dict(), "metrics": card["metrics"]["test"],
+                          "baseline": card["baseline"]["test"]}))
+    else:
+        _print_training_summary(record, card)
+    return _log_training(args, record)
+
+
+def _log_training(args: argparse.Namespace, record) -> int:
+    """The new model's first policy, and its activation, go in the audit trail."""
+    from models.escalation import load_policy
+
+    path = Path(record.path)
+    labels = record.labels
+    policy = load_policy(path, record.id, labels)
+    failed = log_policy_refitted(args, policy, "calibration split") if policy else 0
+    if record.active:
+        failed = failed or log_model_activated(args, path, record.id)
+    return failed
+
+
+def _print_training_summary(record, card: dict) -> None:
+    test, base = card["metrics"]["test"], card["baseline"]["test"]
+    print(f"model {record.id} saved to {record.path}" + (" (active)" if record.active else ""))
+    print(f"  test split ({test['n']} cases): accuracy {test['accuracy']:.3f}, "
+          f"macro-F1 {test['macro_f1']:.3f}; baseline {base['accuracy']:.3f} / "
+          f"{base['macro_f1']:.3f}")
+    print(f"  ECE (15 bins) {test['ece_before']:.3f} -> {test['ece_after']:.3f} "
+          f"after temperature {card['training']['temperature']:.2f}")
+    print(f"  {card['comparison']}")
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    reg = registry(args)
+    if args.activate:
+        reg.activate(args.activate)
+        print(f"active model: {args.activate}", file=sys.stderr)
+        stored = log_model_activated(args, reg.path_of(args.activate), args.activate)
+        if stored:
+            return stored
+    records = reg.records()
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records]))
+        return 0
+    if not records:
+        print("no models yet: train one with `python main.py train`")
+    for r in records:
+        if r.problem:
+            print(f"! {r.id}  damaged: {r.problem}")
+            continue
+        marker = "*" if r.active else " "
+        scores = (f"acc {r.test_accuracy:.3f}  macro-F1 {r.test_macro_f1:.3f}"
+                  if r.test_accuracy is not None else "")
+        print(f"{marker} {r.id}  {r.created}  {r.training_data[:40]:<40}  {scores}")
+    return 0
+
+
+def _labelled_cases(args: argparse.Namespace, classifier, split: str
+                    ) -> tuple[list[str], np.ndarray, str]:
+    """The cases to calibrate or evaluate on: a file, or the split kept with the model."""
+    from models.data import load_labeled
+    from models.train_job import read_held_out
+
+    if args.data:
+        cases, _ = load_labeled(args.data, args.text_col, args.label_col, args.encoding)
+        texts, labels, source = list(cases.texts), list(cases.labels), Path(args.data).name
+    else:
+        texts, labels = read_held_out(classifier.path, split)
+        source = f"{split} split"
+    unknown = sorted(set(labels) - set(classifier.labels))
+    if unknown:
+        raise DataError(f"Labels {unknown} in {source} are not the model's labels "
+                        f"{classifier.labels}; relabel those cases or use another model.")
+    return texts, np.array([classifier.labels.index(y) for y in labels]), source
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from models.escalation import EscalationSettings, fit_policy, save_policy
+
+    args = with_settings(args)  # --alpha/--delta not given: the window's α and δ
+    classifier = load_cli_classifier(args, args.model)
+    settings = EscalationSettings(args.alpha, args.delta, args.set_score,
+                                  tuple(args.always_review or ()))
+    settings.check(classifier.labels)
+    texts, truth, source = _labelled_cases(args, classifier, "calibration")
+    reporter = TerminalProgress()
+    try:
+        scores = classifier.scores(texts, progress=reporter)
+    finally:
+        reporter.close()
+    policy = fit_policy(scores, truth, classifier.labels, classifier.model_id, settings, source)
+    path = save_policy(policy, classifier.path)
+    record = policy.to_record()
+    if args.json:
+        print(json.dumps({k: record[k] for k in ("policy_id", "model_id", "threshold",
+                                                 "n_calibration", "guarantee", "settings")}))
+    else:
+        print(f"policy {policy.policy_id} saved to {path}")
+        threshold = "none" if policy.threshold is None else f"{policy.threshold:.2f}"
+        print(f"  certified threshold: {threshold} (alpha {settings.alpha}, delta "
+              f"{settings.delta}, {policy.n_calibration} cases from {source})")
+        print(f"  {policy.guarantee}")
+    return log_policy_refitted(args, policy, source)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from models.escalation import load_policy
+    from models.escalation_evidence import evaluate_policy, risk_coverage_plot
+    from models.model_card import escalation_summary
+
+    classifier = load_cli_classifier(args, args.model)
+    policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
+    if policy is None:
+        raise DataError("This model has no escalation policy yet: run "
+                        "`python main.py calibrate` first.")
+    texts, truth, source = _labelled_cases(args, classifier, "test")
+    reporter = TerminalProgress() if not args.json else None
+    try:
+        scores = classifier.scores(texts, progress=reporter)
+    finally:
+        if reporter is not None:
+            reporter.close()
+    evidence = evaluate_policy(policy, scores, truth)
+    plot = Path(args.plot) if args.plot else (
+        data_path(args) / "reports"
+        / f"{classifier.model_id}-{policy.policy_id}-risk-coverage.png")
+    risk_coverage_plot(policy, scores, truth, plot, evidence)
+    evidence = {**evidence, "source": source, "plot": str(plot)}
+    if args.json:
+        print(json.dumps(evidence))
+    else:
+        print(f"policy {policy.policy_id} on {len(truth)} cases ({source})")
+        print(f"  {policy.guarantee}")
+        print(f"  {escalation_summary(evidence)}")
+        print(f"  escalation reasons: {evidence['escalation_reasons']}")
+        print(f"  risk-coverage plot: {plot}")
+    return 0
+
+
+def add_train_parser(commands) -> None:
+    train = commands.add_parser("train", help="fine-tune a classifier (default: the demo data)")
+    train.add_argument("--data", help="CSV, TSV or JSONL file of labelled texts")
+    train.add_argument("--text-col", default="text", help="column with the text (default: text)")
+    train.add_argument("--label-col", default="label",
+                       help="column with the label (default: label)")
+    train.add_argument("--test-data",
+                       help="a separate test file (split into calibration and test)")
+    train.add_argument("--encoding", help="file encoding when it is not UTF-8")
+    train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may stop sooner)")
+    train.add_argument("--max-length", type=int, help="model window in tokens (default 256)")
+    train.add_argument("--seed", type=int, help="random seed (default 13)")
+    train.add_argument("--base-model", help="a local encoder directory to fine-tune instead of "
+                       "the embedded all-MiniLM-L6-v2")
+    train.add_argument("--no-activate", action="store_true", help="do not make it the active model")
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
+    train.set_defaults(handler=cmd_train)
+    add_record_options(train)
+
+
+def add_model_parsers(commands) -> None:
+    """``models``, ``calibrate`` and ``evaluate`` (``train`` is added first, on its own)."""
+    models = commands.add_parser("models", help="list models; activate one")
+    models.add_argument("--activate", metavar="ID", help="make this model the active one")
+    models.add_argument("--json", action="store_true", help="print the list as JSON")
+    models.set_defaults(handler=cmd_models)
+    add_record_options(models)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="fit the escalation policy (default: the model's calibration split)")
+    _data_options(calibrate)
+    calibrate.add_argument("--alpha", type=float,
+                           help="bound on the error among automatic decisions (default: α in "
+                                "the settings, 0.10 unless changed)")
+    calibrate.add_argument("--delta", type=float,
+                           help="chance the bound fails over the calibration draw (default: δ "
+                                "in the settings, 0.10 unless changed)")
+    calibrate.add_argument("--set-score", default="lac", choices=("lac", "aps"),
+                           help="conformal score of the prediction sets (default lac)")
+    calibrate.add_argument("--always-review", nargs="*", metavar="LABEL",
+                           help="labels that are always escalated")
+    calibrate.set_defaults(handler=cmd_calibrate)
+    settings_flags(calibrate, alpha="alpha", delta="delta")
+    add_record_options(calibrate)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="the escalation policy's evidence (default: the model's test split)")
+    _data_options(evaluate)
+    evaluate.add_argument("--plot", help="where to write the risk-coverage PNG")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="labelled cases (CSV, TSV or JSONL) instead of the split "
+                                       "kept with the model")
+    parser.add_argument("--text-col", default="text", help="column with the text")
+    parser.add_argument("--label-col", default="label", help="column with the label")
+    parser.add_argument("--encoding", help="file encoding when it is not UTF-8")
+    parser.add_argument("--model", help="model id (default: the active model)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
