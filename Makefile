@@ -31,9 +31,9 @@ test: install system-deps
 
 # Style (ruff) and architecture (import-linter: Qt only in app.ui, app > explainers > models;
 # the contracts are [tool.importlinter] in pyproject.toml). CI runs it beside `make test`.
-lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/lint-imports
+lint: install  # both run, so one report shows every finding
+	status=0; $(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/lint-imports --no-logo || status=1; exit $$status
 
 bench: install
 	$(PY) benchmarks/bench_classifier.py

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from explainers.types import Attribution, LLMOpinion
-from models.errors import CasewiseError
+from models.errors import CasewiseError, DataError
 from models.progress import (
     CancelFlag,
     Cancelled,
@@ -134,7 +134,7 @@ def decide(bench: Workbench, texts: Sequence[str], progress: ProgressCallback | 
     from models.escalation import predict_and_decide
 
     if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
-        raise CasewiseError("A case needs some text: paste or type it, or open a file.")
+        raise DataError("The case text is empty: paste or type it, or open a file.")
     return predict_and_decide(bench.classifier, bench.policy, list(texts), progress, cancel)
 
 
@@ -233,6 +233,25 @@ def run_case(bench: Workbench, case: CaseInput | CaseResult, *, store: Any = Non
     return result
 
 
+def run_cases(bench: Workbench, cases: Sequence[CaseInput], *, store: Any = None,
+              steps: Steps = Steps(), llm: LLMChoice | None = None,
+              listener: Listener | None = None, cancel: CancelFlag | None = None,
+              explain_options: dict[str, Any] | None = None) -> list[CaseResult]:
+    """``run_case`` for several cases given together (``predict --file``): decided in one
+    pass, then each taken through the rest. Unlike ``run_batch``, a case already stored gets
+    this answer added to its trail."""
+    listener = listener or Listener()
+    answers = decide(bench, [case.text for case in cases], listener.progress, cancel)
+    results = []
+    for case, (prediction, decision) in zip(cases, answers, strict=True):
+        result = CaseResult(case, prediction, decision, unstored={"prediction"})
+        listener.emit("decided", result)
+        results.append(run_case(bench, result, store=store, steps=steps, llm=llm,
+                                listener=listener, cancel=cancel,
+                                explain_options=explain_options))
+    return results
+
+
 def _file(store: Any, result: CaseResult, listener: Listener) -> None:
     """Store what the case has that the history lacks; a store failure is kept in the result
     (the work goes on and the answer is shown) and later writes are not tried."""
@@ -251,28 +270,35 @@ def _file(store: Any, result: CaseResult, listener: Listener) -> None:
 
 def file_case(store: Any, result: CaseResult) -> CaseWrite:
     """Store everything of the case that is not stored yet (``result.unstored``); also the
-    retry after a failed write. Each write is one transaction."""
-    write = None
+    retry after a failed write. Each write is one transaction; the result shows the case as
+    stored (``case_id``) only once all of it is, so nobody acts on half a case."""
+    first = None
     if "prediction" in result.unstored:
-        if result.case_id is None:
-            write = store.add_case(result.text, result.case.source,
-                                   result.case.metadata or None,
-                                   prediction=result.prediction, escalation=result.decision)
-            if not write.new:  # the same text was stored before: the new answer joins it
-                write = store.record_analysis(write.case_id, result.prediction,
-                                              result.decision)
-        else:
-            write = store.record_analysis(result.case_id, result.prediction, result.decision)
-        result.note_write(write)
-        result.unstored.discard("prediction")
+        first = _file_decision(store, result)
     records = [getattr(result, kind) for kind in ("attribution", "opinion")
                if kind in result.unstored]
-    if records:
-        [write] = store.record_many([(result.case_id, record) for record in records])
-        result.note_write(write)
-        result.unstored -= {"attribution", "opinion"}
+    try:
+        case_id = first.case_id if first is not None else result.case_id
+        last = store.record_many([(case_id, r) for r in records])[0] if records else first
+    except Exception:
+        if first is not None:  # the decision is stored: a retry must not store it twice
+            result.note_write(first)
+            result.unstored.discard("prediction")
+        raise
+    result.note_write(last or result.write)
+    result.unstored -= {"prediction", "attribution", "opinion"}
     result.store_error = None
-    return write or result.write
+    return result.write
+
+
+def _file_decision(store: Any, result: CaseResult) -> CaseWrite:
+    if result.case_id is not None:
+        return store.record_analysis(result.case_id, result.prediction, result.decision)
+    write = store.add_case(result.text, result.case.source, result.case.metadata or None,
+                           prediction=result.prediction, escalation=result.decision)
+    if not write.new:  # the same text was stored before: the new answer joins its trail
+        write = store.record_analysis(write.case_id, result.prediction, result.decision)
+    return write
 
 
 def register_model(store: Any, bench: Workbench) -> None:
@@ -315,6 +341,7 @@ class _Pending:
     stage: str  # "new", "resume" (stored, lacks something), "reanalyse" (another model's)
     known: CaseProgress | None = None  # what the history already holds for it
     failed: bool = False
+    needs_work: bool = False  # an attribution or opinion was computed for it
 
     def needs_attribution(self, steps: Steps) -> bool:
         had = self.stage == "resume" and self.known is not None and self.known.explained
@@ -354,23 +381,28 @@ def score_into(counts: BatchCounts, bench: Workbench, cases: Sequence[CaseInput]
     for start in range(0, len(cases), chunk_size):
         raise_if_cancelled(cancel)
         chunk = cases[start:start + chunk_size]
-        _run_chunk(bench, chunk, store, steps, llm, counts, cancel, on_stored)
-        tracker.advance(len(chunk), f"{counts.stored + counts.completed} stored, "
-                                    f"{counts.escalated} escalated")
+        _run_chunk(bench, chunk, store, steps, llm, counts, cancel, on_stored, tracker)
+        tracker.advance(start + len(chunk) - tracker.done, _progress_note(counts))
     return counts
+
+
+def _progress_note(counts: BatchCounts) -> str:
+    return f"{counts.stored + counts.completed} stored, {counts.escalated} escalated"
 
 
 def _run_chunk(bench: Workbench, chunk: Sequence[CaseInput], store: Any, steps: Steps,
                llm: LLMChoice | None, counts: BatchCounts, cancel: CancelFlag | None,
-               on_stored: Callable | None) -> None:
+               on_stored: Callable | None, tracker: ProgressTracker) -> None:
     pending = _sort_out(bench, chunk, store.case_progress([c.text for c in chunk]), steps,
                         llm, counts)
     _decide_chunk(bench, pending, counts, cancel)
     decided = [p for p in pending if not p.failed]
     _store_decisions(store, decided)
-    for item in decided:
+    for item in decided:  # the slow part (attributions, the LLM): progress per case
         raise_if_cancelled(cancel)
         _extras(bench, item, steps, llm, counts, cancel)
+        if item.needs_work:
+            tracker.advance(1, _progress_note(counts))
     _store_extras(store, decided)
     for item in decided:
         if item.failed:
@@ -467,6 +499,7 @@ def _extras(bench: Workbench, item: _Pending, steps: Steps, llm: LLMChoice | Non
     the case has stays stored, and the next run finishes it)."""
     result = item.result
     try:
+        item.needs_work = item.needs_attribution(steps) or item.needs_opinion(steps, llm)
         if item.needs_attribution(steps):
             result.attribution = explain(bench, result, cancel=cancel)
             result.unstored.add("attribution")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import types
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -152,13 +153,34 @@ def _switch(original: Callable, ours: str, covers: Callable[..., bool]) -> Calla
     return switch
 
 
+def _calling_itself(original: Callable, name: str) -> Callable:
+    """``original`` compiled with its own copy of its module's globals.
+
+    A numba function that calls itself by its module-global name (``lower_credit`` does)
+    resolves that name when it compiles: once the name holds a switch, which numba cannot
+    type, it would no longer compile. The copy calls itself, exactly as before.
+    """
+    py_func = getattr(original, "py_func", None)
+    if py_func is None or name not in py_func.__code__.co_names:
+        return original
+    import numba
+
+    scope = dict(py_func.__globals__)
+    clone = types.FunctionType(py_func.__code__, scope, py_func.__name__,
+                               py_func.__defaults__, py_func.__closure__)
+    options = {k: v for k, v in original.targetoptions.items() if k != "nopython"}
+    scope[name] = numba.njit(clone, **options)
+    return scope[name]
+
+
 def install() -> None:
     """Put the switches into shap's modules (once per process; calling again does nothing)."""
     for module_name, name, ours, covers in SWITCHES:
         module = importlib.import_module(module_name)
         current = getattr(module, name)
         if not hasattr(current, _INSTALLED):
-            setattr(module, name, _switch(current, ours, covers))
+            original = _calling_itself(current, name)
+            setattr(module, name, _switch(original, ours, covers))
 
 
 def compiled(module_name: str, name: str) -> Callable:

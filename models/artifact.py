@@ -6,11 +6,13 @@ interrupted run leaves no directory that looks like a model.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +22,8 @@ ARTIFACT_FORMAT = 1
 MANIFEST_FILE = "MANIFEST.json"
 META_FILE = "casewise.json"
 PARTIAL_PREFIX = ".partial-"
+# The digests of an artifact's files as last verified, by file state (VerifiedHashes).
+HASH_CACHE_FILE = ".verified-sha256.json"
 
 
 def sha256_file(path: Path) -> str:
@@ -60,7 +64,7 @@ def manifest_of(directory: Path) -> dict[str, str]:
     return {
         path.relative_to(directory).as_posix(): sha256_file(path)
         for path in sorted(directory.rglob("*"))
-        if path.is_file() and path.name != MANIFEST_FILE
+        if path.is_file() and path.name not in (MANIFEST_FILE, HASH_CACHE_FILE)
     }
 
 
@@ -85,8 +89,12 @@ def write_artifact(
         raise
 
 
-def verify_artifact(directory: Path) -> dict[str, str]:
-    """Check every file against the manifest; name the first problem found."""
+def verify_artifact(directory: Path, use_cache: bool = True) -> dict[str, str]:
+    """Check every file against the manifest; name the first problem found.
+
+    With ``use_cache``, a file whose size, times, inode and device are those it had when it
+    last matched (``HASH_CACHE_FILE``) is not hashed again (see ``VerifiedHashes``).
+    """
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.is_file():
         raise ModelIntegrityError(
@@ -97,6 +105,7 @@ def verify_artifact(directory: Path) -> dict[str, str]:
         expected = json.loads(manifest_path.read_text(encoding="utf-8"))["sha256"]
     except (ValueError, KeyError) as exc:
         raise ModelIntegrityError(f"{manifest_path} is unreadable: {exc}") from exc
+    verified = VerifiedHashes(directory) if use_cache else None
     for name, digest in expected.items():
         path = directory / name
         if not path.is_file():
@@ -104,12 +113,66 @@ def verify_artifact(directory: Path) -> dict[str, str]:
                 f"Model {directory.name} is incomplete: {name} is missing. "
                 "Train the model again or activate another one."
             )
-        if sha256_file(path) != digest:
+        if digest != (verified.sha256(name) if verified else sha256_file(path)):
             raise ModelIntegrityError(
                 f"Model {directory.name} was changed after it was written: the SHA-256 of {name} "
                 "does not match its manifest. Do not use it; train again or activate another model."
             )
+    if verified:
+        verified.save()
     return expected
+
+
+def file_state(path: Path) -> list[int]:
+    """What changes whenever a file's content is written: size, modification and status-change
+    times (ns), inode and device. Restoring the modification time after an edit (``touch -d``)
+    still moves the status-change time, which only the system clock sets."""
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+class VerifiedHashes:
+    """The SHA-256 of each file of an artifact as last hashed, keyed by the file's state.
+
+    Kept in ``HASH_CACHE_FILE`` inside the artifact (the manifest does not list it, so it is
+    never checked itself): a file is hashed again as soon as its state differs (any write, a
+    copy, a restore), and otherwise its digest is taken from there, so loading a model does not
+    read its weights twice. A file changed less than ``SETTLE_NS`` ago is not recorded, since
+    a coarse file-system clock could give a further write within the same tick the same times.
+    The record is a convenience: if it cannot be read or written, files are simply hashed.
+    """
+
+    SETTLE_NS = 2_000_000_000
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / HASH_CACHE_FILE
+        try:
+            known = json.loads(self.path.read_text(encoding="utf-8"))
+            self.known: dict[str, dict] = known if isinstance(known, dict) else {}
+        except (OSError, ValueError):
+            self.known = {}
+        self.changed = False
+
+    def sha256(self, name: str) -> str:
+        path = self.directory / name
+        state = file_state(path)
+        entry = self.known.get(name)
+        if isinstance(entry, dict) and entry.get("state") == state and "sha256" in entry:
+            return entry["sha256"]
+        digest = sha256_file(path)
+        settled = time.time_ns() - max(state[1], state[2]) > self.SETTLE_NS
+        if settled and file_state(path) == state:  # not written to while it was read
+            self.known[name] = {"state": state, "sha256": digest}
+            self.changed = True
+        return digest
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        with contextlib.suppress(OSError):  # a read-only model directory: hash next time
+            write_text_atomically(self.path, json.dumps(self.known, indent=1) + "\n", mode=0o644)
+        self.changed = False
 
 
 def read_json(path: Path) -> dict:

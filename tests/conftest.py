@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import os
-import random
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.data import SCORED_CASES, SCORED_REVIEWS, synthetic_rows, write_csv
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
-
-CLASS_WORDS = {
-    "negative": ["awful", "terrible", "worse", "rash", "pain", "stopped", "horrible"],
-    "neutral": ["okay", "unsure", "mixed", "somewhat", "average", "unclear", "fine"],
-    "positive": ["great", "wonderful", "better", "relief", "works", "excellent", "happy"],
-}
-FILLER = ["the", "medicine", "i", "took", "it", "for", "weeks", "my", "doctor", "and", "was"]
-
-
-def synthetic_rows(n_per_class: int = 40, seed: int = 0) -> list[dict[str, str]]:
-    """Short texts whose class is signalled by a few words among filler."""
-    rng = random.Random(seed)
-    rows = []
-    for label, words in CLASS_WORDS.items():
-        for i in range(n_per_class):
-            tokens = rng.sample(FILLER, 6) + rng.sample(words, 2)
-            rng.shuffle(tokens)
-            rows.append({"text": " ".join(tokens) + f" case {i}", "label": label})
-    rng.shuffle(rows)
-    return rows
-
-
-def write_csv(path: Path, rows: list[dict[str, str]], delimiter: str = ",") -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter=delimiter)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -110,8 +79,6 @@ def home(trained_home, tmp_path) -> Path:
 
 # -- the desktop app (app/ui): a real store of scored cases and a real context ---------------
 
-SCORED_CASES = 300  # three pages of the history table
-SCORED_REVIEWS = 40
 
 
 @pytest.fixture(scope="session")

@@ -6,16 +6,8 @@ import shutil
 import subprocess
 import sys
 
+from tests.helpers.cli import run_cli
 from tests.helpers.data import PROJECT_ROOT, synthetic_rows, write_csv
-
-
-def run_cli(home, *args, check=True):
-    env = {**os.environ, "CASEWISE_HOME": str(home), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "main.py", *args], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}: {result.stderr}")
-    return result
 
 
 def test_predict_json_contract(home):

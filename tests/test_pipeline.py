@@ -12,7 +12,7 @@ from app.store import StoreError, open_store
 from models.llm.openai_backend import OpenAICompatibleBackend
 from models.progress import CancelFlag, Cancelled
 from models.types import CaseInput
-from tests.conftest import synthetic_rows
+from tests.helpers.data import synthetic_rows
 from tests.helpers.llm_server import serving
 
 CASE = "the medicine was awful and the rash came back, terrible weeks"

@@ -323,6 +323,17 @@ def test_case_progress_follows_the_latest_prediction(store):
     assert store.case_progress([]) == {}
 
 
+def test_an_opinion_that_is_an_error_does_not_count_as_asked(store):
+    """A failed LLM call is stored (the trail shows it was tried) but a resumed batch asks
+    again: only an answer counts."""
+    text = "The LLM timed out on this one."
+    case_id = scored(store, text)
+    store.record_opinion(case_id, replace(opinion(), label=None, text="", error="timed out"))
+    assert store.case_progress([text])[text].asked is False
+    store.record_opinion(case_id, opinion())
+    assert store.case_progress([text])[text].asked is True
+
+
 def test_case_progress_reads_a_whole_batch_of_texts(store):
     """More texts than one lookup chunk, most of them stored, some explained."""
     texts = [f"Case {i} of a long batch." for i in range(1200)]

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from app.settings import KEY_FILE, SETTINGS_FILE, load_settings
 from models.progress import CancelFlag, Cancelled
@@ -30,9 +30,10 @@ def audit_kinds(store, kind: str) -> list:
 
 # -- app.batch and app.policy_refit, without Qt ------------------------------------------------
 
-def test_score_cases_stores_skips_reports_and_cancels(trained_home, tmp_path):
-    from app.batch import read_cases, score_cases
+def test_run_batch_stores_skips_reports_and_cancels(trained_home, tmp_path):
+    from app.batch import read_cases
     from app.casework import load_workbench
+    from app.pipeline import Steps, run_batch
     from app.store import open_store
 
     csv = write_csv(tmp_path / "in.csv", [*new_cases(9), {"ref": "empty", "note": "  "}])
@@ -41,18 +42,19 @@ def test_score_cases_stores_skips_reports_and_cancels(trained_home, tmp_path):
     bench = load_workbench(trained_home)
     seen = []
     with open_store(tmp_path / "c.db") as store:
-        counts = score_cases(store, bench, cases[:4], explain=True, progress=seen.append)
-        assert counts.to_dict() == {"stored": 4, "skipped": 0, "failed": 0,
+        counts = run_batch(bench, cases[:4], store, progress=seen.append)
+        assert counts.to_dict() == {"stored": 4, "completed": 0, "skipped": 0, "failed": 0,
                                     "escalated": counts.escalated}
-        assert seen[-1].done == seen[-1].total == 4 and seen[1].eta_seconds is not None
+        assert seen[-1].done == seen[-1].total == 4 and seen[2].eta_seconds is not None
         stored = store.find_cases(page_size=10).items
         assert all(store.get_case(s.id).attributions for s in stored)
         cancel = CancelFlag()
         with pytest.raises(Cancelled):
-            score_cases(store, bench, cases, explain=False, cancel=cancel,
-                        on_stored=lambda _id, c: c.stored == 2 and cancel.cancel())
+            run_batch(bench, cases, store, steps=Steps(explain=False), cancel=cancel,
+                      chunk_size=2,
+                      on_stored=lambda _write, c: c.stored == 2 and cancel.cancel())
         assert store.find_cases().total == 6  # the two before the cancel stay
-        again = score_cases(store, bench, cases, explain=False)
+        again = run_batch(bench, cases, store, steps=Steps(explain=False))
         assert (again.stored, again.skipped) == (3, 6)
 
 
@@ -216,10 +218,25 @@ def test_model_card_shows_every_section_and_draws_the_plot(qtbot, ui_context_hom
     bench = ui_context_home.workbench
     assert all(label in text for label in bench.labels)
     assert "ECE before" in text and "baseline F1" in text
+    assert "Card integrity: the card file matches the model's manifest" in text
     assert bench.policy.policy_id in text  # the policies fitted for the model
     qtbot.waitUntil(lambda: dialog.plot is not None, timeout=60000)
     assert dialog.plot.is_file() and dialog.plot.read_bytes()[:4] == b"\x89PNG"
     assert "<img" in dialog.browser.toHtml() or "Risk–coverage" in dialog.browser.toPlainText()
+
+
+def test_a_model_card_that_cannot_be_read_says_why(qtbot, ui_context_home):
+    from app.ui.models_dialog import ModelCardDialog, show_model_card_for
+
+    model_id = ui_context_home.workbench.model_id
+    card_file = ui_context_home.data_dir / "models" / model_id / "model_card.json"
+    card_file.write_text("{not json", encoding="utf-8")
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    show_model_card_for(ui_context_home, model_id, parent)
+    qtbot.waitUntil(lambda: parent.findChild(ModelCardDialog) is not None, timeout=TIMEOUT)
+    dialog = parent.findChild(ModelCardDialog)
+    assert "cannot be shown: the model card cannot be read" in dialog.browser.toPlainText()
 
 
 def test_show_model_card_without_a_model_says_so(qtbot, ui_context):

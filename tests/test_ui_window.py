@@ -182,11 +182,12 @@ def test_review_queue_opens_the_next_case_from_its_records(qtbot, gui):
     window = gui(review_queue=True)
     view, store = window.case_view, window.context.store
     bench = window.context.workbench
-    from app.casework import analyze, store_analysis
+    from app.pipeline import decide
 
     # A case scored elsewhere (batch, CLI) waits in the queue, without attributions.
-    (waiting,) = analyze(bench, [OTHER_CASE])
-    waiting_id, _ = store_analysis(store, waiting, "batch")
+    ((prediction, decision),) = decide(bench, [OTHER_CASE])
+    waiting_id = store.add_case(OTHER_CASE, "batch", prediction=prediction,
+                                escalation=decision).case_id
 
     type_and_analyze(qtbot, window, NEGATIVE_CASE)
     qtbot.waitUntil(lambda: settled(window) and view.state.opinion is not None, timeout=WAIT)
@@ -195,8 +196,8 @@ def test_review_queue_opens_the_next_case_from_its_records(qtbot, gui):
     qtbot.waitUntil(lambda: view.state is not None and view.state.case_id == waiting_id,
                     timeout=WAIT)
     assert view.editor.toPlainText() == OTHER_CASE
-    assert view.state.prediction == store.get_case(waiting_id).prediction.data
-    assert view.result.label_view.text().startswith(waiting.prediction.label)
+    assert view.state.prediction == store.get_case(waiting_id).prediction.value
+    assert view.result.label_view.text().startswith(prediction.label)
     # What was missing is computed and stored; nothing stored is recomputed.
     qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
     assert len(store.get_case(waiting_id).predictions) == 1
@@ -215,7 +216,7 @@ def test_gui_thread_keeps_ticking_while_attributions_and_llm_run(qtbot, gui, llm
     timer.stop()
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert llm_server.attempts["drip"] == 1
-    assert "word49" in window.case_view.state.opinion["raw_text"]
+    assert "word49" in window.case_view.state.opinion.raw_text
     assert len(ticks) > 20
     assert max(gaps) < 0.4, f"the GUI thread stalled for {max(gaps):.2f} s"
 
@@ -304,35 +305,57 @@ def test_a_remote_backend_shows_what_it_will_send_first(qtbot, gui):
         assert "555-123-4567" not in sent and "[PHONE]" in sent
 
 
-def test_views_read_the_stored_records(home):
-    """The pure pieces the views are made of, from stored dicts; and dicts back to objects."""
-    from app.casework import (
-        analysis_from_records,
-        analyze,
-        attribution_from_dict,
-        explain_case,
-        load_workbench,
-    )
-    from app.ui.llm_pane import verdict
-    from app.ui.result_panel import decision_texts, label_text
-    from app.ui.review_panel import blind_review, override_problem
+def test_views_read_the_typed_records():
+    """The pure pieces the views are made of, from the typed records the store hands back
+    (``StoredRecord.value``, rebuilt from the stored JSON)."""
+    from app.store.records import Review, StoredRecord
+    from app.ui.attribution_view import faithfulness_texts, flip_text, status_text
+    from app.ui.llm_pane import findings_html, timing_text, verdict
+    from app.ui.result_panel import decision_texts, label_text, set_text
+    from app.ui.review_panel import blind_review, override_problem, review_line
+    from explainers.types import Finding, Flip
+    from tests.store_helpers import attribution, escalation, opinion, prediction
 
-    bench = load_workbench(home)
-    (analysis,) = analyze(bench, [NEGATIVE_CASE])
-    prediction, decision = analysis.prediction.to_dict(), analysis.decision.to_dict()
-    again = analysis_from_records(NEGATIVE_CASE, json.loads(json.dumps(prediction)),
-                                  json.loads(json.dumps(decision)))
-    assert again.prediction == analysis.prediction and again.decision == analysis.decision
-    attribution = explain_case(bench, NEGATIVE_CASE)
-    stored = json.loads(json.dumps(attribution.to_dict()))
-    assert attribution_from_dict(stored).to_dict() == stored
+    def stored(kind: str, record):
+        data = json.loads(json.dumps(record.to_dict()))
+        return StoredRecord(1, kind, 1, "2026-01-02T10:30:00+00:00", "0" * 64, data).value
 
-    assert label_text(prediction).startswith("negative")
-    badge, tone, reasons, guarantee = decision_texts(decision)
+    p, d = stored("prediction", prediction()), stored("escalation", escalation())
+    assert p == prediction() and d == escalation()
+    assert label_text(p) == "negative  ·  80 %"
+    assert set_text(p, d) == ("Prediction set {negative} — contains the true label 90 % of "
+                              "the time.")
+    badge, tone, reasons, guarantee = decision_texts(d)
     assert (badge, tone) == ("ESCALATE", "escalate") and reasons and guarantee
+    assert decision_texts(replace(d, decision="auto"))[:3] == ("AUTO", "auto", [])
     assert decision_texts(None)[0] == "NO POLICY"
-    assert "DISAGREES" in verdict({"label": "positive"}, "negative")[0]
-    assert "agrees" in verdict({"label": "negative"}, "negative")[0]
+
+    a = stored("attribution", attribution())
+    assert faithfulness_texts(a)[2].startswith("the words matter (AOPC comprehensiveness 0.50")
+    assert faithfulness_texts(replace(a, faithfulness=None)) is None
+    assert flip_text(a) == ""
+    flipped = replace(a, flip=Flip(("rash",), ((4, 8),), "positive", 3, 5))
+    assert "removing “rash” changes the label from negative to positive" in flip_text(flipped)
+    assert status_text(a) == "Partition SHAP · 40 model calls · 0.20 s"
+    assert "refining" in status_text(replace(a, final=False))
+
+    o = stored("opinion", opinion())
+    assert "agrees" in verdict(o, "negative")[0]
+    assert "DISAGREES" in verdict(o, "positive")[0]
+    assert verdict(replace(o, label=None, error="timed out"), "negative") == (
+        "No second opinion: timed out", "danger")
+    warned = replace(o, check=(Finding("not_in_text", "warning", "unicorn is not in the text"),))
+    assert "⚠ <b>unicorn is not in the text</b>" in findings_html(warned)
+    assert timing_text(o) == "2.0 s · first words after 0.5 s · 100 tokens in, 20 out"
+
+    review = Review(id=3, case_id=1, reviewer="Ann", decision="override", label="neutral",
+                    reason="relapse", meaning="approved", signed_at="2026-01-02T10:30:00+00:00",
+                    case_sha256="ab" * 32, prediction_id=1, supersedes_id=None)
+    assert Review.from_dict(json.loads(json.dumps(review.to_dict()))) == review
+    assert review_line(review) == ("Overridden → neutral by Ann (approved), 2026-01-02 10:30 "
+                                   "UTC — “relapse”")
+    assert review_line(replace(review, decision="defer", reason=None)).startswith(
+        "Deferred by Ann (approved)")
     assert override_problem("negative", "why", "negative").startswith("“negative” is the model")
     assert override_problem("neutral", " ", "negative").startswith("Give a reason")
     assert override_problem("neutral", "mixed", "negative") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
 from models.errors import CasewiseError
 from models.progress import Cancelled
@@ -14,17 +14,14 @@ __all__ = ["build_parser", "main"]
 
 def cmd_start(args: argparse.Namespace) -> int:
     """No command: open the desktop window (it offers to train the default model when there
-    is none). ``--screenshot DIR`` photographs it on a sample case instead. Qt is imported
-    only here, so every other command runs without it."""
-    if args.screenshot:
-        from app.ui.screenshot import take_screenshots
-
-        return take_screenshots(Path(args.screenshot))
-    if not _has_display():
-        return _headless_start(args)
-    from app.ui.app import run_app
-
-    return run_app(sys.argv[:1])
+    is none); ``--screenshot DIR`` photographs it on a sample case instead. The window is
+    opened by ``main.py``'s ``open_window``: the core (this package) never imports Qt."""
+    if args.screenshot or _has_display():
+        if args.open_window is None:
+            raise CasewiseError("The desktop window opens from main.py: run "
+                                "`python main.py` (with no command).")
+        return args.open_window(args)
+    return _headless_start(args)
 
 
 def _has_display() -> bool:
@@ -75,11 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None,
+         open_window: Callable[[argparse.Namespace], int] | None = None) -> int:
+    """Run one command; with none, ``open_window(args)`` opens the desktop app."""
     from app.cli.common import with_settings
 
     # The settings are read once, here: a damaged settings file warns once, not per use.
     args = with_settings(build_parser().parse_args(argv))
+    args.open_window = open_window
     try:
         return args.handler(args)
     except CasewiseError as exc:

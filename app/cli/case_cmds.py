@@ -10,9 +10,8 @@ from pathlib import Path
 from app.cli.common import (
     TerminalProgress,
     add_record_options,
+    case_store,
     load_cli_workbench,
-    record,
-    store_cases,
 )
 from models.errors import CasewiseError
 
@@ -20,7 +19,9 @@ SAMPLE_CASES = Path(__file__).resolve().parents[2] / "assets" / "sample_cases.js
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from app.pipeline import Steps, run_cases
     from models.data import load_texts
+    from models.types import CaseInput
 
     if (args.text is None) == (args.file is None):
         raise CasewiseError("Give either a TEXT to classify or --file FILE, not both or neither.")
@@ -33,18 +34,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"skipped {len(empty)} empty text(s) (rows {empty[:10]})", file=sys.stderr)
     if not kept:
         raise CasewiseError("There is no text to classify.")
-    from app.casework import analyze
-
-    analyses = analyze(bench, kept)
-    for analysis in analyses:
-        prediction, decision = analysis.prediction, analysis.decision
+    source = Path(args.file).name if args.file else "terminal"
+    with case_store(args, bench) as history:
+        results = run_cases(bench, [CaseInput(text, source) for text in kept],
+                            store=history.store, steps=Steps(explain=False))
+    for result in results:
+        prediction, decision = result.prediction, result.decision
         if args.json:
             print(json.dumps({**prediction.to_dict(), "escalation": decision.to_dict()}))
         else:
             print(f"{_format_prediction(prediction)}  -> {_format_decision(decision)}")
-    source = Path(args.file).name if args.file else "terminal"
-    return record(args, "the result",
-                  lambda store: store_cases(store, bench, analyses, source))
+    return history.report("the result", results)
 
 
 def _format_prediction(prediction) -> str:
@@ -63,35 +63,25 @@ def _format_decision(decision) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from explainers.attribution import explain
+    from app.pipeline import Listener, run_case
+    from models.types import CaseInput
 
     bench = load_cli_workbench(args, args.model)
     reporter = TerminalProgress() if not args.json else None
+    options = {"target": args.cls, "budget": args.budget, "method": args.method,
+               "context": args.context, "masking": args.masking, "precision": args.precision}
     try:
-        attribution = explain(bench.classifier, args.text, target=args.cls, budget=args.budget,
-                              method=args.method, context=args.context,
-                              masking=args.masking,
-                              precision=args.precision, progress=reporter)
+        with case_store(args, bench) as history:
+            result = run_case(bench, CaseInput(args.text, "terminal"), store=history.store,
+                              listener=Listener(progress=reporter), explain_options=options)
     finally:
         if reporter is not None:
             reporter.close()
     if args.json:
-        print(json.dumps(explanation_json(attribution), ensure_ascii=False))
+        print(json.dumps(explanation_json(result.attribution), ensure_ascii=False))
     else:
-        _print_explanation(attribution)
-    return _record_explanation(args, bench, attribution)
-
-
-def _record_explanation(args: argparse.Namespace, bench, attribution) -> int:
-    """File the case, its decision and the attribution. The decision needs the encoder's
-    embeddings, which the attribution does not keep: one more (cheap) unmasked pass."""
-    from app.casework import analyze
-
-    def store_it(store) -> None:
-        (case_id,) = store_cases(store, bench, analyze(bench, [args.text]), "terminal")
-        store.record_attribution(case_id, attribution.to_dict())
-
-    return record(args, "the explanation", store_it)
+        _print_explanation(result.attribution)
+    return history.report("the explanation", [result])
 
 
 def explanation_json(attribution) -> dict:
@@ -128,14 +118,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The headless demo: classify the sample cases with the active model."""
     cases = json.loads(SAMPLE_CASES.read_text(encoding="utf-8"))
     bench = load_cli_workbench(args, None)
-    from app.casework import analyze
+    from app.pipeline import Steps, run_cases
+    from models.types import CaseInput
 
     print(f"Casewise — model {bench.model_id} ({', '.join(bench.labels)})\n")
     if bench.policy is not None:
         print(f"{bench.policy.guarantee}\n")
-    analyses = analyze(bench, [c["text"] for c in cases])
-    for case, analysis in zip(cases, analyses, strict=True):
-        prediction, decision = analysis.prediction, analysis.decision
+    results = run_cases(bench, [CaseInput(c["text"], "sample") for c in cases],
+                        steps=Steps(explain=False, store=False))
+    for case, result in zip(cases, results, strict=True):
+        prediction, decision = result.prediction, result.decision
         print(f"{case['id']}: {case['text'][:90]}{'...' if len(case['text']) > 90 else ''}")
         print(f"  -> {_format_prediction(prediction)}")
         print(f"     {_format_decision(decision)}\n")

@@ -15,17 +15,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.casework import model_identity  # also what the desktop app registers a model with
 from app.settings import Settings, load_settings
 from models.progress import Progress
 from models.registry import ModelRegistry
 
+if TYPE_CHECKING:  # for the annotations only: importing them loads torch and SQLAlchemy
+    from app.casework import Workbench
+    from app.pipeline import CaseResult
+    from app.store import CaseRepository
+    from models.classifier import Classifier
+
+# Exit codes (README, "Exit codes"): 0 done; 1 the audit chain is broken; 2 bad input or a
+# problem the message names; 3 the answer was printed but NOT stored; 4 some of the work
+# failed (cases of a batch, or the LLM did not answer); 130 cancelled.
 STORE_FAILED = 3
+PARTLY_FAILED = 4
 
 
 # -- settings: the window's, with this command's flags laid over them ------------------------
@@ -92,13 +103,13 @@ def registry(args: argparse.Namespace) -> ModelRegistry:
     return ModelRegistry(data_path(args))
 
 
-def load_cli_classifier(args: argparse.Namespace, model_id: str | None):
+def load_cli_classifier(args: argparse.Namespace, model_id: str | None) -> Classifier:
     from app.casework import load_classifier
 
     return load_classifier(data_path(args), model_id)
 
 
-def load_cli_workbench(args: argparse.Namespace, model_id: str | None):
+def load_cli_workbench(args: argparse.Namespace, model_id: str | None) -> Workbench:
     """The classifier with its escalation policy, as the desktop app and ``score`` load it."""
     from app.casework import load_workbench
 
@@ -184,7 +195,7 @@ def case_filters(args: argparse.Namespace) -> dict:
 
 # -- filing in the case history --------------------------------------------------------------
 
-def open_cli_store(args: argparse.Namespace):
+def open_cli_store(args: argparse.Namespace) -> CaseRepository:
     """``--db``, else ``casewise.db`` in the data folder; audit events name the reviewer of
     the settings, as the window's do (the login name unless one is set)."""
     from app.store import DB_FILE, open_store
@@ -218,12 +229,43 @@ def _not_stored(what: str, exc: Exception) -> int:
     return STORE_FAILED
 
 
-def store_cases(store, bench, analyses, source: str) -> list[int]:
-    """File analysed cases (with prediction and decision) of ``bench``'s model; the ids."""
-    from app.casework import register_in_store, store_analysis
+@dataclass
+class CaseStore:
+    """The history a case command files into: ``None`` with ``--no-store``, or when it could
+    not be opened (``error`` says why; the answer is still computed and printed)."""
 
-    register_in_store(store, bench)
-    return [store_analysis(store, a, source)[0] for a in analyses]
+    store: CaseRepository | None = None
+    error: Exception | None = None
+
+    def report(self, what: str, results: Sequence[CaseResult]) -> int:
+        """0, or STORE_FAILED with the message, after the answer was printed."""
+        error = self.error or next((r.store_error for r in results if r.store_error), None)
+        return _not_stored(what, error) if error is not None else 0
+
+
+@contextmanager
+def case_store(args: argparse.Namespace, bench: Workbench) -> Iterator[CaseStore]:
+    """Open the history for a case command and register the model its answers cite."""
+    from app.pipeline import register_model
+    from app.store import StoreError
+
+    if getattr(args, "no_store", False):
+        yield CaseStore()
+        return
+    try:
+        store = open_cli_store(args)
+    except StoreError as exc:
+        yield CaseStore(error=exc)
+        return
+    try:
+        try:
+            register_model(store, bench)
+        except StoreError as exc:
+            yield CaseStore(error=exc)
+            return
+        yield CaseStore(store)
+    finally:
+        store.close()
 
 
 def log_model_activated(args: argparse.Namespace, model_dir: Path, model_id: str) -> int:

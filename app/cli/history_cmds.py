@@ -9,6 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from app.cli.common import (
+    PARTLY_FAILED,
+    STORE_FAILED,
     TerminalProgress,
     add_db_option,
     add_filter_options,
@@ -22,21 +24,25 @@ from app.settings import MEANINGS
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """Predict, decide escalation, explain and store every case of a file; resumable."""
-    from app.batch import read_cases, score_cases
+    """Predict, decide escalation, explain and store every case of a file; a re-run finishes
+    what a case lacks and skips whole ones. Exit 4 when any case failed, 3 when the history
+    stopped taking them."""
+    from app.batch import read_cases
+    from app.pipeline import ASK_ESCALATED, ASK_NEVER, BatchCounts, LLMChoice, Steps, score_into
+    from app.store import StoreError
+    from models.llm.factory import embedded_backend
 
     cases = read_cases(Path(args.file), args.text_col, args.encoding)
     bench = load_cli_workbench(args, args.model)
-    backend = None
-    if args.llm:
-        from models.llm.factory import embedded_backend
-
-        backend = embedded_backend()
+    llm = LLMChoice(embedded_backend, "embedded") if args.llm else None
+    steps = Steps(explain=not args.no_explain, ask=ASK_ESCALATED if args.llm else ASK_NEVER)
     store = open_cli_store(args)
     reporter = TerminalProgress()
+    counts, stopped = BatchCounts(), None
     try:
-        counts = score_cases(store, bench, cases, explain=not args.no_explain,
-                             llm_backend=backend, progress=reporter)
+        score_into(counts, bench, cases, store, steps=steps, llm=llm, progress=reporter)
+    except StoreError as exc:
+        stopped = exc
     finally:
         reporter.close()
         store.close()
@@ -45,7 +51,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     summary = counts.to_dict()
     print(json.dumps(summary) if args.json else
           ", ".join(f"{k} {v}" for k, v in summary.items()))
-    return 0
+    if stopped is not None:
+        print(f"error: the case history stopped taking cases: {stopped}\nWhat is stored is "
+              "whole; run the same command again to finish the rest.", file=sys.stderr)
+        return STORE_FAILED
+    return PARTLY_FAILED if counts.failed else 0
 
 
 def _summary(item) -> dict:

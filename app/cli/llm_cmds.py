@@ -8,83 +8,65 @@ import json
 import sys
 
 from app.cli.common import (
+    PARTLY_FAILED,
     add_record_options,
+    case_store,
     llm_api_key,
     load_cli_workbench,
-    record,
     settings_flags,
-    store_cases,
     with_settings,
 )
 from models.errors import DataError
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from app.casework import analyze, ask_llm
-    from explainers.attribution import explain
-    from explainers.second_opinion import evidence_of, failed_opinion
-    from models.llm.base import LLMError
-    from models.llm.factory import make_backend
+    from app.pipeline import ASK_ALWAYS, ASK_NEVER, Listener, Steps, preview, run_case
+    from models.types import CaseInput
 
     args = with_settings(args)  # backend, model, URL, allow-remote not given: the window's
     bench = load_cli_workbench(args, args.classifier)
-    (analysis,) = analyze(bench, [args.text])
+    llm = _llm_choice(args)
+    case = CaseInput(args.text, "terminal")
+    if args.preview:  # the attribution's checks are not part of the prompt: skip them
+        result = run_case(bench, case, steps=Steps(explain=not args.no_attributions,
+                                                   ask=ASK_NEVER, store=False),
+                          explain_options={"with_checks": False})
+        return _print_preview(args, preview(llm.backend(), bench, result, args.max_tokens))
+    stream = None if args.json else (lambda piece: print(piece, end="", flush=True))
     # With its faithfulness and flip checks: the attribution is filed with the opinion, and
     # the record (and its audit PDF) should say how far to trust it (~0.5 s more).
-    attribution = None if args.no_attributions else explain(bench.classifier, args.text,
-                                                            with_checks=not args.preview)
-    if args.preview:
-        return _preview(args, bench.labels,
-                        evidence_of(analysis.prediction, analysis.decision, attribution))
-    try:
-        backend = make_backend(args.backend, args.model, args.base_url, llm_api_key(args),
-                               args.timeout)
-    except LLMError as exc:
-        opinion = failed_opinion(args.backend, args.model or "", args.base_url, str(exc))
-    else:
-        stream = None if args.json else (lambda piece: print(piece, end="", flush=True))
-        opinion = ask_llm(backend, bench, analysis, attribution, allow_remote=args.allow_remote,
-                          max_tokens=args.max_tokens, on_text=stream)
+    with case_store(args, bench) as history:
+        result = run_case(bench, case, store=history.store, llm=llm, listener=Listener(
+            llm_text=stream), steps=Steps(explain=not args.no_attributions, ask=ASK_ALWAYS))
+    opinion = result.opinion
     if args.json:
         print(json.dumps(opinion.to_dict(), ensure_ascii=False))
     else:
-        _print_opinion(opinion, analysis.prediction.label)
-    return _record_opinion(args, bench, analysis, attribution, opinion)
+        _print_opinion(opinion, result.prediction.label)
+    stored = history.report("the second opinion", [result])
+    return stored or (PARTLY_FAILED if opinion.error else 0)
 
 
-def _record_opinion(args: argparse.Namespace, bench, analysis, attribution, opinion) -> int:
-    """File the case, its decision, the attribution and the opinion with what was sent."""
+def _llm_choice(args: argparse.Namespace):
+    """The backend the command names (made when first used; preview needs it to trim)."""
+    from app.pipeline import LLMChoice
+    from models.llm.factory import make_backend
 
-    def store_it(store) -> None:
-        (case_id,) = store_cases(store, bench, [analysis], "terminal")
-        if attribution is not None:
-            store.record_attribution(case_id, attribution.to_dict())
-        store.record_opinion(case_id, opinion.to_dict())
-
-    return record(args, "the second opinion", store_it)
+    return LLMChoice(lambda: make_backend(args.backend, args.model, args.base_url,
+                                          llm_api_key(args), args.timeout),
+                     args.backend, args.model or "", args.base_url, args.allow_remote,
+                     args.max_tokens)
 
 
-def _preview(args: argparse.Namespace, labels: list[str], evidence) -> int:
+def _print_preview(args: argparse.Namespace, request) -> int:
     """Exactly what would be sent (after de-identification for a remote URL); nothing is."""
-    from explainers.prompts import build_prompt
-    from explainers.second_opinion import outgoing
-    from models.llm.base import is_local_url
-
-    remote = args.backend == "openai" and args.base_url and not is_local_url(args.base_url)
-    text, entities = args.text, ()
-    if remote:
-        text, entities, evidence = outgoing(args.text, evidence)
-    prompt = build_prompt(text, labels, evidence)
-    preview = {"remote": bool(remote), "base_url": args.base_url, "sent_text": text,
-               "redactions": list(entities), "messages": prompt.messages,
-               "prompt_version": prompt.version, "prompt_sha256": prompt.sha256}
     if args.json:
-        print(json.dumps(preview, ensure_ascii=False))
-    else:
-        where = args.base_url if remote else "this machine only (nothing leaves it)"
-        print(f"Would send to {where}:\n")
-        for message in prompt.messages:
-            print(f"[{message['role']}]\n{message['content']}\n")
+        print(json.dumps(request.to_dict(), ensure_ascii=False))
+        return 0
+    where = request.base_url if request.remote else "this machine only (nothing leaves it)"
+    print(f"Would send to {where}:\n")
+    for message in request.messages:
+        print(f"[{message['role']}]\n{message['content']}\n")
     return 0
 
 

@@ -33,9 +33,9 @@ from app.store.records import (
 from app.store.repository import CaseRepository
 
 __all__ = [
-    "DB_FILE", "AppendOnlyViolation", "AuditEvent", "CaseNotFound", "CasePage",
-    "CaseProgress", "CaseRecord", "CaseRepository", "CaseSummary", "CaseWrite", "ChainVerification", "InvalidRecord",
-    "InvalidReview", "NewCase", "Review", "ReviewRecord", "StoreCorrupt", "StoreError", "StoreLocked",
-    "StoreReadOnly", "StoreVersionError", "StoredRecord", "backup_store", "list_backups",
-    "open_store",
+    "DB_FILE", "AppendOnlyViolation", "AuditEvent", "CaseNotFound", "CasePage", "CaseProgress",
+    "CaseRecord", "CaseRepository", "CaseSummary", "CaseWrite", "ChainVerification",
+    "InvalidRecord", "InvalidReview", "NewCase", "Review", "ReviewRecord", "StoreCorrupt",
+    "StoreError", "StoreLocked", "StoreReadOnly", "StoreVersionError", "StoredRecord",
+    "backup_store", "list_backups", "open_store",
 ]

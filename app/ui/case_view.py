@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -440,7 +440,9 @@ class CaseView(QWidget):
             self._not_stored(str(result.store_error))
         elif result.escalated and result.opinion is None and \
                 self.context.settings.open_llm_on_escalation and self._can_preview():
-            self.ask_llm()  # a remote server: the reviewer sees what would be sent first
+            # A remote server: the reviewer sees what would be sent first (once this task
+            # has wound down, so the view is no longer busy).
+            QTimer.singleShot(0, self._current(self._generation, self.ask_llm))
 
     def _can_preview(self) -> bool:
         settings = self.context.settings
@@ -516,6 +518,7 @@ class CaseView(QWidget):
         self._run(explain=False, ask=ASK_ALWAYS)
 
     def _start_llm_stream(self) -> None:
+        self.llm_wanted.emit()
         self._llm_text = []
         self.llm.start_stream(self.state.label)
         if self.state.blind:
