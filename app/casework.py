@@ -61,9 +61,11 @@ def model_identity(model_dir: Path) -> tuple[str | None, ModelCard | None]:
     """The weights' SHA-256 (from the manifest) and the model card, to register a model."""
     from models.model_card import read_model_card
 
-    return _weights_sha256(model_dir), read_model_card(model_dir)
+    card = read_model_card(model_dir)
+    return _weights_sha256(model_dir), card if card is None or card.problem is None else None
 
 
 def register_in_store(store, bench: Workbench) -> None:
     """Make sure the store knows the model that will be cited by its predictions."""
-    store.register_model(bench.model_id, _weights_sha256(bench.model_dir), bench.card)
+    card = bench.card if bench.card is not None and bench.card.problem is None else None
+    store.register_model(bench.model_id, _weights_sha256(bench.model_dir), card)

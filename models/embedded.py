@@ -78,3 +78,14 @@ def demo_data_zip() -> Path:
 
 def embedded_llm_file() -> Path:
     return locate(EMBEDDED_LLM)
+
+
+def cache_dir() -> Path:
+    """Casewise's cache (converted tokenizers): under $CASEWISE_HOME when it is set, else the
+    platform's user cache directory. Anything in it can be deleted."""
+    import os
+
+    from platformdirs import user_cache_path
+
+    home = os.environ.get("CASEWISE_HOME")
+    return Path(home) / "cache" if home else user_cache_path("casewise", appauthor=False)

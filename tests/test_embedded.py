@@ -32,3 +32,22 @@ def test_versions_match_the_pins():
     for package in (embedded.BASE_ENCODER, embedded.DEMO_DATA, embedded.EMBEDDED_LLM):
         assert f"{package.distribution}=={package.version}" in pins
         assert embedded.installed_version(package) == package.version
+
+
+def test_the_embedded_tokenizer_is_kept_converted_and_gives_the_same_prompt(casewise_home):
+    """Reading the tokenizer out of the GGUF costs seconds per start: a converted copy is kept
+    in the cache, and it must count and build prompts exactly as the file does. The weights
+    are loaded only when an answer is asked for (a preview needs none)."""
+    from models.embedded import cache_dir
+    from models.llm.transformers_backend import TransformersBackend
+
+    messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Is a rash after two days a side effect?"}]
+    first = TransformersBackend.embedded()
+    kept = list((cache_dir() / "llm-tokenizers").iterdir())
+    second = TransformersBackend.embedded()
+    assert len(kept) == 1 and (kept[0] / "tokenizer.json").is_file()
+    assert str(second._tokenizer.name_or_path) == str(kept[0])
+    assert first.count_tokens(messages) == second.count_tokens(messages) > 10
+    assert first._prompt_ids(messages).tolist() == second._prompt_ids(messages).tolist()
+    assert second.context_length == first.context_length and second._weights is None

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from app.cli.common import (
     with_settings,
 )
 from models.errors import DataError
+
+if TYPE_CHECKING:
+    from models.types import ModelCard
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -43,10 +47,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 base_dir=Path(args.base_model) if args.base_model else None)
     finally:
         reporter.close()
-    card = json.loads((Path(record.path) / "model_card.json").read_text(encoding="utf-8"))
+    from models.model_card import read_model_card
+
+    card = read_model_card(record.path, record.id)
     if args.json:
-        print(json.dumps({**record.to_dict(), "metrics": card["metrics"]["test"],
-                          "baseline": card["baseline"]["test"]}))
+        print(json.dumps({**record.to_dict(), "metrics": card.test_metrics,
+                          "baseline": card.baseline_test}))
     else:
         _print_training_summary(record, card)
     return _log_training(args, record)
@@ -65,15 +71,15 @@ def _log_training(args: argparse.Namespace, record) -> int:
     return failed
 
 
-def _print_training_summary(record, card: dict) -> None:
-    test, base = card["metrics"]["test"], card["baseline"]["test"]
+def _print_training_summary(record, card: ModelCard) -> None:
+    test, base = card.test_metrics, card.baseline_test
     print(f"model {record.id} saved to {record.path}" + (" (active)" if record.active else ""))
     print(f"  test split ({test['n']} cases): accuracy {test['accuracy']:.3f}, "
           f"macro-F1 {test['macro_f1']:.3f}; baseline {base['accuracy']:.3f} / "
           f"{base['macro_f1']:.3f}")
     print(f"  ECE (15 bins) {test['ece_before']:.3f} -> {test['ece_after']:.3f} "
-          f"after temperature {card['training']['temperature']:.2f}")
-    print(f"  {card['comparison']}")
+          f"after temperature {card.temperature:.2f}")
+    print(f"  {card.comparison}")
 
 
 def cmd_models(args: argparse.Namespace) -> int:

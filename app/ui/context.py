@@ -172,7 +172,7 @@ class AppContext(QObject):
                 pipeline.run_case(bench, CaseInput("warming up the explainer"),
                                   steps=pipeline.Steps(store=False), cancel=ctx.cancel)
             if self.settings.llm_backend == "embedded":
-                self.llm_backend()
+                self.llm_backend().load_weights()  # seconds: not when the first case waits
 
         return self.runner.run("warm up", warm).on_success(lambda _none: settle_heap()).start()
 

