@@ -1,11 +1,12 @@
 """Batch scoring, old path against the pipeline, with the time spent in the store apart.
 
-Scores the first N test-split cases kept with the active model into a fresh SQLite history,
-with and without attributions, once with the code of an older commit (a git worktree: its
-``app.batch.score_cases``) and once with this tree (``app.pipeline.run_batch``), each in its
-own process. Time is split into the store (every ``CaseRepository`` method, outermost call
-only), prediction (``Classifier.scores``), attribution (``explainers.attribution.explain``) and
-the rest. Target: the store's share at least 5x smaller than the old path's.
+Scores the first N held-out cases kept with the active model (test split, then calibration)
+into a fresh SQLite history, with and without attributions, once with the code of an older
+commit (a git worktree: its ``app.batch.score_cases``) and once with this tree
+(``app.pipeline.run_batch``), each in its own process. Time is split into the store (every
+``CaseRepository`` method, outermost call only), prediction (``Classifier.scores``),
+attribution (``explainers.attribution.explain``) and the rest. Target: the store's share at
+least 5x smaller than the old path's.
 
     git worktree add /tmp/casewise-old 541c644
     CASEWISE_HOME=/path/with/a/model .venv/bin/python benchmarks/bench_score.py \\
@@ -60,8 +61,10 @@ def run_side(root: Path, n_cases: int, explain: bool) -> dict:
 
     attribution.explain = timed("explain", attribution.explain)
     bench = load_workbench(data_dir())
-    texts, _labels = read_held_out(bench.model_dir, "test")
-    cases = [CaseInput(text, f"test:{i}") for i, text in enumerate(texts[:n_cases], start=1)]
+    # The demo's held-out cases: the test split (190), then the calibration split.
+    texts = read_held_out(bench.model_dir, "test")[0] + \
+        read_held_out(bench.model_dir, "calibration")[0]
+    cases = [CaseInput(text, f"held-out:{i}") for i, text in enumerate(texts[:n_cases], start=1)]
     with tempfile.TemporaryDirectory() as folder:
         store = open_store(Path(folder) / "bench.db", actor="bench")
         start = time.perf_counter()

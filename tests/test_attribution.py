@@ -11,7 +11,6 @@ import shap
 
 from explainers.attribution import (
     CONTEXTS,
-    EFFICIENCY_TOLERANCE,
     MaskedText,
     default_budget,
     explain,
@@ -19,6 +18,7 @@ from explainers.attribution import (
 )
 from explainers.model_function import CachedModelFunction
 from explainers.render import bar_chart, highlighted_html, legend_html
+from explainers.types import EFFICIENCY_TOLERANCE
 from models.classifier import Classifier
 from models.errors import DataError
 from models.progress import CancelFlag, Cancelled

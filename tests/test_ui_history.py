@@ -163,6 +163,31 @@ def test_new_cases_appear_when_the_history_changes(qtbot, view):
     assert shown_ids(view)[1:6] == before
 
 
+def test_a_write_updates_its_row_in_place_without_fetching(qtbot, view):
+    """A review (or a new record) carries the case's new list row: the view puts it in place;
+    it used to fetch every visible page again after each write."""
+    case_id = view.model.case_id_at(2)
+    write = run_db(view.context, qtbot, lambda s: s.review_case(
+        case_id, "Cleo", "override", "neutral", "the words say so"))
+    fetched = []
+    view.model.page_fetched.connect(lambda page, _s: fetched.append(page))
+    view.context.cases_changed.emit(write.summary)
+    reviewer = next(i for i, c in enumerate(COLUMNS) if c.key == "reviewer")
+    assert "Cleo" in view.model.data(view.model.index(2, reviewer))
+    qtbot.wait(300)  # past the refresh throttle: nothing was asked of the store
+    assert fetched == [] and view.model.case_id_at(2) == case_id
+
+
+def test_a_write_in_a_filtered_list_refreshes_it(qtbot, view):
+    """Under a filter the write can take the case out of the list: that needs a fetch."""
+    view.reviewed_filter.setCurrentIndex(view.reviewed_filter.findData(False))
+    qtbot.waitUntil(lambda: view.model.settled and not view.model.loading, timeout=TIMEOUT)
+    case_id = view.model.case_id_at(0)
+    write = run_db(view.context, qtbot, lambda s: s.review_case(case_id, "Cleo", "accept"))
+    view.context.cases_changed.emit(write.summary)
+    qtbot.waitUntil(lambda: view.model.case_id_at(0) != case_id, timeout=TIMEOUT)
+
+
 def test_enter_and_double_click_open_the_case(qtbot, view):
     view.table.setFocus()
     view.table.selectRow(3)

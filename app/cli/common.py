@@ -80,10 +80,11 @@ def data_path(args: argparse.Namespace) -> Path:
 
 
 def llm_api_key(args: argparse.Namespace) -> str | None:
-    """``--api-key``, else what the window uses: the environment, then the saved key file."""
+    """What the window uses: the environment, then the saved key file (never an argument:
+    arguments are seen in the process list and kept in shell histories)."""
     from app.settings import api_key
 
-    return getattr(args, "api_key", None) or api_key()
+    return api_key()
 
 
 def _flags(args: argparse.Namespace) -> dict[str, str]:

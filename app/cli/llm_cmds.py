@@ -118,8 +118,9 @@ def add_ask_parser(commands) -> None:
                                      "server's model name (default: the settings')")
     ask.add_argument("--base-url", help="openai: the server's URL, e.g. http://localhost:11434/v1 "
                                         "(default: the settings')")
-    ask.add_argument("--api-key", help="openai: the key (default: $CASEWISE_LLM_API_KEY or "
-                                       "$OPENAI_API_KEY, else the key saved in the settings)")
+    # No --api-key: a key on the command line lands in the shell history and the process
+    # list. It comes from $CASEWISE_LLM_API_KEY (or $OPENAI_API_KEY), else the 0600 key file
+    # the window's settings save.
     ask.add_argument("--allow-remote", action=argparse.BooleanOptionalAction,
                      help="allow sending a de-identified copy to a non-loopback server "
                           "(default: the settings', off unless changed)")

@@ -1,0 +1,64 @@
+"""Exit codes say what happened (README, "Exit codes"): ``score`` exits 4 when a case failed
+(it used to exit 0 with 39 of 40 failed) and ``ask`` when the LLM did not answer (it used to
+exit 0 with the server unreachable). In-process, with a real tiny model and a real history."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from app import pipeline
+from app.store import open_store
+from tests.helpers.cli import run_main
+from tests.helpers.data import synthetic_rows, write_csv
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_score_exits_4_naming_the_cases_that_failed(home, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    rows = [{"text": r["text"]} for r in synthetic_rows(2, seed=11)]  # 6 cases
+    cases = write_csv(tmp_path / "cases.csv", rows)
+    original = pipeline.explain
+
+    def fail_one(bench, result, *args, **kwargs):
+        if result.text == rows[1]["text"]:
+            raise RuntimeError("attribution blew up")
+        return original(bench, result, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "explain", fail_one)
+    db = tmp_path / "cases.db"
+    out = run_main(["score", str(cases), "--json", "--db", str(db)], capsys, code=4)
+    counts = json.loads(out.out.splitlines()[-1])
+    assert (counts["stored"], counts["failed"]) == (5, 1)
+    assert "cases.csv:2 failed: attribution blew up" in out.err
+    monkeypatch.setattr(pipeline, "explain", original)
+    again = run_main(["score", str(cases), "--json", "--db", str(db)], capsys, code=0)
+    assert json.loads(again.out.splitlines()[-1])["completed"] == 1  # finished, not skipped
+
+
+def test_ask_exits_4_when_the_server_does_not_answer_and_files_the_attempt(
+        home, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    db = tmp_path / "cases.db"
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    out = run_main(["ask", "the rash came back, awful", "--backend", "openai", "--base-url",
+                    url, "--model", "m", "--timeout", "2", "--no-attributions", "--json",
+                    "--db", str(db)], capsys, code=4)
+    opinion = json.loads(out.out.splitlines()[-1])
+    assert opinion["error"]
+    with open_store(db) as store:
+        [summary] = store.find_cases().items
+        assert store.get_case(summary.id).opinion.value.error == opinion["error"]
+
+
+def test_ask_preview_of_an_unknown_backend_setup_is_a_clear_error(home, monkeypatch, capsys):
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    out = run_main(["ask", "the rash came back", "--backend", "local", "--preview"], capsys,
+                   code=2)
+    assert "needs --model" in out.err
