@@ -214,9 +214,11 @@ def test_ask_and_redact_contracts_from_the_command_line(home, server):
     redacted = json.loads(run_cli(home, "redact", "Call 555-123-4567 today", "--json").stdout)
     assert redacted["text"] == "Call [PHONE] today"
     assert redacted["entities"] == [{"type": "PHONE", "start": 5, "end": 17}]
-    down = json.loads(run_cli(home, "ask", "the rash", "--json", "--backend", "openai",
-                              "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--model",
-                              "x", "--timeout", "2").stdout)
+    unreachable = run_cli(home, "ask", "the rash", "--json", "--backend", "openai",
+                          "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--model", "x",
+                          "--timeout", "2", check=False)
+    down = json.loads(unreachable.stdout)
+    assert unreachable.returncode == 4  # the LLM did not answer (it used to exit 0)
     assert down["error"] and "ai_generated" in down
 
 

@@ -186,6 +186,7 @@ class CaseView(QWidget):
         self._generation = 0  # bumps with every new case: late results of old ones are dropped
         self._tasks: list[Task] = []
         self._llm_text: list[str] = []
+        self._llm_streaming = False  # the current case's task is streaming the LLM's answer
         self._skip_preview = False
         self._source: tuple[str, dict] = ("typed", {})  # where the editor's text came from
         self._build()
@@ -296,6 +297,7 @@ class CaseView(QWidget):
         self._generation += 1
         self.state = state
         self._llm_text = []
+        self._llm_streaming = False
         self.state_changed.emit(state)
         return self._generation
 
@@ -332,8 +334,12 @@ class CaseView(QWidget):
             task.cancel()
 
     def cancel_llm(self) -> None:
+        """Stop the LLM's answer. The pipeline asks after it explains, so while the answer
+        streams, cancelling the case's task stops only the answer (kept as cancelled)."""
+        if not self._llm_streaming:
+            return
         for task in list(self._tasks):
-            if task.name == "second opinion":
+            if task.name in ("second opinion", "analyze"):
                 task.cancel()
 
     def _message(self, level: str, text: str) -> None:
@@ -430,6 +436,7 @@ class CaseView(QWidget):
             self.review.set_enabled(not self.edit_note.isVisible())
 
     def _finished(self, result: CaseResult) -> None:
+        self._llm_streaming = False
         self.attribution.set_busy(False)
         self.llm.set_busy(False)
         if result.opinion is not None and not self.state.blind:
@@ -449,6 +456,7 @@ class CaseView(QWidget):
         return remote_settings(settings) and settings.allow_remote and not self._skip_preview
 
     def _failed(self, _message: str) -> None:
+        self._llm_streaming = False
         self.attribution.set_busy(False)
         self.llm.set_busy(False)
         if self.state.prediction is None:
@@ -518,6 +526,7 @@ class CaseView(QWidget):
         self._run(explain=False, ask=ASK_ALWAYS)
 
     def _start_llm_stream(self) -> None:
+        self._llm_streaming = True
         self.llm_wanted.emit()
         self._llm_text = []
         self.llm.start_stream(self.state.label)
@@ -675,7 +684,7 @@ class CaseView(QWidget):
         self.attribution.set_busy(any(t.name == "analyze" for t in self._tasks))
 
     def _show_opinion(self) -> None:
-        streaming = any(t.name == "second opinion" for t in self._tasks)
+        streaming = self._llm_streaming and self.busy
         if self.state.opinion is not None:
             self.llm.show_opinion(self.state.opinion, self.state.label)
             self.llm_wanted.emit()
