@@ -89,8 +89,13 @@ def run_once(tree: Path, argv: list[str], env: dict[str, str]) -> tuple[float, f
     return wall, cpu
 
 
+THREADS: str | None = None  # --threads: OMP/MKL threads for every process measured
+
+
 def environment(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEWISE_")}
+    if THREADS:
+        env.update({"OMP_NUM_THREADS": THREADS, "MKL_NUM_THREADS": THREADS})
     env.update({"CASEWISE_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                 "TOKENIZERS_PARALLELISM": "false", "PYTHONDONTWRITEBYTECODE": "0"})
     env.update(extra or {})
@@ -170,29 +175,77 @@ print(json.dumps({"seconds": out, "words": len(attribution.features),
 """
 
 
+# shap's three helpers alone, as one attribution calls them (2 passes: coarse and final; model
+# outputs in batches of 64), on the word tree of the text: compiled (first call compiles) or
+# the numpy versions.
+HELPER_PROBE = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import shap
+from explainers import jit_free
+from explainers.attribution import WordMasker, default_budget
+text, mode = sys.argv[2], sys.argv[3]
+tree = WordMasker("[MASK]", "delete").clustering(text)
+n = len(tree) + 1
+budget, classes = default_budget(n), 3
+rng = np.random.default_rng(0)
+if mode == "jit":
+    masks = jit_free.compiled("shap.utils._masked_model", "make_masks")
+    credit = jit_free.compiled("shap.explainers._partition", "lower_credit")
+    build = jit_free.compiled("shap.utils._masked_model", "_build_fixed_output")
+else:
+    masks, credit = jit_free.members_matrix, jit_free.spread_credit
+    build = lambda *args: jit_free.outputs_per_mask(*args[:6])
+seconds = []
+for _ in range(2):
+    start = time.perf_counter()
+    for _ in range(2):
+        masks(tree)
+        credit(2 * n - 2, 0, n, rng.normal(size=(2 * n - 1, classes)), tree)
+        for size in [64] * (budget // 64) + [budget % 64 or 64]:
+            build(np.zeros((size, classes)), np.zeros((1, classes)), rng.random((size, classes)),
+                  np.arange(size + 1), np.ones((size, 1), bool), np.ones(size, int),
+                  shap.links.identity, None)
+    seconds.append(time.perf_counter() - start)
+print(json.dumps({"seconds": seconds, "features": n}))
+"""
+
+
+def probe(script: str, new: Path, home: Path, args: list[str], extra: dict[str, str],
+          repeat: int) -> list[dict]:
+    samples = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, "-c", script, str(new), *args],
+                             env=environment(home, extra), capture_output=True, text=True,
+                             check=True)
+        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return samples
+
+
 def jit_table(new: Path, home: Path, repeat: int) -> list[str]:
-    """The attribution alone (``explain`` with its checks), model already loaded."""
-    lines = ["| words (seen) | model calls | JIT, cold s | JIT, warm s | no JIT (numpy), cold s "
-             "| no JIT, warm s |", "|---|---|---|---|---|---|"]
+    """The attribution alone (``explain`` with its checks, model already loaded) and shap's
+    compiled helpers alone, with numba (cold: the first call compiles) and without."""
+    lines = ["| words (features seen) | model calls | attribution: JIT cold s | JIT warm s "
+             "| no JIT cold s | no JIT warm s | helpers only: JIT cold s | JIT warm ms "
+             "| numpy ms |", "|---|---|---|---|---|---|---|---|---|"]
     for n in (10, 26, 100, 250):
         text = words(n)
-        results = {}
-        for mode, extra in (("jit", {"CASEWISE_SHAP_JIT": "1"}), ("numpy", {})):
-            samples = []
-            for _ in range(repeat):
-                out = subprocess.run([sys.executable, "-c", JIT_PROBE, str(new), text],
-                                     env=environment(home, extra), capture_output=True,
-                                     text=True, check=True)
-                samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            results[mode] = samples
-            print(f"  {n} words, {mode}: {[s['seconds'] for s in samples]}", file=sys.stderr,
-                  flush=True)
+        runs = {mode: probe(JIT_PROBE, new, home, [text], extra, repeat)
+                for mode, extra in (("jit", {"CASEWISE_SHAP_JIT": "1"}), ("numpy", {}))}
+        helpers = {mode: probe(HELPER_PROBE, new, home, [text, mode], {}, repeat)
+                   for mode in ("jit", "numpy")}
+        print(f"  {n} words: {runs} {helpers}", file=sys.stderr, flush=True)
 
-        med = {(mode, i): statistics.median(s["seconds"][i] for s in samples)
-               for mode, samples in results.items() for i in (0, 1)}
-        first = results["numpy"][0]
-        lines.append(f"| {n} ({first['words']}) | {first['calls']} | {med['jit', 0]:.2f} | "
-                     f"{med['jit', 1]:.2f} | {med['numpy', 0]:.2f} | {med['numpy', 1]:.2f} |")
+        def med(samples: list[dict], i: int) -> float:
+            return statistics.median(s["seconds"][i] for s in samples)
+
+        first = runs["numpy"][0]
+        lines.append(
+            f"| {n} ({first['words']}) | {first['calls']} | {med(runs['jit'], 0):.2f} | "
+            f"{med(runs['jit'], 1):.2f} | {med(runs['numpy'], 0):.2f} | "
+            f"{med(runs['numpy'], 1):.2f} | {med(helpers['jit'], 0):.2f} | "
+            f"{1000 * med(helpers['jit'], 1):.2f} | {1000 * med(helpers['numpy'], 1):.2f} |")
     return lines
 
 
@@ -206,23 +259,31 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jit-table", action="store_true",
                         help="also time the attribution alone with and without numba")
+    parser.add_argument("--threads", help="OMP_NUM_THREADS for every measured process (default: "
+                                          "the library default, as the app runs)")
+    parser.add_argument("--skip-cold", action="store_true", help="only the --jit-table")
     parser.add_argument("--out", help="also write the tables to this file")
     args = parser.parse_args()
+    global THREADS
+    THREADS = args.threads
     if not args.home:
         parser.error("give --home DIR (or set CASEWISE_HOME) for the model")
     home = Path(args.home)
     model_id = ensure_model(home)
     load = os.getloadavg()
-    report = [f"model {model_id}; {os.cpu_count()} CPUs; load average at start "
-              f"{load[0]:.1f}; median of {args.repeat} fresh processes per cell", ""]
-    with old_tree(args.old, args.old_commit) as old:
-        lines, median = cold_table(old, ROOT, home, args.repeat)
-    report += [*lines, ""]
-    for case in CASES:
-        predict, explain = median[("predict", case, "new")][0], median[("explain", case, "new")][0]
-        verdict = "met" if explain <= predict + TARGET_MARGIN else "NOT met"
-        report.append(f"target ({case}): cold explain {explain:.2f} s <= cold predict "
-                      f"{predict:.2f} s + {TARGET_MARGIN} s: {verdict}")
+    report = [f"model {model_id}; {os.cpu_count()} CPUs; threads "
+              f"{THREADS or 'library default'}; load average at start {load[0]:.1f}; "
+              f"median of {args.repeat} fresh processes per cell", ""]
+    if not args.skip_cold:
+        with old_tree(args.old, args.old_commit) as old:
+            lines, median = cold_table(old, ROOT, home, args.repeat)
+        report += [*lines, ""]
+        for case in CASES:
+            predict = median[("predict", case, "new")][0]
+            explain = median[("explain", case, "new")][0]
+            verdict = "met" if explain <= predict + TARGET_MARGIN else "NOT met"
+            report.append(f"target ({case}): cold explain {explain:.2f} s <= cold predict "
+                          f"{predict:.2f} s + {TARGET_MARGIN} s: {verdict}")
     if args.jit_table:
         report += ["", "attribution alone (explain() with its checks, model loaded):", ""]
         report += jit_table(ROOT, home, args.repeat)

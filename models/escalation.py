@@ -54,7 +54,7 @@ from models.types import AUTO, ESCALATE, EscalationDecision, Prediction
 POLICIES_DIR = "policies"
 POLICY_FILE = "policy.json"
 DATA_FILE = "calibration.npz"
-# The fitted pieces of a policy, reused while FITTED_KEY's inputs are unchanged.
+# A policy's fitted pieces, reused while the inputs named by ``fit_key`` are unchanged.
 FITTED_FILE = ".fitted.json"
 FIT_MODULES = ("models.escalation", "models.risk_control", "models.ood")
 FIT_LIBRARIES = ("mapie", "scikit-learn", "scipy", "numpy")

@@ -40,7 +40,6 @@ class NeighbourDistance:
     def is_unusual(self, embeddings: np.ndarray) -> np.ndarray:
         return self.score(embeddings) > self.threshold
 
-
     def _kth_cosine(self, queries: np.ndarray, kth: int) -> np.ndarray:
         """Each query's cosine distance to its ``kth`` nearest reference (0: the nearest).
 

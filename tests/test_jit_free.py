@@ -62,7 +62,8 @@ def test_spread_credit_is_shaps_lower_credit(tree, outputs):
 
 @pytest.mark.parametrize("rows", [1, 4])
 @pytest.mark.parametrize("outputs", [(), (3,)], ids=["one-output", "three-outputs"])
-def test_outputs_per_mask_is_shaps_build_fixed_output(rows, outputs):
+@pytest.mark.parametrize("all_vary", [False, True], ids=["some-masks-vary", "all-vary"])
+def test_outputs_per_mask_is_shaps_build_fixed_output(rows, outputs, all_vary):
     import shap
 
     rng = np.random.default_rng(2)
@@ -70,6 +71,8 @@ def test_outputs_per_mask_is_shaps_build_fixed_output(rows, outputs):
     varying = rng.random((n_masks, rows)) < 0.6
     varying[0] = True
     varying[5] = False  # a mask that changes nothing repeats the one before
+    if all_vary:
+        varying[:] = True  # a text: one row, every mask changes it
     counts = varying.sum(1)
     positions = np.concatenate(([0], np.cumsum(counts)))
     model_out = rng.random((positions[-1], *outputs)).astype(np.float32)
@@ -83,8 +86,9 @@ def test_outputs_per_mask_is_shaps_build_fixed_output(rows, outputs):
             build(*args)
         else:
             build(*args, shap.links.identity, None)
-        results.append(averaged)
-    np.testing.assert_allclose(results[0], results[1], rtol=0, atol=1e-12)
+        results.append((averaged, last))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
 def test_switches_are_installed_once_and_only_act_inside_jit_free(monkeypatch):

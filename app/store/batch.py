@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.store import audit, case_list, reads, writes
@@ -23,12 +23,15 @@ from app.store.errors import InvalidRecord
 from app.store.queries import summaries, summary_of
 from app.store.records import CaseSummary, CaseWrite
 from app.store.schema import (
+    AttributionRow,
     AuditEventRow,
     CaseLatestRow,
     CaseRow,
     EscalationRow,
+    OpinionRow,
     PredictionRow,
 )
+from explainers.types import Attribution, LLMOpinion
 from models.types import EscalationDecision, Prediction
 
 LOOKUP_CHUNK = 500  # content hashes per IN (...) when looking for stored duplicates
@@ -99,8 +102,8 @@ def _new_case(item: NewCase, position: int) -> NewCase:
 
 def _old_writes(session: Session, ids: dict[str, int]) -> dict[str, CaseWrite]:
     """Cases of the batch that were already stored: their current version, nothing new."""
-    return {sha: CaseWrite(case_id, False, {}, reads.current_version(
-                session, reads.require_case(session, case_id)))
+    versions = reads.current_versions(session, list(ids.values()))
+    return {sha: CaseWrite(case_id, False, {}, versions[case_id])
             for sha, case_id in ids.items()}
 
 
@@ -227,3 +230,43 @@ def _log(tx: writes.Txn, written: Written) -> None:
     if events:
         tx.session.execute(insert(AuditEventRow.__table__),
                            [audit.event_row(event) for event in events])
+
+
+def add_records(tx: writes.Txn, items: list[tuple[int, Any]]) -> dict[int, dict[str, int]]:
+    """Attributions and opinions of many cases (each attribution explains its case's latest
+    prediction): multi-row inserts and the chain head in memory; the rows and events are
+    exactly those ``add_attribution`` and ``add_opinion`` write, in the order given. The ids
+    written, by case and kind."""
+    latest = _latest_predictions(tx.session, sorted({case_id for case_id, _r in items}))
+    rows: list[tuple[str, int, dict[str, Any]]] = []
+    for case_id, record in items:
+        if type(record) is Attribution:
+            values = writes.attribution_values(tx, case_id, record, latest.get(case_id))
+            rows.append(("attribution", case_id, values))
+        elif type(record) is LLMOpinion:
+            rows.append(("opinion", case_id, writes.opinion_values(tx, case_id, record)))
+        else:
+            raise InvalidRecord(f"record_many stores attributions and opinions, not "
+                                f"{type(record).__name__}.")
+    _insert(tx.session, AttributionRow.__table__, [v for k, _c, v in rows if k == "attribution"])
+    _insert(tx.session, OpinionRow.__table__, [v for k, _c, v in rows if k == "opinion"])
+    chain, events, ids = audit.Chain(tx.session), [], {}
+    for kind, case_id, values in rows:
+        event, payload = (("explained", writes.explained_payload) if kind == "attribution"
+                          else ("llm_asked", writes.asked_payload))
+        events.append(chain.link(event, tx.actor, payload(values), tx.now, case_id))
+        ids.setdefault(case_id, {})[kind] = values["id"]
+    if events:
+        tx.session.execute(insert(AuditEventRow.__table__),
+                           [audit.event_row(event) for event in events])
+    return ids
+
+
+def _latest_predictions(session: Session, case_ids: list[int]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for start in range(0, len(case_ids), LOOKUP_CHUNK):
+        chunk = case_ids[start:start + LOOKUP_CHUNK]
+        found.update(session.execute(
+            select(PredictionRow.case_id, func.max(PredictionRow.id))
+            .where(PredictionRow.case_id.in_(chunk)).group_by(PredictionRow.case_id)).all())
+    return found

@@ -193,18 +193,9 @@ class CaseRepository:
                     ) -> list[CaseWrite]:
         """Attributions and opinions of many cases in ONE transaction (batch scoring): all
         of them or none. Each explains its case's latest prediction."""
-        add = {Attribution: lambda tx, cid, rec: writes.add_attribution(tx, cid, rec, None),
-               LLMOpinion: lambda tx, cid, rec: writes.add_opinion(tx, cid, rec)}
-        kinds = {Attribution: "attribution", LLMOpinion: "opinion"}
         with self._txn() as tx:
-            ids: dict[int, dict[str, int]] = {}
-            for case_id, record in items:
-                if type(record) not in add:
-                    raise InvalidRecord(f"record_many stores attributions and opinions, not "
-                                        f"{type(record).__name__}.")
-                reads.require_case(tx.session, case_id)
-                row = add[type(record)](tx, case_id, record)
-                ids.setdefault(case_id, {})[kinds[type(record)]] = row.id
+            reads.require_cases(tx.session, {case_id for case_id, _record in items})
+            ids = batch.add_records(tx, list(items))
             return _written_many(tx.session, ids)
 
     # -- reviews -------------------------------------------------------------------------------
@@ -382,6 +373,6 @@ def _written_many(session: Session, record_ids: dict[int, dict[str, int]], *,
                   new: bool = False) -> list[CaseWrite]:
     ids = list(record_ids)
     rows = {row.id: row for row in session.execute(summaries(ids))}
-    return [CaseWrite(case_id, new, record_ids[case_id],
-                      reads.current_version(session, reads.require_case(session, case_id)),
+    versions = reads.current_versions(session, ids)
+    return [CaseWrite(case_id, new, record_ids[case_id], versions[case_id],
                       summary_of(rows[case_id])) for case_id in ids]

@@ -150,15 +150,26 @@ def _prediction_of(tx: Txn, case_id: int, prediction_id: int | None) -> int | No
     return prediction_id
 
 
+def attribution_values(tx: Txn, case_id: int, attribution: Attribution,
+                       prediction_id: int | None) -> dict[str, Any]:
+    """The attributions row (by column name, no id yet), checked; ``prediction_id`` is the
+    one it explains, already checked to be the case's."""
+    data = record_data(attribution, Attribution, "attribution")
+    return {"case_id": case_id, "prediction_id": prediction_id, "created": tx.now,
+            "label": _text_field(data, "label", "attribution", required=False),
+            "method": _text_field(data, "method", "attribution", required=False), "data": data}
+
+
+def explained_payload(values: dict[str, Any]) -> dict[str, Any]:
+    return {"record": audit.cite_values("attributions", values), "label": values["label"],
+            "method": values["method"], "prediction_id": values["prediction_id"]}
+
+
 def add_attribution(tx: Txn, case_id: int, attribution: Attribution,
                     prediction_id: int | None) -> AttributionRow:
-    data = record_data(attribution, Attribution, "attribution")
-    row = tx.add(AttributionRow(
-        case_id=case_id, prediction_id=_prediction_of(tx, case_id, prediction_id),
-        created=tx.now, label=_text_field(data, "label", "attribution", required=False),
-        method=_text_field(data, "method", "attribution", required=False), data=data))
-    tx.log("explained", {"record": audit.cite(row), "label": row.label, "method": row.method,
-                         "prediction_id": row.prediction_id}, case_id)
+    explained = _prediction_of(tx, case_id, prediction_id)
+    row = tx.add(AttributionRow(**attribution_values(tx, case_id, attribution, explained)))
+    tx.log("explained", explained_payload(audit.column_values(row)), case_id)
     return row
 
 
@@ -179,17 +190,28 @@ def escalated_payload(values: dict[str, Any]) -> dict[str, Any]:
             "policy_id": values["policy_id"], "prediction_id": values["prediction_id"]}
 
 
-def add_opinion(tx: Txn, case_id: int, opinion: LLMOpinion) -> OpinionRow:
+def opinion_values(tx: Txn, case_id: int, opinion: LLMOpinion) -> dict[str, Any]:
+    """The llm_opinions row (by column name, no id yet), checked."""
     data = record_data(opinion, LLMOpinion, "LLM opinion")
-    row = tx.add(OpinionRow(
-        case_id=case_id, created=tx.now, backend=_text_field(data, "backend", "LLM opinion"),
-        model=_text_field(data, "model", "LLM opinion"), label=data.get("label"),
-        sent_sha256=data.get("sent_sha256"), data=data))
+    return {"case_id": case_id, "created": tx.now,
+            "backend": _text_field(data, "backend", "LLM opinion"),
+            "model": _text_field(data, "model", "LLM opinion"), "label": data.get("label"),
+            "sent_sha256": data.get("sent_sha256"), "data": data}
+
+
+def asked_payload(values: dict[str, Any]) -> dict[str, Any]:
     # What left for the LLM is part of the record: the text itself, not only its hash.
-    tx.log("llm_asked", {"record": audit.cite(row), "backend": row.backend, "model": row.model,
-                         "base_url": data.get("base_url"), "sent_text": data.get("sent_text"),
-                         "sent_sha256": row.sent_sha256, "label": row.label,
-                         "error": data.get("error")}, case_id)
+    data = values["data"]
+    return {"record": audit.cite_values(OpinionRow.__tablename__, values),
+            "backend": values["backend"], "model": values["model"],
+            "base_url": data.get("base_url"), "sent_text": data.get("sent_text"),
+            "sent_sha256": values["sent_sha256"], "label": values["label"],
+            "error": data.get("error")}
+
+
+def add_opinion(tx: Txn, case_id: int, opinion: LLMOpinion) -> OpinionRow:
+    row = tx.add(OpinionRow(**opinion_values(tx, case_id, opinion)))
+    tx.log("llm_asked", asked_payload(audit.column_values(row)), case_id)
     return row
 
 
