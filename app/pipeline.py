@@ -255,10 +255,10 @@ def run_cases(bench: Workbench, cases: Sequence[CaseInput], *, store: Any = None
 def _file(store: Any, result: CaseResult, listener: Listener) -> None:
     """Store what the case has that the history lacks; a store failure is kept in the result
     (the work goes on and the answer is shown) and later writes are not tried."""
-    from app.store import StoreError
-
     if store is None or result.store_error is not None or not result.unstored:
         return
+    from app.store import StoreError
+
     try:
         write = file_case(store, result)
     except StoreError as exc:

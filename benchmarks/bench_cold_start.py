@@ -6,17 +6,20 @@ the new tree taking turns so that any load on the machine falls on both. Both tr
 the same interpreter and virtual environment and the same CASEWISE_HOME (its active model), and
 with `--no-store`, so nothing is written to a case history. One untimed run of each tree first
 fills the operating system's file cache and writes the bytecode caches (and, for the new code,
-its record of verified model digests), as on any machine after the first run.
+its records of verified model digests and of the policy's fit), as on any machine after the
+first run. Wall and CPU (user + system) seconds are both given: on a shared machine the wall
+time moves with the load (printed), and torch's threads then spin, which ``--threads 1`` avoids.
 
     .venv/bin/python benchmarks/bench_cold_start.py [--home DIR] [--old DIR | --old-commit C]
-        [--repeat 3] [--jit-table] [--out FILE]
+        [--repeat 3] [--jit-table] [--skip-cold] [--threads N] [--out FILE]
 
 ``--old-commit`` (default 541c644) makes a temporary git worktree of that commit (removed at
 the end); ``--old DIR`` uses a tree you made. Without an active model in ``--home`` (default
 $CASEWISE_HOME), the demo model is trained there first (`main.py train`, about 5 minutes).
 ``--jit-table`` adds the attribution alone, in fresh processes, at 10, 26, 100 and 250 words:
 with shap's numba-compiled helpers on first use (cold) and on second use (warm), and with the
-numpy versions (explainers/jit_free.py) that `explain` uses.
+numpy versions (explainers/jit_free.py) that `explain` uses; and those three helpers alone, as
+one attribution calls them.
 
 Target: cold `explain` <= cold `predict` + 1.5 s (new code).
 """
@@ -28,6 +31,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -125,6 +129,7 @@ def old_tree(path: str | None, commit: str) -> Iterator[Path]:
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(scratch)],
                        check=False)
+        shutil.rmtree(scratch.parent, ignore_errors=True)
 
 
 def cold_table(old: Path, new: Path, home: Path, repeat: int) -> tuple[list[str], dict]:

@@ -247,12 +247,12 @@ class CaseStore:
 @contextmanager
 def case_store(args: argparse.Namespace, bench: Workbench) -> Iterator[CaseStore]:
     """Open the history for a case command and register the model its answers cite."""
+    if getattr(args, "no_store", False):  # before importing the store (alembic: ~1 s)
+        yield CaseStore()
+        return
     from app.pipeline import register_model
     from app.store import StoreError
 
-    if getattr(args, "no_store", False):
-        yield CaseStore()
-        return
     try:
         store = open_cli_store(args)
     except StoreError as exc:

@@ -157,8 +157,9 @@ class AppContext(QObject):
                          s.llm_base_url or None, s.allow_remote)
 
     def warm_up(self) -> Task:
-        """Load the LLM and compile shap's numba code in the background, so the first
-        escalated case and the first explanation do not wait for them."""
+        """Load the LLM's weights and run one small case through the pipeline in the
+        background (imports, the first model calls), so the first escalated case and the
+        first explanation do not wait for them."""
 
         def warm(ctx) -> None:
             bench = self.workbench
@@ -166,9 +167,8 @@ class AppContext(QObject):
                 from app import pipeline
                 from models.types import CaseInput
 
-                # shap jit-compiles its mask and credit functions (numba, ~12 s on 2 cores)
-                # the first time a process explains anything; numba's disk cache cannot
-                # keep them (recursive functions), so pay it here, before a reviewer waits.
+                # The first explanation imports shap and warms torch's kernels (about a
+                # second); pay it here, before a reviewer waits.
                 pipeline.run_case(bench, CaseInput("warming up the explainer"),
                                   steps=pipeline.Steps(store=False), cancel=ctx.cancel)
             if self.settings.llm_backend == "embedded":
