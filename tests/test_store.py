@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.store import CaseNotFound, InvalidRecord, InvalidReview, StoreError
+from tests.helpers.accounts import signer
 from tests.store_helpers import attribution, escalation, opinion, prediction
 
 
@@ -101,28 +102,27 @@ def test_only_the_domain_type_itself_is_accepted(store):
 ])
 def test_review_rules(store, decision, label, reason, meaning, message):
     case_id = scored_case(store, "Rules apply.")
+    ann = signer(store, "ann")
     events = len(store.audit_events())
     with pytest.raises(InvalidReview, match=message):
-        store.add_review(case_id, "Ann", decision, label, reason, meaning)
+        store.add_review(case_id, ann, decision, label, reason, meaning)
     assert store.latest_review(case_id) is None
     assert len(store.audit_events()) == events  # nothing half-written
 
 
-def test_a_review_needs_a_reviewer_and_a_prediction_to_accept(store):
+def test_a_review_needs_a_prediction_to_accept(store):
     case_id = store.add_case("Not scored yet.").id
-    with pytest.raises(InvalidReview, match="reviewer"):
-        store.add_review(case_id, "  ", "defer")
     with pytest.raises(InvalidReview, match="no prediction to accept"):
-        store.add_review(case_id, "Ann", "accept")
+        store.add_review(case_id, signer(store, "ann"), "accept")
 
 
 def test_a_later_review_supersedes_and_both_stay(store):
     case_id = scored_case(store, "Two reviewers.")
-    first = store.add_review(case_id, "Ann", "accept", meaning="reviewed")
-    second = store.add_review(case_id, "Bob", "override", "neutral", "mixed feelings",
-                              meaning="approved")
+    first = store.add_review(case_id, signer(store, "ann"), "accept", meaning="reviewed")
+    second = store.add_review(case_id, signer(store, "bob"), "override", "neutral",
+                              "mixed feelings", meaning="approved")
     assert first.label == "negative"  # accept signs the model's label
-    assert (second.supersedes_id, second.reviewer, second.label) == (first.id, "Bob", "neutral")
+    assert (second.supersedes_id, second.reviewer, second.label) == (first.id, "bob", "neutral")
     assert store.latest_review(case_id) == second
     assert store.get_case(case_id).reviews == (first, second)
     assert second.signed_at.endswith("+00:00") and second.signed_at >= first.signed_at
@@ -131,13 +131,13 @@ def test_a_later_review_supersedes_and_both_stay(store):
 def test_a_review_signs_the_case_version_it_saw(store):
     case_id = scored_case(store, "Version check.")
     seen = store.get_case(case_id).version_sha256
-    review = store.add_review(case_id, "Ann", "accept", expected_sha256=seen)
+    review = store.add_review(case_id, signer(store, "ann"), "accept", expected_sha256=seen)
     assert review.case_sha256 == seen
     assert store.get_case(case_id).version_sha256 == seen  # a review is not a new version
 
     store.record_prediction(case_id, prediction("neutral", 0.6))
     with pytest.raises(InvalidReview, match="changed since it was opened"):
-        store.add_review(case_id, "Ann", "accept", expected_sha256=seen)
+        store.add_review(case_id, signer(store, "ann"), "accept", expected_sha256=seen)
     assert store.get_case(case_id).version_sha256 != seen
 
 
@@ -155,11 +155,12 @@ def listed(store):
         "e": scored_case(store, "Stopped it after the rashes.", "negative", 0.50, "escalate"),
         "f": store.add_case("Not scored yet.").id,
     }
-    store.add_review(ids["a"], "Ann", "accept")
-    store.add_review(ids["b"], "Ann", "override", "neutral", "relief is partial")
-    store.add_review(ids["c"], "Bob", "defer", reason="ask the ward")
-    store.add_review(ids["e"], "Bob", "accept")
-    store.add_review(ids["e"], "Ann", "override", "neutral", "second look")  # supersedes
+    store.add_review(ids["a"], signer(store, "ann"), "accept")
+    store.add_review(ids["b"], signer(store, "ann"), "override", "neutral", "relief is partial")
+    store.add_review(ids["c"], signer(store, "bob"), "defer", reason="ask the ward")
+    store.add_review(ids["e"], signer(store, "bob"), "accept")
+    # supersedes the one before
+    store.add_review(ids["e"], signer(store, "ann"), "override", "neutral", "second look")
     return ids
 
 
@@ -175,7 +176,7 @@ def test_find_cases_filters_on_the_latest_records(store, listed):
     assert _ids(store.find_cases(decision="override")) == {b, e}
     assert _ids(store.find_cases(reviewed=True)) == {a, b, e}
     assert _ids(store.find_cases(reviewed=False)) == {c, d, f}
-    assert _ids(store.find_cases(reviewer="Ann")) == {a, b, e}  # e: Ann's review is the latest
+    assert _ids(store.find_cases(reviewer="ann")) == {a, b, e}  # e: Ann's review is the latest
     assert _ids(store.find_cases(model_id="m2")) == {c}
     assert _ids(store.find_cases(label="positive", escalated=True)) == {b}
     with pytest.raises(StoreError, match="escalated="):
@@ -183,9 +184,9 @@ def test_find_cases_filters_on_the_latest_records(store, listed):
 
 
 def test_find_cases_summaries_carry_the_latest_review(store, listed):
-    (summary,) = store.find_cases(reviewer="Ann", label="negative", escalated=True).items
+    (summary,) = store.find_cases(reviewer="ann", label="negative", escalated=True).items
     assert summary.id == listed["e"]
-    assert (summary.review.reviewer, summary.review.decision) == ("Ann", "override")
+    assert (summary.review.reviewer, summary.review.decision) == ("ann", "override")
     assert summary.review == store.latest_review(listed["e"])
     assert (summary.label, summary.escalation, summary.model_id) == ("negative", "escalate", "m1")
     assert summary.preview == "Stopped it after the rashes."

@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from app.store import open_store
+from tests.helpers.accounts import signer
 from tests.store_helpers import escalation, opinion, prediction
 
 GENESIS = "0" * 64
@@ -21,12 +22,13 @@ GENESIS = "0" * 64
 def history(store):
     """Two cases with the whole flow; returns their ids."""
     ids = []
+    ann = signer(store, "ann")  # the accounts' own events come first
     for text in ("Rash again.", "Great relief."):
         case_id = store.add_case(text, "typed").id
         store.record_prediction(case_id, prediction())
         store.record_escalation(case_id, escalation())
         store.record_opinion(case_id, opinion())
-        store.add_review(case_id, "Ann", "accept")
+        store.add_review(case_id, ann, "accept")
         ids.append(case_id)
     return ids
 
@@ -51,8 +53,11 @@ def test_every_operation_appends_a_linked_event(store, history):
     store.record_policy_refitted("m1", "p-2", {"alpha": 0.1})
     store.record_export("/tmp/case-1.pdf", "e" * 64, [history[0]])
     events = store.audit_events()
-    assert [e.kind for e in events[:5]] == ["case_created", "predicted", "escalated",
-                                            "llm_asked", "reviewed"]
+    assert [e.kind for e in events[:6]] == ["user_created", "key_created", "sign_in",
+                                            "user_created", "key_created", "sign_in"]
+    first_case = events[6:12]
+    assert [e.kind for e in first_case] == ["case_created", "predicted", "escalated",
+                                            "llm_asked", "reviewed", "signed"]
     assert [e.kind for e in events[-3:]] == ["model_activated", "policy_refitted", "exported"]
     assert [e.id for e in events] == list(range(1, len(events) + 1))
     assert events[0].prev_hash == GENESIS
@@ -63,7 +68,7 @@ def test_every_operation_appends_a_linked_event(store, history):
                                                  "payload", "prev_hash")}
         assert canonical_hash(fields) == event.hash
         assert event.time.endswith("+00:00")
-    assert events[4].actor == "Ann" and events[0].actor == "tester"
+    assert first_case[4].actor == "ann" and first_case[0].actor == "tester"
     assert store.audit_events(case_id=history[0])[-1].kind == "exported"
     assert store.chain_head() == (events[-1].id, events[-1].hash)
     assert tuple(store.verify_chain()) == (True, len(events), None)  # unpacks as a 3-tuple

@@ -10,6 +10,7 @@ import pytest
 
 from app.store import InvalidRecord, NewCase, StoreError
 from app.store.queries import MANY_MATCHES
+from tests.helpers.accounts import signer
 from tests.store_helpers import escalation, prediction
 
 
@@ -70,7 +71,7 @@ def test_duplicates_are_skipped_and_reported(store):
 
 def test_the_case_list_sees_batched_cases(store):
     added = store.add_cases(batch(6))
-    store.add_review(added[0].id, "Ann", "accept")
+    store.add_review(added[0].id, signer(store, "ann"), "accept")
     assert store.find_cases().total == 6
     assert {i.id for i in store.find_cases(escalated=True).items} == {added[0].id, added[3].id}
     assert store.find_cases(label="negative").total == 3
@@ -128,12 +129,15 @@ def test_a_write_failing_mid_batch_stores_nothing(db, store):
 
 
 def test_batches_and_single_writes_interleave_in_one_chain(store):
+    bob = signer(store, "bob")
+    accounts = len(store.audit_events())  # the admin's and bob's own events
     for start in (0, 100, 200):
         store.add_cases(batch(4, start))
         case_id = store.add_case(f"Single {start}.", prediction=prediction()).id
-        store.add_review(case_id, "Bob", "override", "neutral", "reads as neutral")
+        store.add_review(case_id, bob, "override", "neutral", "reads as neutral")
     result = store.verify_chain()
-    assert result.ok and result.events == 3 * (4 * 3 + 3)
+    # each round: 4 batch cases x 3 events, a single case's 2, a review and its signature
+    assert result.ok and result.events == accounts + 3 * (4 * 3 + 4)
 
 
 def test_a_search_matching_many_cases_pages_as_one_matching_few(store):

@@ -20,6 +20,7 @@ from app.store import (
 )
 from explainers.types import Attribution, Faithfulness, Feature, Finding, Flip, LLMOpinion
 from models.types import SCHEMA_KEY, EscalationDecision, ModelCard, Prediction, RecordError
+from tests.helpers.accounts import signer
 from tests.store_helpers import attribution, escalation, opinion, prediction
 
 KINDS = ("prediction", "attribution", "escalation", "opinion")
@@ -135,7 +136,7 @@ def test_every_single_write_returns_the_current_version_and_list_row(store):
     assert_current(store, only_prediction)
 
     # the version a write returns is the one a reviewer can sign
-    signed = store.review_case(case_id, "Ann", "accept",
+    signed = store.review_case(case_id, signer(store, "ann"), "accept",
                                expected_sha256=only_prediction.version_sha256)
     assert signed.version_sha256 == only_prediction.version_sha256  # a review is no version
     assert signed.review == store.latest_review(case_id)
@@ -165,7 +166,7 @@ def test_record_many_returns_each_case_as_it_now_is(store):
 def test_add_cases_returns_versions_and_rows_for_new_and_stored_texts(store):
     before = store.add_case("Stored before.", prediction=prediction(),
                             escalation=escalation("auto"))
-    store.add_review(before.case_id, "Ann", "accept")
+    store.add_review(before.case_id, signer(store, "ann"), "accept")
     items = [NewCase("Stored before.", prediction=prediction("positive", 0.9)),
              NewCase("New with a result.", "csv", {"row": 2}, prediction(), escalation()),
              NewCase("New and bare."),
@@ -183,7 +184,7 @@ def test_add_cases_returns_versions_and_rows_for_new_and_stored_texts(store):
     assert writes[0].summary.review == store.latest_review(before.case_id)
     assert writes[0].version_sha256 == before.version_sha256  # nothing stored for it
     # a version computed for a new case is one a reviewer can sign
-    store.add_review(writes[1].case_id, "Bob", "accept",
+    store.add_review(writes[1].case_id, signer(store, "bob"), "accept",
                      expected_sha256=writes[1].version_sha256)
     assert store.verify_chain().ok
 
@@ -229,7 +230,8 @@ def test_values_of_a_scored_case_are_usable_objects(store):
 
 def test_a_review_round_trips_and_keeps_its_old_name(store):
     case_id = scored(store)
-    review = store.add_review(case_id, "Ann", "override", "neutral", "reads as neutral")
+    review = store.add_review(case_id, signer(store, "ann"), "override", "neutral",
+                              "reads as neutral")
     assert ReviewRecord is Review
     assert Review.from_dict(review.to_dict()) == review
     assert review.to_dict()[SCHEMA_KEY] == Review.SCHEMA_VERSION
@@ -242,7 +244,7 @@ def every_type(store) -> list[object]:
     case_id = scored(store)
     return [prediction(), escalation(), attribution(), opinion(),
             ModelCard("m1", "2026-01-01", ("negative", "positive"), limitations=("short",)),
-            store.add_review(case_id, "Ann", "accept")]
+            store.add_review(case_id, signer(store, "ann"), "accept")]
 
 
 def test_a_record_from_a_newer_casewise_is_refused_with_what_to_do(store):

@@ -7,22 +7,25 @@ record (a case, prediction, review, ...) cite the record's own hash, so ``verify
 a record changed behind the app's back, and a record with no event.
 
 What a chain cannot show by itself is a rewrite of everything from some point on with fresh
-hashes: publish ``head()`` somewhere else (an exported PDF, a printout) to anchor it.
+hashes. Signatures close that: each review's signature and each signed checkpoint cover the
+chain head of their moment, so a recomputed chain breaks every one made after the change
+(``app.store.verify``); the head printed on an export anchors it outside the file too.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.store.canonical import GENESIS_HASH, as_plain_dict, canonical_json, hash_of, iso
-from app.store.records import AuditEvent, ChainVerification
+from app.store.records import AuditEvent
 from app.store.schema import (
     AttributionRow,
     AuditEventRow,
@@ -32,16 +35,22 @@ from app.store.schema import (
     OpinionRow,
     PredictionRow,
     ReviewRow,
+    SignatureRow,
+    SigningKeyRow,
+    UserRow,
 )
-from models.progress import ProgressCallback, ProgressTracker
+from models.progress import ProgressTracker
 
 # Events that cite a record, and the table it is in. Every row of these tables has one.
 RECORD_EVENTS: dict[str, type[Base]] = {
     "case_created": CaseRow, "predicted": PredictionRow, "explained": AttributionRow,
     "escalated": EscalationRow, "llm_asked": OpinionRow, "reviewed": ReviewRow,
+    "user_created": UserRow, "key_created": SigningKeyRow, "signed": SignatureRow,
 }
-# Events about the app rather than a record; callers log these directly.
-APP_EVENTS = ("exported", "policy_refitted", "model_activated")
+# Events about the app and its accounts rather than a record; callers log these directly.
+APP_EVENTS = ("exported", "policy_refitted", "model_activated", "sign_in", "sign_in_failed",
+              "account_locked", "password_changed", "password_reset", "user_disabled",
+              "user_enabled")
 EVENT_KINDS = (*RECORD_EVENTS, *APP_EVENTS)
 
 
@@ -131,47 +140,35 @@ def head(session: Session) -> tuple[int, str] | None:
     return None if last is None else (last.id, last.hash)
 
 
-def verify(session: Session, batch: int = 2000,
-           progress: ProgressCallback | None = None) -> ChainVerification:
-    """Walk the chain, then every record table against the events that cite it.
-
-    Streams in id order with constant memory (the case list must stay checkable at 100k
-    cases). The record walk relies on events of one kind citing records in id order, which
-    holds because each record and its event are written in one serialised transaction.
-    """
-    # Reported per batch: at 100k cases the walk takes seconds, and a window shows it.
-    total = session.scalar(select(func.count()).select_from(AuditEventRow)) or 0
-    tracker = ProgressTracker("verifying the audit trail", 2 * total, progress)
-    count, problems = _walk_chain(session, batch, tracker)
-    tracker.done = count
-    tracker.report("the chain is walked; now the records it cites")
-    for kind, model in RECORD_EVENTS.items():
-        problems += _walk_records(session, kind, model, batch, tracker)
-    tracker.done = tracker.total
-    tracker.report("checked")
-    if not problems:
-        return ChainVerification(True, count, None)
-    cited = [p for p in problems if p[0] is not None]
-    first = min(cited) if cited else problems[0]
-    return ChainVerification(False, count, first[0], first[1])
+@dataclass
+class ChainWalk:
+    count: int  # events walked
+    problems: list[tuple[int | None, str]]  # the first broken link, if any
+    hashes: dict[int, str]  # the hashes of the events asked for (signed heads)
 
 
-def _walk_chain(session: Session, batch: int, tracker: ProgressTracker
-                ) -> tuple[int, list[tuple[int | None, str]]]:
+def walk_chain(session: Session, batch: int, tracker: ProgressTracker,
+               wanted: set[int] | frozenset[int] = frozenset()) -> ChainWalk:
+    """Walk every link in id order with constant memory (the chain must stay checkable at
+    100k cases), keeping the hashes of the ``wanted`` event ids."""
     table = AuditEventRow.__table__
     rows = session.execute(select(table).order_by(table.c.id)
                            .execution_options(yield_per=batch))
-    count, prev_id, prev_hash = 0, 0, GENESIS_HASH
+    walk = ChainWalk(0, [], {})
+    prev_id, prev_hash = 0, GENESIS_HASH
     for row in rows:
-        count += 1
-        if count % batch == 0:
+        walk.count += 1
+        if walk.count % batch == 0:
             tracker.advance(batch)
         problem = _link_problem(row, prev_id, prev_hash)
         if problem:
+            walk.problems.append((row.id, problem))
             rows.close()
-            return count, [(row.id, problem)]
+            return walk
+        if row.id in wanted:
+            walk.hashes[row.id] = row.hash
         prev_id, prev_hash = row.id, row.hash
-    return count, []
+    return walk
 
 
 def _link_problem(row: Any, prev_id: int, prev_hash: str) -> str | None:
@@ -188,7 +185,7 @@ def _link_problem(row: Any, prev_id: int, prev_hash: str) -> str | None:
     return None
 
 
-def _walk_records(session: Session, kind: str, model: type[Base], batch: int,
+def walk_records(session: Session, kind: str, model: type[Base], batch: int,
                   tracker: ProgressTracker) -> list[tuple[int | None, str]]:
     events_q = (select(AuditEventRow.id, AuditEventRow.payload)
                 .where(AuditEventRow.kind == kind).order_by(AuditEventRow.id))

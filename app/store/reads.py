@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,8 +11,9 @@ from sqlalchemy.orm import Session
 from app.store import audit
 from app.store.canonical import hash_of, iso, sha256_hex
 from app.store.errors import CaseNotFound
-from app.store.records import CaseProgress, CaseRecord, Review, StoredRecord
+from app.store.records import CaseProgress, CaseRecord, Review, ReviewSignature, StoredRecord
 from app.store.schema import (
+    ACCOUNTS_FROM_REVIEW,
     AttributionRow,
     AuditEventRow,
     Base,
@@ -22,7 +24,12 @@ from app.store.schema import (
     PredictionRow,
     ReviewerRow,
     ReviewRow,
+    SignatureRow,
+    SigningKeyRow,
+    StoreFactRow,
+    UserRow,
 )
+from app.store.signature_check import KeyBook, check_signature
 
 LOOKUP_CHUNK = 500  # content hashes per IN (...)
 
@@ -146,20 +153,47 @@ def stored(kind: str, row: Any) -> StoredRecord:
                         sha256=audit.row_sha256(row), data=row.data)
 
 
-def review_record(row: ReviewRow, reviewer: str) -> Review:
+def review_record(row: ReviewRow, reviewer: str, signature: ReviewSignature | None = None,
+                  before_accounts: bool = False) -> Review:
     return Review(id=row.id, case_id=row.case_id, reviewer=reviewer,
-                        decision=row.decision, label=row.label, reason=row.reason,
-                        meaning=row.meaning, signed_at=iso(row.signed_at),
-                        case_sha256=row.case_sha256, prediction_id=row.prediction_id,
-                        supersedes_id=row.supersedes_id)
+                  decision=row.decision, label=row.label, reason=row.reason,
+                  meaning=row.meaning, signed_at=iso(row.signed_at),
+                  case_sha256=row.case_sha256, prediction_id=row.prediction_id,
+                  supersedes_id=row.supersedes_id, signature=signature,
+                  recorded_before_accounts=before_accounts)
+
+
+def accounts_from_review(session: Session) -> int:
+    """Reviews with ids up to this one were made before accounts existed (migration 0004)."""
+    value = session.scalar(select(StoreFactRow.value)
+                           .where(StoreFactRow.name == ACCOUNTS_FROM_REVIEW))
+    return int(value) if value is not None else 0
+
+
+def chain_hash(session: Session) -> Callable[[int], str | None]:
+    def lookup(event_id: int) -> str | None:
+        return session.scalar(select(AuditEventRow.hash).where(AuditEventRow.id == event_id))
+    return lookup
 
 
 def reviews_of(session: Session, case_id: int, newest_only: bool = False) -> list[Review]:
-    query = (select(ReviewRow, ReviewerRow.name).join(ReviewerRow)
+    """The case's reviews, each with its signature checked (a few per case: cheap)."""
+    query = (select(ReviewRow, ReviewerRow.name, SignatureRow, UserRow).join(ReviewerRow)
+             .outerjoin(SignatureRow, SignatureRow.review_id == ReviewRow.id)
+             .outerjoin(UserRow, UserRow.id == SignatureRow.user_id)
              .where(ReviewRow.case_id == case_id))
     query = query.order_by(ReviewRow.id.desc()).limit(1) if newest_only else \
         query.order_by(ReviewRow.id)
-    return [review_record(row, name) for row, name in session.execute(query)]
+    rows = session.execute(query).all()
+    if not rows:
+        return []
+    keys = KeyBook(session.scalars(select(SigningKeyRow)))
+    before = accounts_from_review(session)
+    lookup = chain_hash(session)
+    return [review_record(row, name,
+                          None if sig is None else check_signature(row, sig, user, keys, lookup),
+                          before_accounts=sig is None and row.id <= before)
+            for row, name, sig, user in rows]
 
 
 def load_case(session: Session, case_id: int) -> CaseRecord:

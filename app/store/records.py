@@ -53,6 +53,41 @@ class StoredRecord:
 
 
 @dataclass(frozen=True)
+class ReviewSignature:
+    """Who signed a review, with what key, over which chain head, and whether it verifies
+    (checked when the review is read: ``problem`` None means verified)."""
+
+    user_id: int
+    login: str
+    full_name: str  # the printed name (21 CFR 11.50)
+    role: str
+    key_fingerprint: str
+    head_id: int
+    head_hash: str
+    problem: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.problem is None
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user as the store hands it out: never the password hash or the sealed key."""
+
+    id: int
+    login: str
+    full_name: str
+    role: str  # "reviewer" | "approver" | "admin"
+    disabled: bool
+    failed_attempts: int
+    locked: bool  # too many failed attempts; an admin's reset unlocks
+    created: str
+    key_id: int  # the current signing key
+    key_fingerprint: str
+
+
+@dataclass(frozen=True)
 class Review:
     """A signed review of one case version. Reviews are never edited; a later one supersedes."""
 
@@ -70,6 +105,11 @@ class Review:
     case_sha256: str  # the case version the reviewer saw (CaseRecord.version_sha256)
     prediction_id: int | None
     supersedes_id: int | None  # the review this one replaces as the latest; both are kept
+    # The electronic signature; None when unsigned (or not loaded: case lists leave it out).
+    # Not compared: a review read with its signature checked is the same review as its row
+    # in a case list.
+    signature: ReviewSignature | None = field(default=None, compare=False)
+    recorded_before_accounts: bool = field(default=False, compare=False)
 
     @property
     def signed_label(self) -> str | None:
@@ -85,9 +125,13 @@ class Review:
         data = check_schema(data, kind, cls.SCHEMA_VERSION)
         optional = {"label", "reason", "prediction_id", "supersedes_id"}
         types = {"id": int, "case_id": int, "prediction_id": int, "supersedes_id": int}
-        return cls(**{name: require(data, name, kind, types.get(name, str),
-                                    optional=name in optional)
-                      for name in (f.name for f in fields(cls))})
+        plain = {"signature", "recorded_before_accounts"}
+        values = {name: require(data, name, kind, types.get(name, str),
+                                optional=name in optional)
+                  for name in (f.name for f in fields(cls)) if name not in plain}
+        signature = data.get("signature")
+        return cls(**values, recorded_before_accounts=bool(data.get("recorded_before_accounts")),
+                   signature=ReviewSignature(**signature) if signature else None)
 
 
 ReviewRecord = Review  # the name the store used before reviews were a seam type
@@ -197,12 +241,25 @@ class CasePage:
 
 @dataclass(frozen=True)
 class ChainVerification:
-    """The result of walking the audit chain. Unpacks as ``ok, events, first_broken_id``."""
+    """The result of walking the audit chain. Unpacks as ``ok, events, first_broken_id``.
+
+    ``ok`` holds only when the chain, the records it cites, every signature and checkpoint,
+    the accounts and the append-only guards all hold. Events after the last signed checkpoint
+    are reported (``unanchored_events``) but do not fail it: they are the bounded tail a
+    rewrite could still reach unseen.
+    """
 
     ok: bool
     events: int  # events checked
     first_broken_id: int | None  # the first event that does not hold, or None
     reason: str | None = None
+    signatures: int = 0  # signatures checked
+    bad_signatures: tuple[tuple[int, str], ...] = ()  # (review id, why), every one
+    unsigned_before_accounts: int = 0  # reviews from when a signature was a typed name
+    anchored_to: int | None = None  # the event id the last valid checkpoint signs
+    unanchored_events: int = 0  # events after it
+    problems: tuple[str, ...] = ()  # checkpoints, accounts, guards: every one found
+    against: str | None = None  # ``--against``: what was found of the head given
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.ok, self.events, self.first_broken_id))

@@ -9,6 +9,7 @@ Driver errors come out as ``StoreError`` subclasses that say what to do.
 from __future__ import annotations
 
 import getpass
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -20,7 +21,9 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app.accounts.statements import StatementSigner
 from app.store import audit, batch, case_list, reads, writes
+from app.store.account_store import AccountStore
 from app.store.backups import offer_backups
 from app.store.canonical import utc_now
 from app.store.engine import writer
@@ -46,9 +49,12 @@ from app.store.records import (
 )
 from app.store.review_rules import ReviewRequest
 from app.store.schema import AuditEventRow
+from app.store.verify import verify_history
 from explainers.types import Attribution, LLMOpinion
 from models.progress import ProgressCallback
 from models.types import EscalationDecision, Prediction
+
+log = logging.getLogger(__name__)
 
 
 def _default_actor() -> str:
@@ -58,9 +64,9 @@ def _default_actor() -> str:
         return "unknown"
 
 
-class CaseRepository:
-    """Cases, their records and reviews, and the audit trail. Get one from ``open_store``;
-    it is safe to share between threads (one session per call)."""
+class CaseRepository(AccountStore):
+    """Cases, their records and reviews, accounts, and the audit trail. Get one from
+    ``open_store``; it is safe to share between threads (one session per call)."""
 
     def __init__(self, engine: Engine, location: str, actor: str | None = None, *,
                  clock: Callable[[], datetime] = utc_now, db_path: Path | None = None) -> None:
@@ -77,6 +83,7 @@ class CaseRepository:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        self._checkpoint_at_close()
         if not self._found_damage:
             case_list.refresh_statistics(self._engine)  # cheap unless the store grew 2x
         self._engine.dispose()  # the last SQLite connection out checkpoints the WAL
@@ -86,6 +93,16 @@ class CaseRepository:
             forget_clean_close(self.db_path)
         else:
             record_clean_close(self.db_path)  # lets the next start skip the full check
+
+    def _checkpoint_at_close(self) -> None:
+        """Anchor what this session wrote; a history that cannot be written any more (full
+        disk, damage) still closes, and the next checkpoint covers these events."""
+        if self._anchor is None or self._found_damage:
+            return
+        try:
+            self.checkpoint("close")
+        except StoreError as exc:
+            log.warning("no checkpoint at close: %s", exc)
 
     def __enter__(self) -> CaseRepository:
         return self
@@ -109,6 +126,9 @@ class CaseRepository:
     def _txn(self) -> Iterator[writes.Txn]:
         with self._transaction(write=True) as session:
             yield writes.Txn(session, self.actor, self.clock())
+        if self._anchor is not None:
+            with self._transaction(write=False) as session:
+                self._checkpoint_if_due(session)
 
     # -- cases and their records ---------------------------------------------------------------
 
@@ -200,26 +220,28 @@ class CaseRepository:
 
     # -- reviews -------------------------------------------------------------------------------
 
-    def add_review(self, case_id: int, reviewer: str, decision: str, label: str | None = None,
-                   reason: str | None = None, meaning: str = "reviewed", *,
-                   expected_sha256: str | None = None) -> Review:
+    def add_review(self, case_id: int, signer: StatementSigner, decision: str,
+                   label: str | None = None, reason: str | None = None,
+                   meaning: str = "reviewed", *, expected_sha256: str | None = None) -> Review:
         """Sign a review of the case as it is now (``review_case`` also gives the case's new
         row)."""
-        return self.review_case(case_id, reviewer, decision, label, reason, meaning,
+        return self.review_case(case_id, signer, decision, label, reason, meaning,
                                 expected_sha256=expected_sha256).review
 
-    def review_case(self, case_id: int, reviewer: str, decision: str,
+    def review_case(self, case_id: int, signer: StatementSigner, decision: str,
                     label: str | None = None, reason: str | None = None,
                     meaning: str = "reviewed", *,
                     expected_sha256: str | None = None) -> CaseWrite:
-        """Sign a review of the case as it is now. Reviews are never edited: a later one
-        supersedes this one and both stay. Give ``expected_sha256`` (the
-        ``version_sha256`` the reviewer was shown) to refuse signing a case that changed."""
-        request = ReviewRequest(reviewer, decision, label, reason, meaning)
+        """Sign a review of the case as it is now, with ``signer``'s key (an account unlocked
+        by its password: ``app.accounts``). Reviews are never edited: a later one supersedes
+        this one and both stay. Give ``expected_sha256`` (the ``version_sha256`` the
+        reviewer was shown) to refuse signing a case that changed."""
+        who = signer.signatory
+        request = ReviewRequest(who.login, decision, label, reason, meaning)
         with self._txn() as tx:
             case = reads.require_case(tx.session, case_id)
-            row = writes.add_review(tx, case, request, expected_sha256)
-            review = reads.review_record(row, (reviewer or "").strip())
+            row = writes.add_review(tx, case, request, expected_sha256, signer)
+            review = reads.reviews_of(tx.session, case_id, newest_only=True)[0]
             return replace(_written(tx.session, case_id, new=False,
                                    record_ids={"review": row.id}), review=review)
 
@@ -267,24 +289,28 @@ class CaseRepository:
             rows = session.scalars(query.order_by(AuditEventRow.id).limit(limit))
             return tuple(audit.to_event(row) for row in rows)
 
-    def verify_chain(self, progress: ProgressCallback | None = None) -> ChainVerification:
+    def verify_chain(self, progress: ProgressCallback | None = None,
+                     against: tuple[int, str] | None = None) -> ChainVerification:
         """Check every page of the file (SQLite: the start checks them all only when the
         file may have changed outside Casewise), then, in one consistent snapshot, walk the
-        whole chain and the records it cites and check the case list agrees with them."""
+        whole chain, the records it cites, every signature and checkpoint, the accounts and
+        the append-only guards (``app.store.verify``), and check the case list agrees with
+        the records. ``against``: an (event id, hash) from an earlier export that must
+        still be in the chain unchanged."""
         damage = self._file_damage()
         if damage:
             self._found_damage = True
             return ChainVerification(False, 0, None, f"the database file is damaged "
                                      f"({damage}); restore it from a backup")
         with self._transaction(write=False) as session:
-            result = audit.verify(session, progress=progress)
+            result = verify_history(session, progress, against)
             stray = case_list.first_disagreement(session) if result.ok else None
         if stray is None:
             return result
-        return ChainVerification(False, result.events, None,
-                                 f"the case list row of case {stray} does not match the case's "
-                                 "latest records (edited outside Casewise); its records are "
-                                 "intact, but lists and filters may show it wrongly")
+        return replace(result, ok=False, reason=(
+            f"the case list row of case {stray} does not match the case's latest records "
+            "(edited outside Casewise); its records are intact, but lists and filters may "
+            "show it wrongly"))
 
     def _file_damage(self) -> str | None:
         """What ``PRAGMA quick_check`` finds wrong with the SQLite file, or None. Damage that
@@ -331,9 +357,11 @@ class CaseRepository:
         with self._txn() as tx:
             for case_id in case_ids:
                 reads.require_case(tx.session, case_id)
-            return tx.log("exported", {"path": path, "sha256": sha256, "format": kind,
-                                       "case_ids": list(case_ids)},
-                          case_ids[0] if len(case_ids) == 1 else None)
+            event = tx.log("exported", {"path": path, "sha256": sha256, "format": kind,
+                                        "case_ids": list(case_ids)},
+                           case_ids[0] if len(case_ids) == 1 else None)
+        self.checkpoint("export")
+        return event
 
 
 def _page(session: Session, listing: CaseListQuery, page: int,

@@ -2,7 +2,8 @@
 
 This module describes the schema at the head revision; the migrations in
 ``app/store/migrations/versions/`` create it (a test checks the two agree). Every table but
-``models`` and ``case_latest`` (the case list's derived copy of the latest records) is
+``models``, ``case_latest`` (the case list's derived copy of the latest records),
+``user_state`` and ``key_secrets`` (a user's changing role, password hash and sealed key) is
 append-only: SQLite triggers created by the migrations refuse UPDATE and DELETE, so a review
 or a prediction, once written, is evidence. Domain objects are kept whole as canonical JSON
 (``data``) beside the few key columns the case list filters and sorts on.
@@ -199,6 +200,107 @@ class ReviewRow(Base):
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id"))
 
 
+class UserRow(Base):
+    """Who may sign: identity only, append-only (a name is never edited; the state that
+    changes lives in ``user_state``). Cited by its ``user_created`` event."""
+
+    __tablename__ = "users"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    created: Mapped[datetime]
+
+
+class UserStateRow(Base):
+    """A user's changing state: role, disabled, failed attempts, the Argon2id password hash.
+    Updated, so not evidence by itself: every change is an audit event that carries the role
+    and disabled flag, and ``audit verify`` checks this row against the latest of them."""
+
+    __tablename__ = "user_state"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True,
+                                         autoincrement=False)
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool]
+    failed_attempts: Mapped[int]
+    password_hash: Mapped[str] = mapped_column(Text)
+    updated: Mapped[datetime]
+
+
+class SigningKeyRow(Base):
+    """A public key: a user's (``user_id``) or an installation's (``user_id`` NULL, ``label``
+    names it). Append-only; a rotation adds a row and the old key stays to verify old
+    signatures (a user's key is valid from its ``created`` until their next key's)."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)  # raw Ed25519, hex
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[datetime]
+
+
+class KeySecretRow(Base):
+    """A user's private key, sealed under their password (``app.accounts.keys``); replaced
+    when the password changes. Never leaves the store in clear."""
+
+    __tablename__ = "key_secrets"
+
+    key_id: Mapped[int] = mapped_column(ForeignKey("signing_keys.id"), primary_key=True,
+                                        autoincrement=False)
+    sealed: Mapped[dict[str, Any]]
+
+
+class SignatureRow(Base):
+    """The electronic signature of one review (``app.accounts.statements``). Append-only and
+    cited by its ``signed`` event."""
+
+    __tablename__ = "signatures"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id"), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key_id: Mapped[int] = mapped_column(ForeignKey("signing_keys.id"))
+    role: Mapped[str] = mapped_column(String(16))
+    case_sha256: Mapped[str] = mapped_column(String(64))
+    head_id: Mapped[int]
+    head_hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))  # Ed25519, hex
+
+
+class CheckpointRow(Base):
+    """A signed chain head: events up to ``event_id`` cannot be rewritten or deleted unseen.
+    Outside the chain on purpose (signing a head must not move it)."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int]
+    event_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[int] = mapped_column(ForeignKey("signing_keys.id"))
+    signed_at: Mapped[str] = mapped_column(String(40))  # UTC ISO text, signed as stored
+    reason: Mapped[str] = mapped_column(String(40))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class StoreFactRow(Base):
+    """Facts about the history fixed once (append-only): e.g. the last review made before
+    accounts existed, so a later review without a signature is named, not excused."""
+
+    __tablename__ = "store_facts"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class CaseLatestRow(Base):
     """The case list's row of each case: copies of the key columns of its latest prediction,
     escalation decision and review, so the list filters and sorts through plain indexes.
@@ -259,3 +361,9 @@ RECORD_TABLES: dict[str, type[Base]] = {
     "cases": CaseRow, "predictions": PredictionRow, "attributions": AttributionRow,
     "escalations": EscalationRow, "llm_opinions": OpinionRow, "reviews": ReviewRow,
 }
+# Tables whose rows may never change or go (SQLite triggers refuse UPDATE and DELETE);
+# ``audit verify`` reports any whose guards are gone.
+APPEND_ONLY_TABLES = ("reviewers", "cases", "predictions", "attributions", "escalations",
+                      "llm_opinions", "reviews", "audit_events", "users", "signing_keys",
+                      "signatures", "checkpoints", "store_facts")
+ACCOUNTS_FROM_REVIEW = "accounts_from_review_id"  # store_facts: reviews after it are signed

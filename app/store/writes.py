@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.store import audit, case_list, reads
-from app.store.canonical import as_plain_dict, record_data, sha256_hex
+from app.accounts.statements import StatementSigner, review_statement
+from app.store import accounts, audit, case_list, reads
+from app.store.canonical import GENESIS_HASH, as_plain_dict, record_data, sha256_hex
 from app.store.errors import InvalidRecord, InvalidReview
 from app.store.records import AuditEvent
 from app.store.review_rules import ReviewRequest, checked
@@ -29,7 +30,9 @@ from app.store.schema import (
     PredictionRow,
     ReviewerRow,
     ReviewRow,
+    SignatureRow,
 )
+from app.store.signature_check import content_of
 from explainers.types import Attribution, LLMOpinion
 from models.types import EscalationDecision, Prediction
 
@@ -220,8 +223,10 @@ def _reviewer(tx: Txn, name: str) -> ReviewerRow:
     return row or tx.add(ReviewerRow(name=name, created=tx.now))
 
 
-def add_review(tx: Txn, case: CaseRow, request: ReviewRequest,
-               expected_sha256: str | None) -> ReviewRow:
+def add_review(tx: Txn, case: CaseRow, request: ReviewRequest, expected_sha256: str | None,
+               signer: StatementSigner) -> ReviewRow:
+    """A review and its electronic signature. The signature covers the chain head as it is
+    before this review's events (read under the write lock, so it is exact)."""
     prediction = reads.latest(tx.session, PredictionRow, case.id)
     predicted = None if prediction is None else prediction.label
     labels = [] if prediction is None else list(prediction.data.get("probabilities") or {})
@@ -230,16 +235,29 @@ def add_review(tx: Txn, case: CaseRow, request: ReviewRequest,
     if expected_sha256 is not None and expected_sha256 != version:
         raise InvalidReview(f"Case {case.id} changed since it was opened (a new prediction, "
                             "decision or opinion was stored); reopen it and review again.")
+    who = signer.signatory
+    accounts.check_signer(tx.session, who, request.meaning)
+    head_id, head_hash = audit.head(tx.session) or (0, GENESIS_HASH)
     previous = reads.latest(tx.session, ReviewRow, case.id)
     row = tx.add(ReviewRow(
-        case_id=case.id, reviewer_id=_reviewer(tx, request.reviewer).id,
+        case_id=case.id, reviewer_id=_reviewer(tx, who.login).id,
         decision=request.decision, label=request.label, reason=request.reason,
         meaning=request.meaning, signed_at=tx.now, case_sha256=version,
         prediction_id=None if prediction is None else prediction.id,
         supersedes_id=None if previous is None else previous.id))
-    tx.log("reviewed", {"record": audit.cite(row), "reviewer": request.reviewer,
-                        "decision": row.decision, "label": row.label, "reason": row.reason,
-                        "meaning": row.meaning, "case_sha256": version,
-                        "supersedes_id": row.supersedes_id}, case.id, actor=request.reviewer)
+    statement = review_statement(content_of(row, version), who, head_id, head_hash)
+    signature = tx.add(SignatureRow(
+        review_id=row.id, case_id=case.id, user_id=who.user_id, key_id=who.key_id,
+        role=who.role, case_sha256=version, head_id=head_id, head_hash=head_hash,
+        signature=signer.sign(statement)))
+    tx.log("reviewed", {"record": audit.cite(row), "reviewer": who.login,
+                        "full_name": who.full_name, "decision": row.decision,
+                        "label": row.label, "reason": row.reason, "meaning": row.meaning,
+                        "case_sha256": version, "supersedes_id": row.supersedes_id},
+           case.id, actor=who.login)
+    tx.log("signed", {"record": audit.cite(signature), "review_id": row.id,
+                      "user_id": who.user_id, "key_fingerprint": who.fingerprint,
+                      "chain_head": {"id": head_id, "hash": head_hash}}, case.id,
+           actor=who.login)
     case_list.on_review(tx.session, row)
     return row
