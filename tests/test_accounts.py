@@ -41,7 +41,7 @@ def scored(store, text: str = "Rash after the new drug.") -> int:
 
 def test_the_first_user_is_the_admin_and_needs_no_sign_in(store):
     session = AccountSession(store)
-    with pytest.raises(AccountError, match="first user .* is its admin"):
+    with pytest.raises(AccountError, match=r"first user .* is its admin"):
         create_user(session, "ann", "Ann Archer", "reviewer", PASSWORD)
     admin = create_user(session, "ada", "Ada Admin", "admin", PASSWORD)
     assert (admin.role, admin.locked, len(admin.key_fingerprint)) == ("admin", False, 64)
@@ -58,7 +58,7 @@ def test_a_reviewer_may_not_create_users_and_is_told_who_may(store):
     user(store, "ann", "reviewer")
     session = AccountSession(store)
     session.sign_in("ann", PASSWORD)
-    with pytest.raises(NotPermitted, match="'ann' is a reviewer.*Admins: admin"):
+    with pytest.raises(NotPermitted, match=r"'ann' is a reviewer.*Admins: admin"):
         create_user(session, "eve", "Eve Evans", "admin", PASSWORD)
 
 
@@ -215,7 +215,7 @@ def test_a_damaged_private_key_is_named(store, db):
         broken = sealed.replace('"sealed":"', '"sealed":"AAAA', 1)
         connection.execute("UPDATE key_secrets SET sealed = ? WHERE key_id = ?",
                            (broken, key_id))
-    with pytest.raises(DamagedKey, match="damaged .* reset your password"):
+    with pytest.raises(DamagedKey, match=r"damaged .* reset your password"):
         AccountSession(store).unlock(PASSWORD, "ann")
 
 

@@ -32,6 +32,7 @@ from app.store.schema import (
     APPEND_ONLY_TABLES,
     AuditEventRow,
     CheckpointRow,
+    ReviewerRow,
     ReviewRow,
     SignatureRow,
     SigningKeyRow,
@@ -102,12 +103,19 @@ def _check_signatures(session: Session, keys: KeyBook, hashes: dict[int, str],
                       found: _Findings, tracker: ProgressTracker) -> None:
     before = accounts_from_review(session)
     users = {row.id: row for row in session.scalars(select(UserRow))}
-    query = (select(ReviewRow, SignatureRow)
+    named = _reviewers_named_by_events(session)
+    query = (select(ReviewRow, SignatureRow, ReviewerRow.name).join(ReviewerRow)
              .outerjoin(SignatureRow, SignatureRow.review_id == ReviewRow.id)
              .order_by(ReviewRow.id).execution_options(yield_per=BATCH))
-    for seen, (review, sig) in enumerate(session.execute(query), start=1):
+    for seen, (review, sig, name) in enumerate(session.execute(query), start=1):
         if seen % BATCH == 0:
             tracker.advance(BATCH)
+        if named.get(review.id, name) != name:
+            # The reviewers table is not hashed; the review's event names who signed.
+            found.bad_signatures.append((review.id, f"the reviewers table names {name!r} "
+                                                    f"but the review was signed by "
+                                                    f"{named[review.id]!r}"))
+            continue
         if sig is None:
             if review.id <= before:
                 found.before_accounts += 1
@@ -121,6 +129,17 @@ def _check_signatures(session: Session, keys: KeyBook, hashes: dict[int, str],
     stray = session.scalars(select(SignatureRow.id).where(
         ~SignatureRow.review_id.in_(select(ReviewRow.id)))).all()
     found.problems += [f"signature {sid} belongs to no review" for sid in stray]
+
+
+def _reviewers_named_by_events(session: Session) -> dict[int, str]:
+    """Each review's signer as its ``reviewed`` event names them (the event is hashed)."""
+    named: dict[int, str] = {}
+    query = (select(AuditEventRow.payload).where(AuditEventRow.kind == "reviewed")
+             .execution_options(yield_per=BATCH))
+    for payload in session.scalars(query):
+        data = json.loads(payload)
+        named[(data.get("record") or {}).get("id")] = data.get("reviewer")
+    return named
 
 
 def _check_checkpoints(session: Session, keys: KeyBook, hashes: dict[int, str], events: int,
