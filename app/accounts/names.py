@@ -56,8 +56,12 @@ def _invisible(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn")
 
 
+def escaped(value: object) -> str:
+    """The text with every control or invisible character written as ``\\uXXXX``, so a
+    hostile name cannot carry an escape code to the terminal, the window or a PDF."""
+    return "".join(f"\\u{ord(ch):04x}" if _invisible(ch) else ch for ch in str(value))
+
+
 def shown(value: object) -> str:
-    """A value quoted for a message with every control or invisible character escaped, so an
-    error about a hostile name cannot itself carry the escape code to the terminal."""
-    text = str(value)
-    return "'" + "".join(f"\\u{ord(ch):04x}" if _invisible(ch) else ch for ch in text) + "'"
+    """``escaped``, quoted: a value named in a message."""
+    return f"'{escaped(value)}'"

@@ -138,7 +138,7 @@ class AccountSession:
         who = ", ".join(a.login for a in self.store.users()
                         if role_allows(a.role, role) and not a.disabled) or "nobody yet"
         now = ("nobody is signed in" if self.user is None else
-               f"'{self.user.login}' is a {self.user.role}" if not self.expired() else
+               f"'{self.user.login}' has the role {self.user.role}" if not self.expired() else
                "the session expired")
         raise NotPermitted(f"Only an {role} may {what} ({now}). {role.capitalize()}s: {who}.")
 

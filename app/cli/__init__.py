@@ -53,7 +53,14 @@ def _headless_start(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     # The command modules are imported here, not at the top, so that ``import app.cli`` (and
     # ``app.cli.common``, which every command module imports) stays cheap and acyclic.
-    from app.cli import case_cmds, export_cmds, history_cmds, llm_cmds, models_cmds
+    from app.cli import (
+        case_cmds,
+        export_cmds,
+        history_cmds,
+        llm_cmds,
+        models_cmds,
+        users_cmds,
+    )
 
     parser = argparse.ArgumentParser(prog="casewise", description=__doc__)
     parser.set_defaults(handler=cmd_start, screenshot=None)
@@ -67,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     llm_cmds.add_ask_parser(commands)
     llm_cmds.add_redact_parser(commands)
     history_cmds.add_history_parsers(commands)
+    users_cmds.add_users_parsers(commands)
     export_cmds.add_export_parser(commands)
     case_cmds.add_demo_parser(commands)
     return parser

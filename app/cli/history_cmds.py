@@ -8,6 +8,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from app.accounts.manifestation import signature_line
+from app.accounts.names import escaped
+from app.cli.auth import acting_login, add_auth_options, read_password
 from app.cli.common import (
     PARTLY_FAILED,
     STORE_FAILED,
@@ -21,6 +24,7 @@ from app.cli.common import (
     with_settings,
 )
 from app.settings import MEANINGS
+from models.errors import CasewiseError
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -79,47 +83,76 @@ def cmd_history(args: argparse.Namespace) -> int:
     print(f"{page.total} case(s)" + (f", showing {len(rows)}" if page.total > len(rows) else ""))
     for row in rows:
         review = row["review"]
-        reviewed = f"{review['decision']} by {review['reviewer']}" if review else "not reviewed"
+        reviewed = (f"{review['decision']} by {escaped(review['reviewer'])}" if review
+                    else "not reviewed")
         print(f"#{row['id']:<6} {row['created'][:16]}  {row['label'] or '-':<10} "
               f"{row['decision'] or '-':<9} {reviewed:<28} {row['preview'][:60]}")
     return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    import getpass
+    """Sign a review: the login id and password of the signer (never an argument)."""
+    from app.accounts.service import AccountSession
 
-    args = with_settings(args)  # --reviewer/--meaning not given: the window's name and meaning
+    args = with_settings(args)  # --meaning not given: the window's meaning
     decision = "accept" if args.accept else "override" if args.override else "defer"
-    store = open_cli_store(args)
-    try:
-        review = store.add_review(args.case_id, args.reviewer or getpass.getuser(), decision,
-                                  label=args.override, reason=args.reason, meaning=args.meaning)
-    finally:
-        store.close()
+    with open_cli_store(args) as store:
+        login = acting_login(args)
+        signer = AccountSession(store).unlock(read_password(args, f"Password for {login}: "),
+                                              login)
+        review = store.add_review(args.case_id, signer, decision, label=args.override,
+                                  reason=args.reason, meaning=args.meaning)
     print(json.dumps(asdict(review)) if args.json else
           f"review {review.id} of case {review.case_id}: {review.decision}"
-          f"{' -> ' + review.label if review.label else ''} signed by {review.reviewer} "
-          f"({review.meaning}) at {review.signed_at}")
+          f"{' -> ' + review.label if review.label else ''}\n{signature_line(review)}")
     return 0
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from app.store.verify import parse_head
+
+    try:
+        against = parse_head(args.against) if args.against else None
+    except ValueError as exc:
+        raise CasewiseError(str(exc)) from exc
     store = open_cli_store(args)
     reporter = None if args.json else TerminalProgress()
     try:
-        result = store.verify_chain(progress=reporter)
+        result = store.verify_chain(progress=reporter, against=against)
     finally:
         store.close()
         if reporter is not None:
             reporter.close()
     if args.json:
-        print(json.dumps({"ok": result.ok, "events": result.events,
-                          "first_broken": result.first_broken_id, "reason": result.reason}))
-    elif result.ok:
-        print(f"audit chain intact: {result.events} events")
+        print(json.dumps(asdict(result)))
     else:
-        print(f"audit chain BROKEN at event {result.first_broken_id}: {result.reason}")
+        print("\n".join(verification_lines(result)))
     return 0 if result.ok else 1
+
+
+def verification_lines(result) -> list[str]:
+    """What ``audit verify`` found, one finding a line; every bad signature by review id."""
+    lines = [f"audit chain intact: {result.events} events" if result.first_broken_id is None
+             and not result.reason else
+             f"audit trail BROKEN: {result.reason}" if result.first_broken_id is None else
+             f"audit chain BROKEN at event {result.first_broken_id}: {result.reason}"]
+    lines.append(f"signatures: {result.signatures} checked, {len(result.bad_signatures)} bad"
+                 + (f"; {result.unsigned_before_accounts} review(s) unsigned (recorded "
+                    "before accounts)" if result.unsigned_before_accounts else ""))
+    lines += [f"  review {review_id}: {why}" for review_id, why in result.bad_signatures]
+    lines += [f"problem: {problem}" for problem in result.problems]
+    if result.anchored_to is None:
+        lines.append(f"not yet anchored: all {result.unanchored_events} events (no signed "
+                     "checkpoint yet)")
+    elif result.unanchored_events:
+        lines.append(f"anchored by a signed checkpoint up to event {result.anchored_to}; "
+                     f"not yet anchored: {result.unanchored_events} later event(s)")
+    else:
+        lines.append(f"anchored by a signed checkpoint up to event {result.anchored_to} "
+                     "(the last)")
+    if result.against:
+        lines.append(result.against)
+    return lines
 
 
 def add_history_parsers(commands) -> None:
@@ -146,17 +179,21 @@ def add_history_parsers(commands) -> None:
     choice.add_argument("--override", metavar="LABEL", help="override with this label")
     choice.add_argument("--defer", action="store_true", help="defer the decision")
     review.add_argument("--reason", help="why (required with --override)")
-    review.add_argument("--reviewer", help="your name (default: the reviewer in the settings, "
-                                           "else the login name)")
     review.add_argument("--meaning", choices=MEANINGS,
                         help="what the signature means (default: the settings', reviewed "
                              "unless changed)")
     review.set_defaults(handler=cmd_review)
-    settings_flags(review, reviewer="reviewer", signature_meaning="meaning")
+    add_auth_options(review)
+    settings_flags(review, signature_meaning="meaning")
 
     audit = commands.add_parser("audit", help="the tamper-evident audit trail")
     audit_commands = audit.add_subparsers(title="audit commands", required=True)
-    verify = audit_commands.add_parser("verify", help="walk the hash chain")
+    verify = audit_commands.add_parser(
+        "verify", help="check the chain, every record, signature and checkpoint, the "
+                       "accounts and the append-only guards")
+    verify.add_argument("--against", metavar="ID:HASH",
+                        help="also prove the history still holds this chain head unchanged "
+                             "(as printed on an earlier audit PDF or export)")
     verify.set_defaults(handler=cmd_audit_verify)
     for parser in (score, history, review, verify):
         add_db_option(parser)

@@ -12,14 +12,16 @@ from pathlib import Path
 from tests.helpers.data import PROJECT_ROOT
 
 
-def run_cli(home: Path, *args: str, check: bool = True,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(home: Path, *args: str, check: bool = True, env: dict[str, str] | None = None,
+            input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     """``python main.py ARGS`` with CASEWISE_HOME=home (and ``env`` on top); with ``check``,
-    a non-zero exit fails the test and shows stderr."""
+    a non-zero exit fails the test and shows stderr. ``input_text``: its standard input (a
+    pipe, not a terminal)."""
     environment = {**os.environ, "CASEWISE_HOME": str(home), "OMP_NUM_THREADS": "1",
                    **(env or {})}
     result = subprocess.run([sys.executable, "main.py", *args], cwd=PROJECT_ROOT,
-                            env=environment, capture_output=True, text=True, timeout=300)
+                            env=environment, capture_output=True, text=True, timeout=300,
+                            input=input_text)
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}: {result.stderr}")
     return result
