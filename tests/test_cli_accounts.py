@@ -36,7 +36,7 @@ def home(casewise_home, tmp_path):
 
 
 def test_users_add_list_and_review_signed_with_a_password_file(home, capsys):
-    casewise_home, pw = home
+    _home, pw = home
     out = run_main(["users", "add", "ada", "--name", "Ada Admin",
                     "--new-password-file", pw["ada"]], capsys).out
     assert "user ada (Ada Admin, admin) added" in out
@@ -84,7 +84,7 @@ def test_review_reads_the_password_from_standard_input_and_never_from_arguments(
 
 
 def test_passwd_changes_and_an_admin_resets(home, capsys, tmp_path):
-    casewise_home, pw = home
+    _home, pw = home
     run_main(["users", "add", "ada", "--name", "Ada Admin", "--new-password-file", pw["ada"]],
              capsys)
     run_main(["users", "add", "bob", "--name", "Bob Baker", "--user", "ada", "--password-file",
