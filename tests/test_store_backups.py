@@ -70,9 +70,12 @@ def test_a_backup_is_a_whole_checked_copy(db):
     assert not [p for p in backup.parent.iterdir() if p.name.endswith(".partial")]
 
 
-def test_only_the_newest_backups_are_kept(db):
+def test_the_newest_backups_and_older_weekly_and_monthly_ones_are_kept(db):
+    """A week of tampered daily copies cannot push out every good one: the oldest backup of
+    each recent week and month stays."""
     make_store(db)
     first = backup_store(db)
+    assert first.stat().st_mode & 0o777 == 0o444  # read-only (mode bits: root may write anyway)
     folder = first.parent
     old = [folder / f"casewise-2026010{day}-120000.db" for day in range(1, 9)]
     for path in old:
@@ -80,8 +83,11 @@ def test_only_the_newest_backups_are_kept(db):
     first.unlink()
     (folder / "notes.txt").write_text("mine")
     newest = backup_store(db, keep=7)
-    assert list_backups(db) == [newest, *sorted(old, reverse=True)[:6]]
-    assert not old[0].exists() and not old[1].exists()
+    # Jan 1 2026 is a Thursday: Jan 1 is the oldest of its ISO week and month, Jan 5 of the
+    # next week; the newest seven are kept whole.
+    expected = {newest, *sorted(old, reverse=True)[:6], old[0], old[4]}
+    assert set(list_backups(db)) == expected
+    assert not old[1].exists() and len(expected) == 8
     assert (folder / "notes.txt").read_text() == "mine"
 
 

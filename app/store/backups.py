@@ -27,7 +27,9 @@ from app.store.errors import StoreCorrupt, StoreError
 log = logging.getLogger(__name__)
 
 BACKUP_FOLDER = "backups"
-KEEP = 7
+KEEP = 7  # the newest daily backups
+KEEP_WEEKS = 8  # and the oldest backup of each of the newest weeks that have one
+KEEP_MONTHS = 12  # and of each of the newest months
 NAME = re.compile(r"casewise-\d{8}-\d{6}\.db")
 PARTIAL_SUFFIX = ".partial"
 STALE_PARTIAL_SECONDS = 24 * 3600  # a partial this old belongs to no running backup
@@ -68,7 +70,8 @@ def offer_backups(error: StoreCorrupt, db_path: str | Path) -> StoreCorrupt:
 
 def backup_store(db_path: str | Path, *, keep: int = KEEP,
                  busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Path:
-    """Copy the database into its backups folder and keep the newest ``keep`` backups.
+    """Copy the database into its backups folder, read-only, and prune the folder: the
+    newest ``keep`` backups stay, and older weekly and monthly ones (``kept``).
 
     Returns the new backup. Raises StoreCorrupt (and keeps no copy) when the copy is not a
     sound database, which means the original is damaged; StoreError when it cannot be made.
@@ -84,6 +87,7 @@ def backup_store(db_path: str | Path, *, keep: int = KEEP,
         _copy(source, partial, busy_timeout)
         _require_sound(partial, source)
         _flush(partial)
+        os.chmod(partial, 0o444)  # read-only: a backup is evidence, not a working copy
         os.replace(partial, target)  # same-second backups: the newer copy wins the name
         _flush(folder)
         _prune(folder, keep)
@@ -155,9 +159,41 @@ def _flush(path: Path) -> None:
         os.close(descriptor)
 
 
+def kept(backups: list[Path], keep: int = KEEP, weeks: int = KEEP_WEEKS,
+         months: int = KEEP_MONTHS) -> set[Path]:
+    """Which backups (newest first) to keep: the newest ``keep``, and the oldest of each of
+    the newest ``weeks`` ISO weeks and ``months`` months. Someone who tampers with the
+    history gets tampered daily copies, but they cannot push out the older weekly and
+    monthly ones for months (and ``audit verify --db BACKUP`` checks any of them)."""
+    keep_set = set(backups[:max(keep, 1)])
+    for period, count in ((_week, weeks), (_month, months)):
+        oldest: dict[str, Path] = {}
+        for backup in backups:  # newest first: the last one seen in a period is its oldest
+            oldest[period(backup)] = backup
+        newest_periods = sorted(oldest, reverse=True)[:count]
+        keep_set.update(oldest[p] for p in newest_periods)
+    return keep_set
+
+
+def _taken(backup: Path) -> datetime:
+    return datetime.strptime(backup.stem, "casewise-%Y%m%d-%H%M%S")
+
+
+def _week(backup: Path) -> str:
+    year, week, _ = _taken(backup).isocalendar()
+    return f"{year:04d}-W{week:02d}"
+
+
+def _month(backup: Path) -> str:
+    return _taken(backup).strftime("%Y-%m")
+
+
 def _prune(folder: Path, keep: int) -> None:
-    for old in _backups_in(folder)[max(keep, 1):]:
-        old.unlink(missing_ok=True)
+    backups = _backups_in(folder)
+    keeping = kept(backups, keep)
+    for old in backups:
+        if old not in keeping:
+            old.unlink(missing_ok=True)
     cutoff = time.time() - STALE_PARTIAL_SECONDS
     for partial in folder.glob(f".casewise-*{PARTIAL_SUFFIX}"):
         try:
