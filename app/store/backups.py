@@ -64,8 +64,9 @@ def offer_backups(error: StoreCorrupt, db_path: str | Path) -> StoreCorrupt:
     taken = datetime.strptime(newest.stem, "casewise-%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M")
     return StoreCorrupt(
         f"{error} The newest of its {len(found)} backup(s) is {newest} (made {taken}). To work "
-        f'from it, open it with --db "{newest}", or copy it to another folder and open the '
-        "copy; the damaged file stays where it is for you to keep or remove.", found)
+        "from it, copy it to another folder and open the copy with --db (backups are kept "
+        "read-only; `audit verify --db COPY` checks it first); the damaged file stays where "
+        "it is for you to keep or remove.", found)
 
 
 def backup_store(db_path: str | Path, *, keep: int = KEEP,
