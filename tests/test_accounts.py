@@ -58,7 +58,7 @@ def test_a_reviewer_may_not_create_users_and_is_told_who_may(store):
     user(store, "ann", "reviewer")
     session = AccountSession(store)
     session.sign_in("ann", PASSWORD)
-    with pytest.raises(NotPermitted, match=r"'ann' is a reviewer.*Admins: admin"):
+    with pytest.raises(NotPermitted, match=r"'ann' has the role reviewer.*Admins: admin"):
         create_user(session, "eve", "Eve Evans", "admin", PASSWORD)
 
 
