@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
+from app.accounts.keys import short_fingerprint
 from app.reports import ExportError, export_cases, model_card_loader
+from app.reports.document import utc
 from app.reports.fonts import CJK, EMOJI, SANS, fonts
 from app.store import CaseNotFound, CaseRepository, open_store
 from models.progress import CancelFlag, Cancelled, Progress
+from tests.helpers.accounts import signer
 from tests.helpers.data import PROJECT_ROOT
 from tests.helpers.llm_server import FakeServer, serving
 
@@ -83,9 +88,9 @@ def stored(trained_home, tmp_path_factory, loopback_llm) -> Iterator[Stored]:
     store = open_store(tmp_path_factory.mktemp("reports") / "cases.db", actor="tester")
     ids, labels, guarantee = _score(store, trained_home, loopback_llm)
     other = "neutral" if labels["plain"] != "neutral" else "positive"
-    store.add_review(ids["plain"], REVIEWER, "override", label=other,
-                     reason="relapse after two weeks confirmed", meaning="approved")
-    store.add_review(ids["accents"], "Zoë Ødegård", "accept")
+    store.add_review(ids["plain"], signer(store, "ann", full_name=REVIEWER), "override",
+                     label=other, reason="relapse after two weeks confirmed", meaning="approved")
+    store.add_review(ids["accents"], signer(store, "zoe", full_name="Zoë Ødegård"), "accept")
     yield Stored(store, ids, guarantee, labels, trained_home)
     store.close()
 
@@ -117,6 +122,45 @@ def test_one_case_reads_back_with_everything_an_auditor_needs(stored, tmp_path):
                    "Faithfulness", "comprehensiveness", "Intended use", "Limitations",
                    "weights sha256", "the card file matches the model's manifest"):
         assert needle in text, needle
+
+
+def test_the_signature_is_shown_as_signed_and_verified(stored, tmp_path):
+    """21 CFR 11.50: printed name, date and time, meaning; and how the signature holds."""
+    review = stored.store.get_case(stored.ids["plain"]).review
+    sig = review.signature
+    assert sig is not None and sig.verified
+    text = text_of(export(stored, ["plain"], tmp_path / "signed.pdf").path)
+    for needle in (f"Signed by {REVIEWER} (login id ann, approver)",
+                   f"Signed at {utc(review.signed_at)}", " UTC", "Signature means approved",
+                   f"signature verified (Ed25519, key {short_fingerprint(sig.key_fingerprint)})",
+                   sig.key_fingerprint, f"event {sig.head_id}, sha256 {sig.head_hash}"):
+        assert needle in text, needle
+    assert "NOT verified" not in text
+
+
+def test_the_summary_counts_the_signatures(stored, tmp_path):
+    result = export(stored, ["plain", "accents", "cjk"], tmp_path / "summary.pdf")
+    first = " ".join(PdfReader(result.path).pages[0].extract_text().split())
+    assert "Signatures signature verified: 2" in first
+    assert f"override by {REVIEWER}; signature verified" in first
+
+
+def test_a_signature_broken_behind_the_apps_back_is_shown_not_verified(tmp_path):
+    db = tmp_path / "cases.db"
+    with open_store(db, actor="tester") as store:
+        case_id = store.add_case("The rash came back after two weeks.", "test:tamper").id
+        store.add_review(case_id, signer(store, "ann", full_name=REVIEWER), "defer",
+                         reason="ask the doctor")
+    with closing(sqlite3.connect(db)) as raw, raw:
+        raw.execute("DROP TRIGGER reviews_no_update")
+        raw.execute("UPDATE reviews SET reason = 'nothing to see' WHERE case_id = ?",
+                    (case_id,))
+    with open_store(db, actor="tester") as store:
+        result = export_cases(store, [case_id], tmp_path / "tampered.pdf")
+    text = text_of(result.path)
+    assert f"Signed by {REVIEWER} (login id ann, approver)" in text
+    assert "signature NOT verified: the signature does not verify" in text
+    assert "signature verified (" not in text and "nothing to see" in text
 
 
 def test_accents_and_cjk_come_back_as_written(stored, tmp_path):
@@ -185,6 +229,22 @@ def test_batch_has_a_summary_page_then_every_case(stored, tmp_path):
     assert result.cases == len(keys) and result.pages == len(reader.pages) > len(keys)
     assert "beyond the model window" in text  # the long case was cut at the window
 
+
+
+def test_reviews_without_a_signature_say_why_and_names_cannot_hide_escapes():
+    from app.accounts.manifestation import signature_status as status_of
+    from app.reports.signature import manifestation, printed_name
+    from app.store.records import Review
+
+    typed = Review(1, 1, "Eve\x1b[31m Admin", "defer", None, None, "reviewed",
+                   "2026-01-02T03:04:05+00:00", "ab" * 32, None, None,
+                   recorded_before_accounts=True)
+    assert printed_name(typed) == "'Eve\\u001b[31m Admin'"
+    assert status_of(typed) == "unsigned (recorded before accounts)"
+    assert "2026-01-02 03:04:05 UTC" in manifestation(typed) and "\x1b" not in manifestation(typed)
+    missing = Review(2, 1, "mallory", "defer", None, None, "reviewed",
+                     "2026-01-02T03:04:05+00:00", "ab" * 32, None, None)
+    assert status_of(missing) == "signature missing"
 
 # -- how the file is written ----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from app.reports.chart import (
     value_scale,
 )
 from app.reports.document import ReportContext, utc
+from app.reports.signature import key_rows, manifestation, manifestation_rows
 from app.reports.styles import (
     AI_BG,
     AI_EDGE,
@@ -273,24 +274,17 @@ def _review(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
         return [w.heading("Human review and signature"),
                 w.p("Not reviewed yet: no person has signed this case.", w.styles.warning)]
     rows: list[tuple[str, Any]] = [
-        ("Reviewer", review.reviewer), ("Decision", review.decision),
+        *manifestation_rows(review, ctx), ("Decision", review.decision),
         ("Label signed", review.label or "–"), ("Reason", review.reason or "–"),
-        ("Signature means", review.meaning), ("Signed at", utc(review.signed_at)),
+        *key_rows(review, ctx),
         ("Signed case hash", w.p(_signature_check(review, case), w.styles.mono)),
     ]
     table = w.fields(rows, width=CONTENT_WIDTH - 2 * BOX_PADDING)
-    earlier = [_earlier(r, ctx) for r in reversed(case.reviews[:-1])]
+    earlier = [w.p(manifestation(r), w.styles.small) for r in reversed(case.reviews[:-1])]
     older = [w.p("Earlier reviews (superseded, kept as the record):", w.styles.small),
              *earlier] if earlier else []
     return [KeepTogether([w.heading("Human review and signature"),
                           boxed([table], LABEL_BG, SIGNED_EDGE)]), *older]
-
-
-def _earlier(review: Review, ctx: ReportContext) -> Flowable:
-    text = (f"#{review.id} {utc(review.signed_at)}: {review.decision}"
-            f"{' → ' + review.label if review.label else ''} by {review.reviewer}"
-            f"{' (' + review.reason + ')' if review.reason else ''}")
-    return ctx.writer.p(text, ctx.writer.styles.small)
 
 
 # -- the case's audit events ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Spacer, Table
 
 from app.reports.document import ReportContext, utc
+from app.reports.signature import printed_name, state_of
 from app.reports.styles import CONTENT_WIDTH, grid, table_style
 
 if TYPE_CHECKING:  # importing app.store would load alembic; only the types are needed
@@ -30,6 +31,19 @@ def decision_of(case: CaseRecord) -> str:
 
 def review_of(case: CaseRecord) -> str:
     return case.review.decision if case.review else NOT_REVIEWED
+
+
+def _signed(case: CaseRecord) -> str:
+    review = case.review
+    if review is None:
+        return NOT_REVIEWED
+    return f"{review.decision} by {printed_name(review)}; {state_of(review)}"
+
+
+def _signature_counts(cases: Sequence[CaseRecord]) -> str:
+    """How the latest review of each case holds up: 'signature verified: 3, ...'."""
+    states = Counter(state_of(c.review) for c in cases if c.review)
+    return ", ".join(f"{state}: {n}" for state, n in states.most_common()) or "no reviews"
 
 
 def _counts(title: str, values: list[str], ctx: ReportContext, width: float) -> Table:
@@ -66,8 +80,7 @@ def _case_rows(cases: Sequence[CaseRecord], ctx: ReportContext) -> Table:
         rows.append([w.p(f"#{case.id}", small), w.p(utc(case.created)[:16], small),
                      w.p(label_of(case) + (f" ({p:.2f})" if p is not None else ""), small),
                      w.p(decision_of(case), small),
-                     w.p(review_of(case) + (f" by {case.review.reviewer}" if case.review
-                                            else ""), small),
+                     w.p(_signed(case), small),
                      w.p(_preview(case.text), small)])
     widths = [12 * mm, 28 * mm, 25 * mm, 22 * mm, 28 * mm]
     return grid(rows, [*widths, CONTENT_WIDTH - sum(widths)])
@@ -84,6 +97,7 @@ def summary_flowables(cases: Sequence[CaseRecord], models: Sequence[str], ctx: R
                   ("Cases", ", ".join(f"#{c.id}" for c in cases[:40])
                    + (f" … ({len(cases)} in all)" if len(cases) > 40 else "")),
                   ("Models", ", ".join(models) or "none"),
+                  ("Signatures", _signature_counts(cases)),
                   ("Audit chain", w.p(ctx.chain_line(), w.styles.mono))]),
         w.heading("Counts"), _count_tables(cases, ctx), Spacer(1, 2 * mm),
         w.heading("Cases"), _case_rows(cases, ctx),
