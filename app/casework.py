@@ -1,14 +1,53 @@
 """The workbench: the active (or a named) model loaded with its escalation policy and card.
 
 What a case goes through with it is ``app.pipeline``; this module only loads and registers.
+
+Signed models: every application path reaches the models through ``model_registry``, whose
+``ManifestTrust`` (``model_trust``) trusts this installation's key and signs with it. So
+training here signs the new model, activating a model signs it (how an admin vouches for a
+model trained elsewhere), and loading refuses a model or policy whose manifest that key did
+not sign. Nothing in ``app`` outside this module builds a ``ModelRegistry`` or calls
+``Classifier.load``/``load_policy`` itself (tests/test_signed_models.py checks it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.types import ModelCard
+
+if TYPE_CHECKING:
+    from models.manifest_signature import ManifestTrust
+    from models.registry import ModelRegistry
+
+
+def model_trust(config_folder: Path | None = None) -> ManifestTrust:
+    """Whose model signatures count here: this installation's key (made on first use in the
+    configuration folder), which is also the key that signs."""
+    from app.accounts.installation import installation_key
+    from models.manifest_signature import ManifestTrust, SigningKey
+
+    key = installation_key(config_folder)
+    return ManifestTrust.of([key.public_key], SigningKey(key.private, key.label))
+
+
+def model_registry(data_dir: Path) -> ModelRegistry:
+    """The models of ``data_dir`` as the application sees them: signed and checked."""
+    from models.registry import ModelRegistry
+
+    return ModelRegistry(data_dir, model_trust())
+
+
+def activate_model(data_dir: Path, model_id: str) -> Path:
+    """Vouch for a model on this installation and make it the active one: check its files
+    (and its policies') against their manifests, sign the manifests with the installation
+    key, then point ``active.json`` at it. Returns its directory. Callers decide who may (an
+    admin, once the history has accounts)."""
+    registry = model_registry(data_dir)
+    registry.activate(model_id)
+    return registry.path_of(model_id)
 
 
 @dataclass
@@ -30,22 +69,19 @@ class Workbench:
 
 
 def load_classifier(data_dir: Path, model_id: str | None = None):
-    """The active (or named) model's classifier; raises CasewiseError when there is none."""
-    from models.classifier import Classifier
-    from models.registry import ModelRegistry
-
-    registry = ModelRegistry(data_dir)
-    return Classifier.load(registry.path_of(model_id) if model_id else registry.active_path())
+    """The active (or named) model's classifier; raises CasewiseError when there is none, or
+    ModelIntegrityError when its files or its signature do not check out."""
+    return model_registry(data_dir).classifier(model_id)
 
 
 def load_workbench(data_dir: Path, model_id: str | None = None) -> Workbench:
     """The active (or named) model with its policy; raises CasewiseError when there is none."""
-    from models.escalation import load_policy
     from models.model_card import read_model_card
 
-    classifier = load_classifier(data_dir, model_id)
+    registry = model_registry(data_dir)
+    classifier = registry.classifier(model_id)
     path = Path(classifier.path)
-    policy = load_policy(path, classifier.model_id, classifier.labels)
+    policy = registry.policy(path, classifier.model_id, classifier.labels)
     return Workbench(classifier, policy, path, read_model_card(path, classifier.model_id))
 
 

@@ -1,7 +1,8 @@
 """Refit the escalation policy for new α and δ: what ``python main.py calibrate`` does with
 the calibration split kept with the model, as a function with progress and cancel.
 
-The new policy is saved beside the model (older ones stay as the record); the caller reloads
+The new policy is saved beside the model (older ones stay as the record), signed with this
+installation's key as every policy the application loads must be; the caller reloads
 the workbench to use it and files ``record_policy_refitted`` in the audit trail with
 ``refit_details``.
 """
@@ -23,6 +24,7 @@ def refit_policy(bench, alpha: float, delta: float, progress: ProgressCallback |
     """Fit and save a policy for ``bench``'s model at (α, δ); returns the saved
     ``EscalationPolicy``. The set score and always-review labels of the current policy are
     kept, so only what the user changed changes."""
+    from app.casework import model_trust
     from models.escalation import EscalationSettings, fit_policy, save_policy
     from models.train_job import read_held_out
 
@@ -39,7 +41,7 @@ def refit_policy(bench, alpha: float, delta: float, progress: ProgressCallback |
     scores = classifier.scores(texts, progress=progress, cancel=cancel)
     raise_if_cancelled(cancel)
     policy = fit_policy(scores, truth, classifier.labels, classifier.model_id, settings, SOURCE)
-    save_policy(policy, classifier.path)
+    save_policy(policy, classifier.path, model_trust())
     return policy
 
 

@@ -1,13 +1,16 @@
 """A trained model on disk: one directory, written atomically, checked by SHA-256 on load.
 
 Files are written into ``.partial-*`` beside the final place and renamed in one step, so an
-interrupted run leaves no directory that looks like a model.
+interrupted run leaves no directory that looks like a model. The manifest is signed inside
+the scratch directory (``sign``), so a directory that looks like a model is already signed;
+a load given a ``ManifestTrust`` refuses an unsigned one (``models.manifest_signature``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -15,8 +18,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.errors import ModelIntegrityError
+
+if TYPE_CHECKING:
+    from models.manifest_signature import ManifestTrust
 
 ARTIFACT_FORMAT = 1
 MANIFEST_FILE = "MANIFEST.json"
@@ -24,6 +31,13 @@ META_FILE = "casewise.json"
 PARTIAL_PREFIX = ".partial-"
 # The digests of an artifact's files as last verified, by file state (VerifiedHashes).
 HASH_CACHE_FILE = ".verified-sha256.json"
+# Who vouches for MANIFEST.json (models.manifest_signature); like the manifest, not listed in it.
+SIGNATURE_FILE = "MANIFEST.sig.json"
+# An escalation policy's kept fit (models.escalation): a cache, rewritten after a library
+# upgrade, so no manifest may list it (the policy inside a model's directory included).
+FITTED_FILE = ".fitted.json"
+# Never listed in a manifest, at any depth; and skipped if an older manifest lists them.
+UNLISTED = (MANIFEST_FILE, HASH_CACHE_FILE, SIGNATURE_FILE, FITTED_FILE)
 
 
 def sha256_file(path: Path) -> str:
@@ -64,16 +78,18 @@ def manifest_of(directory: Path) -> dict[str, str]:
     return {
         path.relative_to(directory).as_posix(): sha256_file(path)
         for path in sorted(directory.rglob("*"))
-        if path.is_file() and path.name not in (MANIFEST_FILE, HASH_CACHE_FILE)
+        if path.is_file() and path.name not in UNLISTED
     }
 
 
 def write_artifact(
-    models_dir: Path, fill: Callable[[Path], None], name_for: Callable[[Path], str]
+    models_dir: Path, fill: Callable[[Path], None], name_for: Callable[[Path], str],
+    sign: Callable[[Path, str], None] | None = None,
 ) -> Path:
     """Let ``fill`` write files into a scratch directory, add the manifest, then publish it.
 
-    ``name_for`` picks the final directory name once the files exist (it may hash them).
+    ``name_for`` picks the final directory name once the files exist (it may hash them);
+    ``sign(scratch, name)`` then signs the manifest before the directory is published.
     """
     models_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=models_dir))
@@ -81,7 +97,10 @@ def write_artifact(
         fill(scratch)
         write_json(scratch / MANIFEST_FILE, {"format": ARTIFACT_FORMAT,
                                              "sha256": manifest_of(scratch)})
-        final = models_dir / name_for(scratch)
+        name = name_for(scratch)
+        if sign is not None:
+            sign(scratch, name)
+        final = models_dir / name
         os.replace(scratch, final)
         return final
     except BaseException:
@@ -89,24 +108,35 @@ def write_artifact(
         raise
 
 
-def verify_artifact(directory: Path, use_cache: bool = True) -> dict[str, str]:
+def verify_artifact(directory: Path, use_cache: bool = True, trust: ManifestTrust | None = None,
+                    subject: str | None = None) -> dict[str, str]:
     """Check every file against the manifest; name the first problem found.
 
+    With ``trust``, the manifest must first carry a valid signature as ``subject`` (default:
+    the directory's name) by one of its keys. Without it (library use, tests of this layer)
+    the signature is not looked at: every application path passes one (``app.casework``).
     With ``use_cache``, a file whose size, times, inode and device are those it had when it
     last matched (``HASH_CACHE_FILE``) is not hashed again (see ``VerifiedHashes``).
     """
+    directory = Path(directory)
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.is_file():
         raise ModelIntegrityError(
             f"{directory} has no {MANIFEST_FILE}: it is not a complete Casewise model. "
             "Train it again, or activate another model (`python main.py models`)."
         )
+    manifest = manifest_path.read_bytes()
+    if trust is not None:  # before any hashing: an unsigned model is refused at once
+        trust.check(directory, subject or directory.name, manifest)
     try:
-        expected = json.loads(manifest_path.read_text(encoding="utf-8"))["sha256"]
-    except (ValueError, KeyError) as exc:
+        expected = json.loads(manifest)["sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
         raise ModelIntegrityError(f"{manifest_path} is unreadable: {exc}") from exc
-    verified = VerifiedHashes(directory) if use_cache else None
+    seal = trust.seal_key() if trust is not None else None
+    verified = VerifiedHashes(directory, seal) if use_cache else None
     for name, digest in expected.items():
+        if name.rsplit("/", 1)[-1] in UNLISTED:
+            continue  # a cache an older model listed; it is checked where it is read
         path = directory / name
         if not path.is_file():
             raise ModelIntegrityError(
@@ -140,19 +170,38 @@ class VerifiedHashes:
     read its weights twice. A file changed less than ``SETTLE_NS`` ago is not recorded, since
     a coarse file-system clock could give a further write within the same tick the same times.
     The record is a convenience: if it cannot be read or written, files are simply hashed.
+
+    With a ``seal`` key (what the application passes, derived from its signing key) the record
+    carries an HMAC and is believed only if it verifies: otherwise whoever can write the model
+    could change the weights and record their new state beside the old digest, and neither
+    the manifest nor its signature would be checked against the new bytes.
     """
 
     SETTLE_NS = 2_000_000_000
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, seal: bytes | None = None) -> None:
         self.directory = directory
         self.path = directory / HASH_CACHE_FILE
-        try:
-            known = json.loads(self.path.read_text(encoding="utf-8"))
-            self.known: dict[str, dict] = known if isinstance(known, dict) else {}
-        except (OSError, ValueError):
-            self.known = {}
+        self.seal = seal
+        self.known = self._read()
         self.changed = False
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            record = json.loads(self.path.read_text(encoding="utf-8"))
+            files = record["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+        if not isinstance(files, dict):
+            return {}
+        if self.seal is not None and not hmac.compare_digest(str(record.get("mac")),
+                                                             self._mac(files)):
+            return {}  # not written by a holder of the key: hash every file again
+        return files
+
+    def _mac(self, files: dict) -> str:
+        data = json.dumps(files, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        return hmac.new(self.seal or b"", data, hashlib.sha256).hexdigest()
 
     def sha256(self, name: str) -> str:
         path = self.directory / name
@@ -170,8 +219,9 @@ class VerifiedHashes:
     def save(self) -> None:
         if not self.changed:
             return
+        record = {"files": self.known, "mac": self._mac(self.known) if self.seal else None}
         with contextlib.suppress(OSError):  # a read-only model directory: hash next time
-            write_text_atomically(self.path, json.dumps(self.known, indent=1) + "\n", mode=0o644)
+            write_text_atomically(self.path, json.dumps(record, indent=1) + "\n", mode=0o644)
         self.changed = False
 
 

@@ -26,6 +26,7 @@ from models.inference import (
     forward_outputs,
     quiet_transformers,
 )
+from models.manifest_signature import ManifestTrust
 from models.progress import CancelFlag, ProgressCallback
 from models.types import CaseInput, Prediction
 
@@ -64,11 +65,13 @@ class Classifier:
         self._quantized: Classifier | None = None
 
     @classmethod
-    def load(cls, path: Path, verify: bool = True) -> Classifier:
-        """Load a model directory; with ``verify``, refuse files that do not match the manifest."""
+    def load(cls, path: Path, verify: bool = True,
+             trust: ManifestTrust | None = None) -> Classifier:
+        """Load a model directory; with ``verify``, refuse files that do not match the manifest
+        and, with ``trust`` (every application load), a manifest none of its keys signed."""
         path = Path(path)
         if verify:
-            verify_artifact(path)
+            verify_artifact(path, trust=trust)
         meta = read_json(path / META_FILE)
         quiet_transformers()
         model = AutoModelForSequenceClassification.from_pretrained(path)

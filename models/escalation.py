@@ -22,6 +22,7 @@ is refitted and checked as before.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import sys
 from dataclasses import InitVar, asdict, dataclass, field
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from models.artifact import (
+    FITTED_FILE,
     MANIFEST_FILE,
     read_json,
     verify_artifact,
@@ -41,7 +43,9 @@ from models.artifact import (
 )
 from models.classifier import CaseScores
 from models.errors import DataError, ModelIntegrityError
+from models.manifest_signature import POLICIES_DIR, ManifestTrust, policy_subject
 from models.ood import NeighbourDistance
+from models.registry import policy_dirs
 from models.risk_control import (
     SET_SCORES,
     ConformalSets,
@@ -51,11 +55,10 @@ from models.risk_control import (
 )
 from models.types import AUTO, ESCALATE, EscalationDecision, Prediction
 
-POLICIES_DIR = "policies"
 POLICY_FILE = "policy.json"
 DATA_FILE = "calibration.npz"
-# A policy's fitted pieces, reused while the inputs named by ``fit_key`` are unchanged.
-FITTED_FILE = ".fitted.json"
+# A policy's fitted pieces (FITTED_FILE, a cache no manifest lists) are reused while the inputs
+# named by ``fit_key`` are unchanged and, for the application, while their HMAC verifies.
 FIT_MODULES = ("models.escalation", "models.risk_control", "models.ood")
 FIT_LIBRARIES = ("mapie", "scikit-learn", "scipy", "numpy")
 
@@ -280,8 +283,10 @@ def fit_policy(scores: CaseScores, truth: np.ndarray, labels: list[str], model_i
                             CalibrationData.of(scores, truth), source, created)
 
 
-def save_policy(policy: EscalationPolicy, model_dir: Path) -> Path:
-    """Write the policy beside the model, atomically; older policies stay as the record."""
+def save_policy(policy: EscalationPolicy, model_dir: Path,
+                trust: ManifestTrust | None = None) -> Path:
+    """Write the policy beside the model, atomically; older policies stay as the record.
+    With ``trust``, its key signs the policy's manifest before it is published."""
     stamp = datetime.fromisoformat(policy.created).strftime("%Y%m%d-%H%M%S")
     parent = Path(model_dir) / POLICIES_DIR
     taken = {p.name for p in parent.iterdir()} if parent.is_dir() else set()
@@ -294,26 +299,25 @@ def save_policy(policy: EscalationPolicy, model_dir: Path) -> Path:
         np.savez(directory / DATA_FILE, probabilities=d.probabilities, truth=d.truth,
                  embeddings=d.embeddings, truncated=d.truncated)
 
-    directory = write_artifact(parent, fill, lambda _: policy_id)
-    _write_fitted(directory, policy)
+    sign = None if trust is None else (
+        lambda scratch, name: trust.sign(scratch, policy_subject(policy.model_id, name)))
+    directory = write_artifact(parent, fill, lambda _: policy_id, sign)
+    _write_fitted(directory, policy, seal=_seal(trust))
     return directory
 
 
-def policy_dirs(model_dir: Path) -> list[Path]:
-    parent = Path(model_dir) / POLICIES_DIR
-    if not parent.is_dir():
-        return []
-    return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 def load_policy(model_dir: Path, model_id: str, labels: list[str],
-                policy_dir: Path | None = None) -> EscalationPolicy | None:
-    """The newest policy of the model (or the one asked for); None if none was fitted."""
+                policy_dir: Path | None = None,
+                trust: ManifestTrust | None = None) -> EscalationPolicy | None:
+    """The newest policy of the model (or the one asked for); None if none was fitted.
+    With ``trust`` (every application load), the policy must be signed by one of its keys
+    and its kept fit must carry that key's seal."""
     dirs = policy_dirs(model_dir)
     if policy_dir is None and not dirs:
         return None
-    directory = policy_dir or dirs[-1]
-    digests = verify_artifact(directory)
+    directory = Path(policy_dir or dirs[-1])
+    digests = verify_artifact(directory, trust=trust,
+                              subject=policy_subject(model_id, directory.name))
     record = read_json(directory / POLICY_FILE)
     if record["labels"] != list(labels) or record["model_id"] != model_id:
         raise ModelIntegrityError(
@@ -325,14 +329,14 @@ def load_policy(model_dir: Path, model_id: str, labels: list[str],
                                arrays["truncated"])
     settings = record["settings"]
     settings["always_review"] = tuple(settings["always_review"])
-    fitted = _read_fitted(directory, digests, record)
+    fitted = _read_fitted(directory, digests, record, _seal(trust))
     policy = EscalationPolicy(model_id, list(labels), EscalationSettings(**settings), data,
                               record["source"], record["created"], record["policy_id"], fitted)
     if policy.threshold != record["threshold"]:
         raise ModelIntegrityError(f"The policy {directory.name} no longer reproduces its "
                                   "threshold from its own data; refit it.")
     if fitted is None:
-        _write_fitted(directory, policy, digests)
+        _write_fitted(directory, policy, digests, _seal(trust))
     return policy
 
 
@@ -363,10 +367,27 @@ def fit_key(digests: dict[str, str]) -> dict:
             "libraries": libraries}
 
 
-def _read_fitted(directory: Path, digests: dict[str, str], record: dict) -> dict | None:
-    """The kept fit of the policy in ``directory`` if it was made from the same inputs."""
+def _seal(trust: ManifestTrust | None) -> bytes | None:
+    return trust.seal_key() if trust is not None else None
+
+
+def _fitted_mac(seal: bytes, kept: dict) -> str:
+    """An HMAC over the kept fit: no manifest lists the file, so without it whoever can write
+    the policy's folder could change the conformal quantile and with it what is escalated."""
+    body = json.dumps({k: v for k, v in kept.items() if k != "mac"}, sort_keys=True,
+                      separators=(",", ":"))
+    return hmac.new(seal, body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _read_fitted(directory: Path, digests: dict[str, str], record: dict,
+                 seal: bytes | None = None) -> dict | None:
+    """The kept fit of the policy in ``directory`` if it was made from the same inputs (and,
+    with ``seal``, kept by a holder of the key)."""
     try:
         kept = json.loads((directory / FITTED_FILE).read_text(encoding="utf-8"))
+        if seal is not None and not hmac.compare_digest(str(kept.get("mac")),
+                                                        _fitted_mac(seal, kept)):
+            return None
         key = fit_key(digests)
         sets = kept.get("sets")
         if (not key or kept.get("key") != key or sets is None
@@ -380,7 +401,7 @@ def _read_fitted(directory: Path, digests: dict[str, str], record: dict) -> dict
 
 
 def _write_fitted(directory: Path, policy: EscalationPolicy,
-                  digests: dict[str, str] | None = None) -> None:
+                  digests: dict[str, str] | None = None, seal: bytes | None = None) -> None:
     """Keep the policy's fit for the next load (nothing is kept for APS sets, which MAPIE
     refits; nothing either when the directory is read-only)."""
     state = policy.fitted_state()
@@ -391,6 +412,9 @@ def _write_fitted(directory: Path, policy: EscalationPolicy,
             digests = read_json(directory / MANIFEST_FILE)["sha256"]
         key = fit_key(digests)
         if key:
-            write_json_atomically(directory / FITTED_FILE, {"key": key, **state})
+            kept = {"key": key, **state}
+            if seal is not None:
+                kept["mac"] = _fitted_mac(seal, kept)
+            write_json_atomically(directory / FITTED_FILE, kept)
     except (OSError, KeyError, ModelIntegrityError):
         pass

@@ -229,10 +229,11 @@ def train_and_save(
             "training_data": {"name": spec.name}, "metrics": {"test": metrics["test"]},
         })
         _write_held_out(directory, splits)
-        save_policy(policy, directory)
+        save_policy(policy, directory, registry.trust)
 
     path = write_artifact(registry.models_dir, fill,
-                          lambda d: json.loads((d / META_FILE).read_text())["id"])
+                          lambda d: json.loads((d / META_FILE).read_text())["id"],
+                          sign=registry.sign_new)  # signed before it looks like a model
     if activate or registry.active_id() is None:
         registry.activate(path.name)
     return next(r for r in registry.records() if r.id == path.name)

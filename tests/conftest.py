@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.accounts import signer
 from tests.helpers.data import SCORED_CASES, SCORED_REVIEWS, synthetic_rows, write_csv
+from tests.helpers.models import share_installation_key
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -34,9 +36,28 @@ def tiny_base_dir(tmp_path_factory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session", autouse=True)
+def installation_home(tmp_path_factory) -> Path:
+    """The CASEWISE_HOME of every test that sets none, so no test reads or writes the real
+    user's folders; its configuration folder holds the session's installation key, which
+    signs the model fixtures (tests/helpers/models.py)."""
+    from app.accounts.installation import installation_key
+
+    home = tmp_path_factory.mktemp("installation")
+    previous = os.environ.get("CASEWISE_HOME")
+    os.environ["CASEWISE_HOME"] = str(home)
+    installation_key()  # made once, here
+    yield home
+    if previous is None:
+        os.environ.pop("CASEWISE_HOME", None)
+    else:
+        os.environ["CASEWISE_HOME"] = previous
+
+
 @pytest.fixture()
-def casewise_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
+def casewise_home(tmp_path, monkeypatch, installation_home) -> Path:
+    """A CASEWISE_HOME of the test's own, with the session's installation key."""
+    home = share_installation_key(installation_home, tmp_path / "home")
     monkeypatch.setenv("CASEWISE_HOME", str(home))
     return home
 
@@ -55,25 +76,28 @@ def tiny_config():
 
 
 @pytest.fixture(scope="session")
-def trained_home(tmp_path_factory, tiny_base_dir, tiny_config) -> Path:
-    """A data directory holding one tiny model trained on synthetic data (shared, read-only)."""
-    from models.registry import ModelRegistry
+def trained_home(tmp_path_factory, tiny_base_dir, tiny_config, installation_home) -> Path:
+    """A data directory holding one tiny model trained on synthetic data (shared, read-only),
+    trained as the app trains: signed by the session's installation key, a copy of which is
+    in its ``config`` folder, so it is also a CASEWISE_HOME that trusts its model."""
+    from app.casework import model_registry
     from models.train_job import DatasetSpec, train_and_save
 
-    home = tmp_path_factory.mktemp("trained-home")
+    home = share_installation_key(installation_home, tmp_path_factory.mktemp("trained-home"))
     data = write_csv(home.parent / "train.csv", synthetic_rows())
-    train_and_save(DatasetSpec("synthetic", data), ModelRegistry(home), tiny_config,
+    train_and_save(DatasetSpec("synthetic", data), model_registry(home), tiny_config,
                    base_dir=tiny_base_dir)
     return home
 
 
 @pytest.fixture()
 def home(trained_home, tmp_path) -> Path:
-    """A writable copy of the trained data directory, for tests that add to it."""
+    """A writable copy of the trained data directory, for tests that add to it (the same
+    folder as ``casewise_home``, which may have made it first)."""
     import shutil
 
     copy = tmp_path / "home"
-    shutil.copytree(trained_home, copy)
+    shutil.copytree(trained_home, copy, dirs_exist_ok=True)
     return copy
 
 
@@ -98,12 +122,14 @@ def scored_db(trained_home, tmp_path_factory) -> Path:
         run_batch(bench, cases, store, steps=Steps(explain=False))
         summaries = store.find_cases(sort="id", page_size=SCORED_REVIEWS).items
         for i, item in enumerate(summaries):
-            reviewer = "Ann" if i % 2 == 0 else "Bob"
+            reviewer = "ann" if i % 2 == 0 else "bob"
             if i % 4 == 3:
                 other = next(label for label in bench.labels if label != item.label)
-                store.add_review(item.id, reviewer, "override", other, "the words say so")
+                store.add_review(item.id, signer(store, reviewer), "override", other,
+                                 "the words say so")
             else:
-                store.add_review(item.id, reviewer, "defer" if i % 4 == 2 else "accept")
+                store.add_review(item.id, signer(store, reviewer),
+                                 "defer" if i % 4 == 2 else "accept")
     return path
 
 

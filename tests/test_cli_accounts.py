@@ -18,7 +18,7 @@ OTHER = "bob's own long passphrase"
 
 
 @pytest.fixture()
-def home(casewise_home, tmp_path):
+def history(casewise_home, tmp_path):
     """A history with one admin (ada), one reviewer (bob) and two scored cases; the
     passwords in 0600 files, as a script would keep them."""
     files = {}
@@ -35,8 +35,8 @@ def home(casewise_home, tmp_path):
     return casewise_home, files
 
 
-def test_users_add_list_and_review_signed_with_a_password_file(home, capsys):
-    _home, pw = home
+def test_users_add_list_and_review_signed_with_a_password_file(history, capsys):
+    _home, pw = history
     out = run_main(["users", "add", "ada", "--name", "Ada Admin",
                     "--new-password-file", pw["ada"]], capsys).out
     assert "user ada (Ada Admin, admin) added" in out
@@ -64,9 +64,9 @@ def test_users_add_list_and_review_signed_with_a_password_file(home, capsys):
     assert "signatures: 1 checked, 0 bad" in verified
 
 
-def test_review_reads_the_password_from_standard_input_and_never_from_arguments(home,
+def test_review_reads_the_password_from_standard_input_and_never_from_arguments(history,
                                                                                  capsys):
-    casewise_home, pw = home
+    casewise_home, pw = history
     run_main(["users", "add", "ada", "--name", "Ada Admin", "--new-password-file", pw["ada"]],
              capsys)
     result = run_cli(casewise_home, "review", "1", "--defer", "--user", "ada",
@@ -83,8 +83,8 @@ def test_review_reads_the_password_from_standard_input_and_never_from_arguments(
         run_main(["review", "1", "--accept", "--password", PASSWORD], capsys)
 
 
-def test_passwd_changes_and_an_admin_resets(home, capsys, tmp_path):
-    _home, pw = home
+def test_passwd_changes_and_an_admin_resets(history, capsys, tmp_path):
+    _home, pw = history
     run_main(["users", "add", "ada", "--name", "Ada Admin", "--new-password-file", pw["ada"]],
              capsys)
     run_main(["users", "add", "bob", "--name", "Bob Baker", "--user", "ada", "--password-file",
@@ -105,8 +105,8 @@ def test_passwd_changes_and_an_admin_resets(home, capsys, tmp_path):
     assert "disabled" in refused.err
 
 
-def test_audit_verify_names_a_broken_signature_and_proves_a_head(home, capsys):
-    casewise_home, pw = home
+def test_audit_verify_names_a_broken_signature_and_proves_a_head(history, capsys):
+    casewise_home, pw = history
     run_main(["users", "add", "ada", "--name", "Ada Admin", "--new-password-file", pw["ada"]],
              capsys)
     run_main(["review", "1", "--accept", "--user", "ada", "--password-file", pw["ada"]], capsys)
@@ -121,3 +121,30 @@ def test_audit_verify_names_a_broken_signature_and_proves_a_head(home, capsys):
     assert "review 1:" in broken and "reviews_no_update" in broken
     bad_head = run_main(["audit", "verify", "--against", "12:abc"], capsys, code=2)
     assert "ID:HASH" in bad_head.err
+
+
+def test_activating_a_model_needs_an_admin_once_there_are_accounts(home, tmp_path, capsys):
+    """``models --activate`` (and train, calibrate) before accounts: anyone; after: an admin,
+    whose login the activation event names."""
+    from app.store import open_store as open_history
+    from tests.helpers.accounts import signer
+
+    model_id = json.loads(run_cli(home, "models", "--json").stdout)[0]["id"]
+    run_cli(home, "models", "--activate", model_id)  # no accounts yet
+    with open_history(home / "casewise.db") as store:
+        signer(store, "ann", role="approver")  # makes the admin "admin" first
+    secret = tmp_path / "pw"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o600)
+    refused = run_cli(home, "models", "--activate", model_id, "--user", "ann",
+                      "--password-file", str(secret), check=False)
+    assert refused.returncode == 2 and "Only an admin may activate a model" in refused.stderr
+    refused = run_cli(home, "calibrate", "--user", "ann", "--password-file", str(secret),
+                      check=False)
+    assert refused.returncode == 2 and "Only an admin may change the escalation policy" \
+        in refused.stderr
+    run_cli(home, "models", "--activate", model_id, "--user", "admin", "--password-file",
+            str(secret))
+    with open_history(home / "casewise.db") as store:
+        (*_, activated) = store.audit_events(kind="model_activated")
+        assert activated.actor == "admin"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from tests.helpers.accounts import PASSWORD
 from tests.helpers.cli import run_cli
 from tests.helpers.data import synthetic_rows, write_csv
 
@@ -18,15 +19,21 @@ from tests.helpers.data import synthetic_rows, write_csv
 @pytest.fixture(scope="module")
 def scored(trained_home, tmp_path_factory) -> tuple[Path, Path, list[dict]]:
     """A case history with 6 scored cases (escalated: the tiny model certifies nothing), the
-    newest one reviewed; shared by the tests, which only add exports to it."""
+    newest one reviewed and signed by its admin; shared by the tests, which only add exports
+    to it."""
     folder = tmp_path_factory.mktemp("cli-export")
     home = Path(shutil.copytree(trained_home, folder / "home"))
     rows = [{"text": r["text"]} for r in synthetic_rows(2, seed=31)]
     db = folder / "cases.db"
     run_cli(home, "score", str(write_csv(folder / "cases.csv", rows)), "--db", str(db))
     listed = json.loads(run_cli(home, "history", "--json", "--db", str(db)).stdout)
-    run_cli(home, "review", str(listed[0]["id"]), "--accept", "--reviewer", "Ann",
-            "--db", str(db))
+    password = folder / "ann.pw"
+    password.write_text(PASSWORD + "\n")
+    password.chmod(0o600)
+    run_cli(home, "users", "add", "ann", "--name", "Ann Archer", "--role", "admin",
+            "--new-password-file", str(password), "--db", str(db))
+    run_cli(home, "review", str(listed[0]["id"]), "--accept", "--user", "ann",
+            "--password-stdin", "--db", str(db), input_text=PASSWORD + "\n")
     return home, db, listed
 
 
@@ -45,7 +52,9 @@ def test_export_one_case_and_a_query(scored, tmp_path):
     assert answer["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert answer["pages"] == len(PdfReader(out).pages)
     text = pdf_text(out)
-    assert f"Case #{case_id}" in text and "Ann" in text and "page 1 of" in text
+    assert f"Case #{case_id}" in text and "page 1 of" in text
+    assert "Signed by Ann Archer (login id ann, admin)" in text and " UTC" in text
+    assert "Signature means reviewed" in text and "signature verified (Ed25519, key" in text
 
     batch = tmp_path / "batch.pdf"
     answer = json.loads(run_cli(home, "export", "--query", "--escalated", "--unreviewed",

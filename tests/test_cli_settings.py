@@ -17,15 +17,17 @@ import pytest
 
 from app.settings import Settings, save_settings
 from tests.helpers.cli import run_main
+from tests.helpers.models import share_installation_key
 
 TEXT = "great relief the medicine works"
 
 
 @pytest.fixture()
-def window_home(tmp_path, monkeypatch) -> Path:
+def window_home(tmp_path, monkeypatch, installation_home) -> Path:
     """$CASEWISE_HOME: where the settings live; not the data folder (``home`` is). Not the
-    ``casewise_home`` fixture, which is the same folder as ``home`` (``tmp_path / "home"``)."""
-    folder = tmp_path / "window"
+    ``casewise_home`` fixture, which is the same folder as ``home`` (``tmp_path / "home"``).
+    It holds the installation key that signed ``home``'s model, as on the user's machine."""
+    folder = share_installation_key(installation_home, tmp_path / "window")
     monkeypatch.setenv("CASEWISE_HOME", str(folder))
     return folder
 

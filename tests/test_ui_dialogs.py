@@ -15,6 +15,7 @@ from app.settings import KEY_FILE, SETTINGS_FILE, load_settings
 from models.progress import CancelFlag, Cancelled
 from models.types import CaseInput
 from tests.helpers.data import SCORED_CASES, synthetic_rows, write_csv
+from tests.helpers.ui_accounts import sign_in
 
 TIMEOUT = 30000
 
@@ -179,6 +180,7 @@ def test_train_a_model_from_a_file_then_activate_it(qtbot, ui_context_home, tmp_
     qtbot.waitUntil(lambda: manager.table.rowCount() == 2, timeout=TIMEOUT)
     manager.select(record.id)
     assert manager.activate_button.isEnabled()
+    sign_in(qtbot, context, "admin")  # the history has users: activating is an admin's
     with qtbot.waitSignal(context.workbench_changed, timeout=TIMEOUT) as loaded:
         manager.activate_selected()
     assert loaded.args[0].model_id == record.id
@@ -196,6 +198,7 @@ def test_training_can_be_cancelled_and_keeps_nothing(qtbot, ui_context_home, tmp
     from models.train_job import DatasetSpec
 
     data = write_csv(tmp_path / "train.csv", synthetic_rows(30, seed=10))
+    sign_in(qtbot, ui_context_home, "admin")  # it would activate the model: an admin's
     training = start_training(ui_context_home, DatasetSpec("train.csv", data), None,
                               config=tiny_config, base_dir=tiny_base_dir)
     qtbot.addWidget(training)
@@ -255,6 +258,7 @@ def test_settings_save_every_field_keep_the_key_private_and_refit(qtbot, ui_cont
     from app.ui.settings_dialog import SettingsDialog
 
     context = ui_context_home
+    sign_in(qtbot, context, "admin")  # the history has users: α and δ are an admin's
     dialog = SettingsDialog(context)
     qtbot.addWidget(dialog)
     dialog.reviewer.setText("Ann Lee")
@@ -281,7 +285,7 @@ def test_settings_save_every_field_keep_the_key_private_and_refit(qtbot, ui_cont
     context.runner.wait()
     refits = audit_kinds(context.store, "policy_refitted")
     assert refits[-1].payload["details"]["settings"]["alpha"] == 0.2
-    assert context.store.actor == "Ann Lee"
+    assert context.store.actor == "admin"  # signed in: the user, not the settings' name
     assert QApplication.instance().palette().color(QPalette.ColorRole.Window).lightness() < 80
     assert not dialog.isVisible()
 

@@ -23,6 +23,7 @@ from app.settings import Settings
 from app.ui.app import make_window, start_background
 from tests.helpers.cli import run_cli
 from tests.helpers.llm_server import non_loopback_address, serving
+from tests.helpers.ui_accounts import add_user, sign
 
 # Long enough for the small model's 32-token window: it is escalated ("truncated"), and its
 # words are the synthetic data's negative ones, so the model says "negative".
@@ -58,6 +59,7 @@ def gui(qtbot, home, tmp_path, llm_server):
         qtbot.waitUntil(lambda: context.workbench is not None and context.store is not None,
                         timeout=WAIT)
         qtbot.waitUntil(lambda: context.runner.running == 0, timeout=WAIT)  # warmed up
+        add_user(qtbot, context, "ann")  # an approver (after the admin): signs in the tests
         made.append(window)
         return window
 
@@ -119,12 +121,14 @@ def test_case_flow_end_to_end(qtbot, gui, tmp_path, llm_server):
     review.reason.setText("Mixed: relief at first, side effects later.")
     qtbot.mouseClick(window.findChild(type(review.accept_button), "reviewOverride"),
                      Qt.MouseButton.LeftButton)
+    sign(qtbot, window, login="ann")  # the signed-in user signs, not the settings' name
     qtbot.waitUntil(lambda: len(view.state.reviews) == 1, timeout=WAIT)
     case_id = view.state.case_id
 
     record = window.context.store.get_case(case_id)
     assert record.review.decision == "override" and record.review.label == "neutral"
-    assert record.review.reviewer == "Dr. Ada Test"
+    assert record.review.reviewer == "ann" and record.review.signature.verified
+    assert record.review.signature.full_name == "Ann Archer"
     assert record.attribution is not None and record.opinion is not None
     kinds = [event.kind for event in record.events]
     for kind in ("predicted", "reviewed"):
@@ -162,6 +166,7 @@ def test_blind_review_records_both_judgements(qtbot, gui):
     view.review.blind_label.setCurrentText("neutral")
     view.review.blind_note.setText("sounds mixed to me")
     qtbot.mouseClick(view.review.blind_button, Qt.MouseButton.LeftButton)
+    sign(qtbot, window, login="ann")  # the blind judgement is a signature of its own
     qtbot.waitUntil(lambda: not view.state.blind, timeout=WAIT)
     assert view.result.body.isVisible()
     assert view.result.label_view.text().startswith("negative")
@@ -170,6 +175,7 @@ def test_blind_review_records_both_judgements(qtbot, gui):
     assert "good relief" in window.llm_pane.answer.toPlainText()
 
     qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)  # accept
+    sign(qtbot, window)  # signed in by the first signing: the password alone
     qtbot.waitUntil(lambda: len(view.state.reviews) == 2, timeout=WAIT)
     reviews = window.context.store.get_case(view.state.case_id).reviews
     first, final = reviews
@@ -193,6 +199,7 @@ def test_review_queue_opens_the_next_case_from_its_records(qtbot, gui):
     qtbot.waitUntil(lambda: settled(window) and view.state.opinion is not None, timeout=WAIT)
     first_id = view.state.case_id
     view.review.defer()
+    sign(qtbot, window, login="ann")
     qtbot.waitUntil(lambda: view.state is not None and view.state.case_id == waiting_id,
                     timeout=WAIT)
     assert view.editor.toPlainText() == OTHER_CASE
@@ -352,10 +359,11 @@ def test_views_read_the_typed_records():
                     reason="relapse", meaning="approved", signed_at="2026-01-02T10:30:00+00:00",
                     case_sha256="ab" * 32, prediction_id=1, supersedes_id=None)
     assert Review.from_dict(json.loads(json.dumps(review.to_dict()))) == review
-    assert review_line(review) == ("Overridden → neutral by Ann (approved), 2026-01-02 10:30 "
-                                   "UTC — “relapse”")
+    assert review_line(review) == ("Overridden → neutral — “relapse”. Signed by Ann on "
+                                   "2026-01-02 10:30:00 UTC, meaning “approved”: signature "
+                                   "missing.")
     assert review_line(replace(review, decision="defer", reason=None)).startswith(
-        "Deferred by Ann (approved)")
+        "Deferred. Signed by Ann")
     assert override_problem("negative", "why", "negative").startswith("“negative” is the model")
     assert override_problem("neutral", " ", "negative").startswith("Give a reason")
     assert override_problem("neutral", "mixed", "negative") is None
@@ -370,7 +378,7 @@ def test_menu_actions_open_their_windows(qtbot, gui):
 
     window = gui()
     for action in (window.act_settings, window.act_models, window.act_import, window.act_about,
-                   window.act_keys):
+                   window.act_keys, window.act_sign_in):
         before = {id(w) for w in QApplication.topLevelWidgets() if w.isVisible()}
         action.trigger()
         opened = [w for w in QApplication.topLevelWidgets()

@@ -107,3 +107,18 @@ def admin_session(store: CaseRepository, args: argparse.Namespace,
     session = signed_in(store, args)
     session.require("admin", what)
     return session
+
+
+def require_admin(args: argparse.Namespace, what: str) -> None:
+    """Once the history has accounts, ``what`` needs an admin's login id and password; the
+    events the command then writes name the admin (``args.acting_user``). Checked even with
+    ``--no-store``: opting out of the record is not a way around the role."""
+    from app.cli.common import open_cli_store
+
+    store = open_cli_store(args, anchor=False)
+    try:
+        session = admin_session(store, args, what)
+        if session is not None and session.user is not None:
+            args.acting_user = session.user.login
+    finally:
+        store.close()

@@ -21,16 +21,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.casework import model_identity  # also what the desktop app registers a model with
+from app.casework import (
+    model_identity,  # also what the desktop app registers a model with
+    model_registry,
+)
 from app.settings import Settings, load_settings
 from models.progress import Progress
-from models.registry import ModelRegistry
 
 if TYPE_CHECKING:  # for the annotations only: importing them loads torch and SQLAlchemy
     from app.casework import Workbench
     from app.pipeline import CaseResult
     from app.store import CaseRepository
     from models.classifier import Classifier
+    from models.registry import ModelRegistry
 
 # Exit codes (README, "Exit codes"): 0 done; 1 the audit chain is broken; 2 bad input or a
 # problem the message names; 3 the answer was printed but NOT stored; 4 some of the work
@@ -101,7 +104,9 @@ def _option_value(settings: Settings, field: str) -> Any:
 # -- the model -------------------------------------------------------------------------------
 
 def registry(args: argparse.Namespace) -> ModelRegistry:
-    return ModelRegistry(data_path(args))
+    """The data folder's models, signed with and checked against this installation's key
+    (``app.casework.model_registry``): training and ``--activate`` sign, loads check."""
+    return model_registry(data_path(args))
 
 
 def load_cli_classifier(args: argparse.Namespace, model_id: str | None) -> Classifier:
@@ -196,13 +201,24 @@ def case_filters(args: argparse.Namespace) -> dict:
 
 # -- filing in the case history --------------------------------------------------------------
 
-def open_cli_store(args: argparse.Namespace) -> CaseRepository:
-    """``--db``, else ``casewise.db`` in the data folder; audit events name the reviewer of
-    the settings, as the window's do (the login name unless one is set)."""
+def open_cli_store(args: argparse.Namespace, *, anchor: bool = True) -> CaseRepository:
+    """``--db``, else ``casewise.db`` in the data folder; audit events of no signed-in user
+    name the OS login (or the settings' name), as the window's do. Checkpoints of the chain
+    are signed with this installation's key (not with ``anchor=False``: a verify writes
+    nothing)."""
+    from app.accounts.installation import installation_key
     from app.store import DB_FILE, open_store
 
-    return open_store(getattr(args, "db", None) or (data_path(args) / DB_FILE),
-                      actor=cli_settings(args).reviewer_name())
+    store = open_store(getattr(args, "db", None) or (data_path(args) / DB_FILE),
+                       actor=getattr(args, "acting_user", None)
+                       or cli_settings(args).reviewer_name())
+    try:  # this installation signs checkpoints of the chain (at close, every N events)
+        if anchor:
+            store.set_anchor(installation_key())
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def record(args: argparse.Namespace, what: str, work: Callable[[Any], Any]) -> int:

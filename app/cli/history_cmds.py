@@ -115,7 +115,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         against = parse_head(args.against) if args.against else None
     except ValueError as exc:
         raise CasewiseError(str(exc)) from exc
-    store = open_cli_store(args)
+    store = open_cli_store(args, anchor=False)
     reporter = None if args.json else TerminalProgress()
     try:
         result = store.verify_chain(progress=reporter, against=against)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from app.cli.auth import add_auth_options, require_admin
 from app.cli.common import (
     TerminalProgress,
     add_record_options,
@@ -37,6 +38,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         spec = DatasetSpec(Path(args.data).name, Path(args.data), args.text_col, args.label_col,
                            args.encoding, Path(args.test_data) if args.test_data else None)
+    if not args.no_activate:  # before the minutes of training, not after
+        require_admin(args, "train and activate a model")
     overrides = {k: v for k, v in {"max_epochs": args.epochs, "max_length": args.max_length,
                                    "seed": args.seed}.items() if v is not None}
     config = TrainingConfig(**overrides)
@@ -60,11 +63,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _log_training(args: argparse.Namespace, record) -> int:
     """The new model's first policy, and its activation, go in the audit trail."""
-    from models.escalation import load_policy
-
     path = Path(record.path)
-    labels = record.labels
-    policy = load_policy(path, record.id, labels)
+    policy = registry(args).policy(path, record.id, record.labels)
     failed = log_policy_refitted(args, policy, "calibration split") if policy else 0
     if record.active:
         failed = failed or log_model_activated(args, path, record.id)
@@ -83,14 +83,18 @@ def _print_training_summary(record, card: ModelCard) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    reg = registry(args)
+    from app.casework import activate_model
+
     if args.activate:
-        reg.activate(args.activate)
-        print(f"active model: {args.activate}", file=sys.stderr)
-        stored = log_model_activated(args, reg.path_of(args.activate), args.activate)
+        require_admin(args, "activate a model")
+        # What the window does: check the files against their manifest, then sign it with
+        # this installation's key, so the model is trusted here from now on.
+        path = activate_model(data_path(args), args.activate)
+        print(f"active model: {args.activate} (signed by this installation)", file=sys.stderr)
+        stored = log_model_activated(args, path, args.activate)
         if stored:
             return stored
-    records = reg.records()
+    records = registry(args).records()
     if args.json:
         print(json.dumps([r.to_dict() for r in records]))
         return 0
@@ -130,6 +134,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from models.escalation import EscalationSettings, fit_policy, save_policy
 
     args = with_settings(args)  # --alpha/--delta not given: the window's α and δ
+    require_admin(args, "change the escalation policy (alpha, delta)")
     classifier = load_cli_classifier(args, args.model)
     settings = EscalationSettings(args.alpha, args.delta, args.set_score,
                                   tuple(args.always_review or ()))
@@ -141,7 +146,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     finally:
         reporter.close()
     policy = fit_policy(scores, truth, classifier.labels, classifier.model_id, settings, source)
-    path = save_policy(policy, classifier.path)
+    path = save_policy(policy, classifier.path, registry(args).trust)
     record = policy.to_record()
     if args.json:
         print(json.dumps({k: record[k] for k in ("policy_id", "model_id", "threshold",
@@ -156,12 +161,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from models.escalation import load_policy
     from models.escalation_evidence import evaluate_policy, risk_coverage_plot
     from models.model_card import escalation_summary
 
     classifier = load_cli_classifier(args, args.model)
-    policy = load_policy(classifier.path, classifier.model_id, classifier.labels)
+    policy = registry(args).policy(classifier.path, classifier.model_id, classifier.labels)
     if policy is None:
         raise DataError("This model has no escalation policy yet: run "
                         "`python main.py calibrate` first.")
@@ -206,15 +210,19 @@ def add_train_parser(commands) -> None:
     train.add_argument("--no-activate", action="store_true", help="do not make it the active model")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.set_defaults(handler=cmd_train)
+    add_auth_options(train)  # an admin's, once the history has accounts
     add_record_options(train)
 
 
 def add_model_parsers(commands) -> None:
     """``models``, ``calibrate`` and ``evaluate`` (``train`` is added first, on its own)."""
     models = commands.add_parser("models", help="list models; activate one")
-    models.add_argument("--activate", metavar="ID", help="make this model the active one")
+    models.add_argument("--activate", metavar="ID",
+                        help="make this model the active one, signing it with this "
+                             "installation's key (how a model trained elsewhere is trusted)")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
     models.set_defaults(handler=cmd_models)
+    add_auth_options(models)  # an admin's, once the history has accounts
     add_record_options(models)
 
     calibrate = commands.add_parser(
@@ -231,6 +239,7 @@ def add_model_parsers(commands) -> None:
     calibrate.add_argument("--always-review", nargs="*", metavar="LABEL",
                            help="labels that are always escalated")
     calibrate.set_defaults(handler=cmd_calibrate)
+    add_auth_options(calibrate)  # an admin's, once the history has accounts
     settings_flags(calibrate, alpha="alpha", delta="delta")
     add_record_options(calibrate)
 

@@ -27,6 +27,14 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext
 from app.ui.icons import icon
+from app.ui.signatures import (
+    display_name,
+    key_text,
+    signature_status,
+    signature_trusted,
+    signed_time,
+    signer_text,
+)
 from app.ui.tasks import Task
 
 if TYPE_CHECKING:
@@ -164,14 +172,23 @@ def opinions_html(records: Sequence[StoredRecord]) -> str:
 
 
 def reviews_html(reviews: Sequence[Review]) -> str:
-    rows = [(r.id, when(r.signed_at), r.reviewer, r.decision, r.label or "—", r.reason or "",
-             r.meaning, r.case_sha256[:12] + "…") for r in reviews]
-    return table(("#", "signed", "reviewer", "decision", "label", "reason", "meaning",
-                  "case version"), rows)
+    """Each review with its signature's manifestation (21 CFR 11.50): printed name, date and
+    time in UTC, meaning, and whether the signature verifies, in the warning colour when it
+    does not hold."""
+    rows = []
+    for r in reviews:
+        status = esc(signature_status(r))
+        rows.append((esc(r.id), esc(signed_time(r.signed_at)), esc(signer_text(r)),
+                     esc(r.decision), esc(r.label or "—"), esc(r.reason or ""), esc(r.meaning),
+                     status if signature_trusted(r) else f"<span class='warn'>{status}</span>",
+                     f"<span class='mono'>{esc(key_text(r))}</span>",
+                     f"<span class='mono'>{esc(r.case_sha256[:12])}…</span>"))
+    return table(("#", "signed (UTC)", "signed by", "decision", "label", "reason", "meaning",
+                  "signature", "key", "case version"), rows, raw=True)
 
 
 def events_html(events: Sequence[AuditEvent]) -> str:
-    rows = [(e.id, when(e.time), e.kind, e.actor, _event_summary(e.payload),
+    rows = [(e.id, when(e.time), e.kind, display_name(e.actor), _event_summary(e.payload),
              f"<span class='mono'>{esc(e.hash[:12])}…</span>") for e in events]
     escaped = [(esc(a), esc(b), esc(c), esc(d), esc(s), h) for a, b, c, d, s, h in rows]
     return table(("#", "time", "event", "by", "details", "hash"), escaped, raw=True)

@@ -39,6 +39,9 @@ from app.ui.context import AppContext
 from app.ui.llm_pane import LLMPane
 from app.ui.result_panel import ResultPanel, muted, section_title
 from app.ui.review_panel import ReviewPanel, blind_review
+from app.ui.sign_dialog import SignDialog, SignRequest, open_sign_dialog
+from app.ui.sign_in_dialog import open_sign_in
+from app.ui.signatures import signer_text
 from app.ui.tasks import SerialisedStore, Task, TaskContext
 from models.types import CaseInput
 
@@ -270,6 +273,8 @@ class CaseView(QWidget):
         self.llm.send_declined.connect(lambda: self.llm.show_message("Nothing was sent."))
         self.context.settings_changed.connect(self._settings_changed)
         self._settings_changed(self.context.settings)
+        self.context.account_changed.connect(self.review.set_signer)
+        self.review.set_signer(None)
         self._tab_order()
 
     def _tab_order(self) -> None:
@@ -284,7 +289,7 @@ class CaseView(QWidget):
             QWidget.setTabOrder(first, second)
 
     def _settings_changed(self, settings) -> None:
-        self.review.set_reviewer(settings.reviewer_name(), settings.signature_meaning)
+        self.review.set_meaning(settings.signature_meaning)
         self.llm.set_backend(settings.llm_backend, settings.llm_model,
                              settings.llm_base_url or None, remote_settings(settings))
 
@@ -545,18 +550,28 @@ class CaseView(QWidget):
         if state is None or state.case_id is None or store is None:
             self._message("warning", "Analyze the case first: only stored cases can be signed.")
             return
-        reviewer, generation = self.context.settings.reviewer_name(), self._generation
-        self.review.set_enabled(False)
-        self._signing(decision, label, reason, meaning, reviewer) \
-            .on_success(self._current(generation, self._signed)) \
-            .on_failure(self._current(generation, self._sign_failed)).start()
+        self._ask_signature(decision, label, reason, meaning, self._signed)
 
-    def _signing(self, decision: str, label: str | None, reason: str | None, meaning: str,
-                 reviewer: str) -> Task:
-        """Sign the version on screen (the store refuses it if the case changed since)."""
-        store, case_id, version = self.context.store, self.state.case_id, self.state.version
-        return self._db("sign review", lambda: store.review_case(
-            case_id, reviewer, decision, label, reason, meaning, expected_sha256=version))
+    def _ask_signature(self, decision: str, label: str | None, reason: str | None,
+                       meaning: str, done: Callable) -> SignDialog | None:
+        """Ask the signer for their password (and login id when the session needs it), then
+        sign the version on screen (the store refuses it if the case changed since). The
+        signer is the user signed in, never a name from the settings."""
+        if self.context.has_users is False:
+            self.context.offer.emit(
+                "warning", "Reviews are signed by a user of the case history, and it has none "
+                "yet: create its first admin, then sign.", "Create the first admin",
+                lambda: open_sign_in(self.context, self.window()))
+            return None
+        generation = self._generation
+        request = SignRequest(self.state.case_id, self.state.version, decision, label, reason,
+                              meaning)
+        self.review.set_enabled(False)
+        dialog = open_sign_dialog(self.context, request, self)
+        dialog.signed.connect(self._current(generation, done))
+        dialog.failed.connect(self._current(generation, self._sign_failed))
+        dialog.rejected.connect(self._current(generation, lambda: self.review.set_enabled(True)))
+        return dialog
 
     def _sign_failed(self, message: str) -> None:
         self.review.set_enabled(True)
@@ -574,7 +589,7 @@ class CaseView(QWidget):
         self.context.cases_changed.emit(write.summary)
         self.state_changed.emit(self.state)
         self._message("info", f"Case {self.state.case_id}: {review.decision} signed by "
-                              f"{review.reviewer}.")
+                              f"{signer_text(review)}.")
         if self.context.settings.review_queue:
             self.next_case()
 
@@ -585,11 +600,7 @@ class CaseView(QWidget):
             self._message("warning", "The case is still being stored; try again in a moment.")
             return
         decision, kept_label, reason = blind_review(label, note, state.label)
-        reviewer, generation = self.context.settings.reviewer_name(), self._generation
-        self.review.set_enabled(False)
-        self._signing(decision, kept_label, reason, "reviewed", reviewer) \
-            .on_success(self._current(generation, self._revealed)) \
-            .on_failure(self._current(generation, self._sign_failed)).start()
+        self._ask_signature(decision, kept_label, reason, "reviewed", self._revealed)
 
     def _revealed(self, write) -> None:
         self.state.reviews.append(write.review)

@@ -1,8 +1,10 @@
 """``AppContext``: what every window and panel shares — settings, the task runner, the case
-history and the loaded model — with signals for when any of them changes.
+history, who is signed in to it and the loaded model — with signals for when any of them
+changes.
 
-The store is only ever touched on the runner's database worker (``runner.db``); the model is
-loaded on the compute pool behind the window, which is shown at once.
+The store (and the account session, which reads and writes it) is only ever used on the
+runner's database worker (``runner.db``, ``account_task``); the model is loaded on the compute
+pool behind the window, which is shown at once.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -37,6 +41,7 @@ class AppContext(QObject):
     cases_changed = Signal(object)
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
     offer = Signal(str, str, str, object)  # level, text, action label, action (a callable)
+    account_changed = Signal(object)  # the signed-in app.store.Account, or None
 
     def __init__(self, settings: Settings, runner: TaskRunner | None = None,
                  config_dir: Path | None = None, parent: QObject | None = None) -> None:
@@ -46,6 +51,10 @@ class AppContext(QObject):
         self.runner = runner or TaskRunner(parent=self)
         self.runner.failed.connect(lambda name, text: self.message.emit("error", text))
         self.store = None
+        # One AccountSession per open history (app.accounts.service): who is signed in and
+        # the signing rules. Made when the history opens; used on the database worker only.
+        self.session = None
+        self.has_users: bool | None = None  # None until the history is open
         self.workbench = None
         self._backend = None
         self._backend_key: tuple | None = None
@@ -70,14 +79,20 @@ class AppContext(QObject):
 
         target = location or self.data_dir / DB_FILE
 
-        def opened(store) -> None:
-            from app.store import StoreCorrupt  # loaded by now, on the database worker
+        def opened(found) -> None:
+            from app.accounts.service import AccountSession  # loaded by now, on the worker
+            from app.store import StoreCorrupt
 
-            if isinstance(store, StoreCorrupt):
-                self._offer_backup(store, target)
+            if isinstance(found, StoreCorrupt):
+                self._offer_backup(found, target)
                 return
+            store, self.has_users, anchor_problem = found
+            if anchor_problem:
+                self.message.emit("warning", anchor_problem)
             self.store = store
             self.store.actor = self.settings.reviewer_name()
+            self.session = AccountSession(store)  # a new history: nobody is signed in to it
+            self.account_changed.emit(None)
             if self.workbench is not None:  # the model loaded first: file it now
                 self._register(self.workbench)
             self.store_ready.emit(store)
@@ -104,13 +119,76 @@ class AppContext(QObject):
                           "analysed since that backup are not in it.")
         self.open_store(copy)
 
+    # -- who is signed in ---------------------------------------------------------------------
+    def account_task(self, name: str, work: Callable[[Any], Any], *,
+                     owner: QObject | None = None) -> Task:
+        """``work(session)`` on the database worker, not started. An ``AccountError`` (wrong
+        password, locked, not permitted) comes back as the task's value rather than as a
+        failure: the dialog that asked shows it where the user is typing, and it is no fault
+        of the app for the window's message bar. Afterwards every view hears who is signed
+        in (a signing or a sign-in may have changed it)."""
+        session = self.session
+
+        def run() -> Any:
+            from app.accounts.errors import AccountError
+
+            try:
+                if session is None:
+                    raise AccountError("The case history is not open yet; try again in a "
+                                       "moment.")
+                return work(session)
+            except AccountError as refused:
+                return refused
+            finally:
+                if session is not None:
+                    self._account_settled(session)
+
+        task = self.runner.db(name, run, owner=owner)
+        # Connected before any caller's callbacks: views hear who is signed in now, then the
+        # caller gets its answer (a failed review may still have signed someone in).
+        task.signals.succeeded.connect(self._announce_account)
+        task.signals.failed.connect(self._announce_account)
+        return task
+
+    def _account_settled(self, session) -> None:
+        """On the database worker: the history's events name the signed-in user."""
+        self.has_users = session.store.has_users()
+        user = session.user
+        session.store.actor = user.login if user is not None else self.settings.reviewer_name()
+
+    def _announce_account(self, *_outcome: Any) -> None:
+        self.account_changed.emit(None if self.session is None else self.session.user)
+
+    def if_admin(self, what: str, then: Callable[[], Any], refused: Callable[[str], None], *,
+                 owner: QObject | None = None) -> Task:
+        """``then()`` if the signed-in user is an admin, or the history has no users yet
+        (nobody to ask); else ``refused(message)``, the message naming who may."""
+        def answered(outcome) -> None:
+            from app.accounts.errors import AccountError
+
+            if isinstance(outcome, AccountError):
+                refused(str(outcome))
+            else:
+                then()
+
+        return self.account_task(
+            "check role", lambda session: session.require_admin_if_accounts(what),
+            owner=owner).on_success(answered).start()
+
+    def sign_out(self) -> Task:
+        return self.account_task("sign out", lambda session: session.sign_out()).start()
+
+    def actor_name(self) -> str:
+        """Who the history's events name: the signed-in user, else the settings' name."""
+        user = None if self.session is None else self.session.user
+        return user.login if user is not None else self.settings.reviewer_name()
+
     # -- the model ---------------------------------------------------------------------------
     def load_workbench(self, model_id: str | None = None) -> Task | None:
         """Load the active (or named) model behind the window; None when there is no model."""
-        from app.casework import load_workbench
-        from models.registry import ModelRegistry
+        from app.casework import load_workbench, model_registry
 
-        if model_id is None and ModelRegistry(self.data_dir).active_id() is None:
+        if model_id is None and model_registry(self.data_dir).active_id() is None:
             self.workbench = None
             self.workbench_changed.emit(None)
             return None
@@ -177,21 +255,36 @@ class AppContext(QObject):
         return self.runner.run("warm up", warm).on_success(lambda _none: settle_heap()).start()
 
     def close(self) -> None:
+        """Stop the work and close the history (signing its last checkpoint); twice is
+        harmless (the window closes it, and so may whoever made the context)."""
         self.runner.cancel_all()
         self.runner.wait(10000)
-        if self.store is not None:
-            self.store.close()
+        store, self.store, self.session = self.store, None, None
+        if store is not None:
+            store.close()
 
 
 def _open_or_damaged(target):
-    """The opened store, or the StoreCorrupt error itself (so the window can offer a backup
-    instead of only reporting it)."""
-    from app.store import StoreCorrupt, open_store
+    """(the opened store, whether it has users, why its checkpoints are not signed or None),
+    or the StoreCorrupt error itself (so the window can offer a backup instead of only
+    reporting it)."""
+    from app.accounts.errors import AccountError
+    from app.accounts.installation import installation_key
+    from app.store import StoreCorrupt, StoreError, open_store
 
     try:
-        return open_store(target)
+        store = open_store(target)
     except StoreCorrupt as damaged:
         return damaged
+    problem = None
+    try:
+        # The installation's key (one per installation, in the app's configuration folder;
+        # it signs models too) signs checkpoints of the audit chain at close and before
+        # exports: without them a rewrite of the whole chain could go unseen.
+        store.set_anchor(installation_key())
+    except (AccountError, StoreError) as exc:  # the history still opens for reading
+        problem = f"Checkpoints of the audit trail are not signed: {exc}"
+    return store, store.has_users(), problem
 
 
 def copy_backup(backup: Path, damaged: Path | str) -> Path:
@@ -205,6 +298,7 @@ def copy_backup(backup: Path, damaged: Path | str) -> Path:
     scratch = folder / f".{copy.name}.partial"
     try:
         shutil.copy2(backup, scratch)
+        scratch.chmod(0o600)  # backups are read-only; the copy is the working history
         scratch.replace(copy)
     finally:
         scratch.unlink(missing_ok=True)

@@ -52,6 +52,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.context import AppContext
 from app.ui.icons import icon
+from app.ui.signatures import display_name
 from app.ui.tasks import SerialisedStore, Task, format_duration, if_alive
 
 PAGE_SIZE = 100
@@ -153,7 +154,7 @@ def row_of(item) -> Row:
     cells = (str(item.id), _local_time(item.created), item.label or "—",
              "—" if item.confidence is None else f"{item.confidence:.2f}",
              {"auto": "auto", "escalate": "escalated"}.get(item.escalation or "", "—"),
-             _review_text(review), review.reviewer if review else "",
+             _review_text(review), display_name(review.reviewer) if review else "",
              item.model_id or "—", item.source, " ".join(item.preview.split()))
     tooltip = item.preview + (f"\n\nReview: {review.reason}" if review and review.reason else "")
     return Row(item.id, cells, item.escalation == "escalate",
@@ -677,9 +678,9 @@ class HistoryView(QWidget):
         data_dir = self.context.data_dir
 
         def records(_ctx) -> list:
-            from models.registry import ModelRegistry
+            from app.casework import model_registry
 
-            return ModelRegistry(data_dir).records()
+            return model_registry(data_dir).records()
 
         self.context.runner.run("list models", records, owner=self) \
             .on_success(self._set_choices).start()

@@ -1,7 +1,7 @@
 """The main window: the case view, the LLM pane as a dock, the history as a tab, menus and a
-toolbar with a shortcut for every action, a status bar (model, remote backend, background
-tasks) and a non-modal message bar for errors. Window geometry and splitter positions are kept
-in ``window.ini`` in the config directory.
+toolbar with a shortcut for every action, a status bar (model, who is signed in, remote
+backend, background tasks) and a non-modal message bar for errors. Window geometry and
+splitter positions are kept in ``window.ini`` in the config directory.
 
 Parts built elsewhere (history, settings, model manager, batch import, about) are imported
 lazily: a missing one shows a placeholder instead of stopping the window.
@@ -33,10 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.account_status import AccountStatus
 from app.ui.case_view import CaseView, remote_settings
 from app.ui.context import AppContext
 from app.ui.llm_pane import LLMPane
 from app.ui.result_panel import TONES, make_badge, muted
+from app.ui.sign_in_dialog import open_sign_in
 from app.ui.tasks import Task
 
 log = logging.getLogger("casewise.ui")
@@ -137,6 +139,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_status_bar()
         self._build_actions()
+        self._build_account_status()
         self._build_menus()
         self._build_toolbar()
         self._connect()
@@ -202,6 +205,11 @@ class MainWindow(QMainWindow):
         self.remote_badge = make_badge("REMOTE LLM", "escalate", "remoteIndicator")
         bar.addPermanentWidget(self.remote_badge)
 
+    def _build_account_status(self) -> None:
+        """Who signs, beside the model: built after the actions it offers."""
+        self.account_status = AccountStatus(self.context, self.act_sign_in, self.act_sign_out)
+        self.statusBar().addPermanentWidget(self.account_status)
+
     def _action(self, text: str, slot, keys: str | list[str] | None = None,
                 icon: str | None = None, tip: str = "") -> QAction:
         action = QAction(icon_for(icon) if icon else QIcon(), text, self)
@@ -252,6 +260,10 @@ class MainWindow(QMainWindow):
                                      "model", "Intended use, data, metrics, evidence, limits")
         self.act_train = self._action("&Train the default model", self.train_default, None,
                                       "train")
+        self.act_sign_in = self._action("Sign &in…", self.sign_in, None, None,
+                                        "Sign in to sign reviews and manage models")
+        self.act_sign_out = self._action("Sign &out", self.context.sign_out, None, None,
+                                         "Sign out: the next signing asks for a login id")
         self.act_keys = self._action("&Keyboard shortcuts", self.show_shortcuts, "F1")
         self.act_about = self._action("&About Casewise", self.open_about, None, "about")
 
@@ -263,6 +275,7 @@ class MainWindow(QMainWindow):
                             self.act_next)),
                  ("&View", (self.act_case_tab, self.act_history, self.act_llm)),
                  ("&Models", (self.act_card, self.act_models, self.act_train)),
+                 ("A&ccount", (self.act_sign_in, self.act_sign_out)),
                  ("&Help", (self.act_keys, self.act_about)))
         for title, actions in menus:
             menu = self.menuBar().addMenu(title)
@@ -383,6 +396,10 @@ class MainWindow(QMainWindow):
         dialog = part(*args, self)
         dialog.show()
         return dialog
+
+    def sign_in(self) -> QDialog | None:
+        """Sign in, or create the first admin of a history that has no users yet."""
+        return open_sign_in(self.context, self)
 
     def open_settings(self) -> None:
         self._open_part("app.ui.settings_dialog", "SettingsDialog", "The settings dialog",

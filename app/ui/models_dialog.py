@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from app.ui.batch_import import read_preview
 from app.ui.context import AppContext
 from app.ui.icons import icon
-from app.ui.tasks import Task, format_duration, if_alive
+from app.ui.tasks import SerialisedStore, Task, format_duration, if_alive
 from models.model_card import escalation_sentences, read_model_card
 from models.types import ModelCard
 
@@ -250,11 +250,11 @@ def show_model_card(context: AppContext, parent: QWidget | None = None
 def show_model_card_for(context: AppContext, model_id: str, parent: QWidget | None = None
                         ) -> Task:
     """Any registered model's card, read in the background."""
+    from app.casework import model_registry
     from models.escalation import policy_history
-    from models.registry import ModelRegistry
 
     def read(_ctx) -> tuple[ModelCard, Path, list[dict]]:
-        path = ModelRegistry(context.data_dir).path_of(model_id)
+        path = model_registry(context.data_dir).path_of(model_id)
         card = read_model_card(path, model_id) or no_card(model_id)
         return card, path, policy_history(path)
 
@@ -334,15 +334,21 @@ def start_training(context: AppContext, spec=None, parent: QWidget | None = None
     """Train a model (``spec``: a ``models.train_job.DatasetSpec``; None = the default model
     on the demo data) in the background with a progress window; when it is done and active,
     the app loads it. Returns the window (its ``task`` and ``trained`` signal)."""
-    from models.registry import ModelRegistry
+    from app.casework import model_registry
     from models.train_job import DatasetSpec, train_and_save
 
     spec = spec or DatasetSpec.demo()
     data_dir, settings = context.data_dir, context.settings
     dialog = TrainingDialog(f"Training on {spec.name}", parent)
 
+    session = SerialisedStore(context.session, context.runner) \
+        if activate and context.session is not None else None
+
     def work(ctx):
-        record = train_and_save(spec, ModelRegistry(data_dir), config, progress=ctx.progress,
+        if session is not None:  # before minutes of training, not after: who may activate
+            session.require_admin_if_accounts("activate a model")
+        # Through the application's registry: the new model is signed by this installation.
+        record = train_and_save(spec, model_registry(data_dir), config, progress=ctx.progress,
                                 cancel=ctx.cancel, activate=activate, base_dir=base_dir)
         refit_to_settings(data_dir, record, settings.alpha, settings.delta, ctx)
         return record
@@ -394,15 +400,17 @@ def log_new_model(context: AppContext, record) -> Task | None:
     store = context.store
     if store is None:
         return None
+    data_dir = context.data_dir
 
     def log() -> None:
-        from app.casework import model_identity
+        from app.casework import model_identity, model_registry
         from app.policy_refit import refit_details
-        from models.escalation import load_policy, policy_dirs
+        from models.escalation import policy_dirs
 
         path = Path(record.path)
+        registry = model_registry(data_dir)
         for directory in policy_dirs(path):  # the first, and a refit to the user's α and δ
-            policy = load_policy(path, record.id, record.labels, directory)
+            policy = registry.policy(path, record.id, record.labels, directory)
             store.record_policy_refitted(record.id, policy.policy_id, refit_details(policy))
         if record.active:
             store.record_model_activated(record.id, *model_identity(path))
@@ -538,6 +546,8 @@ class ModelsDialog(QDialog):
     def _buttons(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self.activate_button = QPushButton(icon("accept"), "Activate", objectName="activateModel")
+        self.activate_button.setToolTip("Make the selected model the one that decides "
+                                        "(an admin's action once the history has users)")
         self.activate_button.clicked.connect(self.activate_selected)
         self.card_button = QPushButton(icon("model"), "Model card…")
         self.card_button.clicked.connect(self.show_card)
@@ -559,11 +569,11 @@ class ModelsDialog(QDialog):
 
     # -- the list ---------------------------------------------------------------------------------
     def refresh(self) -> Task:
-        from models.registry import ModelRegistry
+        from app.casework import model_registry
 
         data_dir = self.context.data_dir
         self.last_task = self.context.runner.run(
-            "list models", lambda _ctx: ModelRegistry(data_dir).records(), owner=self) \
+            "list models", lambda _ctx: model_registry(data_dir).records(), owner=self) \
             .on_success(self._show).start()
         return self.last_task
 
@@ -602,20 +612,28 @@ class ModelsDialog(QDialog):
 
     # -- actions ----------------------------------------------------------------------------------
     def activate_selected(self) -> Task | None:
-        """Verify and activate the selected model, load it, and file the activation."""
-        from models.registry import ModelRegistry
-
+        """Verify and activate the selected model, load it, and file the activation (an
+        admin's, once the history has users)."""
         record = self.selected()
         if record is None:
             return None
-        data_dir, model_id = self.context.data_dir, record.id
+        self.status.setText("Checking who may activate models…")
+        # Once the history has users, only an admin may change the model every decision
+        # comes from (before the first one there is nobody to ask).
+        self.last_task = self.context.if_admin(
+            "activate a model", lambda: self._activate(record.id),
+            if_alive(self, self.status.setText), owner=self)
+        return self.last_task
+
+    def _activate(self, model_id: str) -> Task:
+        data_dir = self.context.data_dir
 
         def activate(_ctx):
-            from app.casework import model_identity
+            from app.casework import activate_model, model_identity
 
-            registry = ModelRegistry(data_dir)
-            registry.activate(model_id)  # checks the files against their manifest first
-            return model_identity(registry.path_of(model_id))
+            # Checks the files against their manifest, then signs it with this
+            # installation's key: the admin vouches for the model from now on.
+            return model_identity(activate_model(data_dir, model_id))
 
         self.status.setText(f"Activating {model_id}…")
         self.last_task = self.context.runner.run("activate model", activate) \

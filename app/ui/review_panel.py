@@ -1,8 +1,8 @@
-"""The reviewer's decision: accept, override (label and reason required) or defer, signed
-with the reviewer's name and what the signature means. In blind mode a first judgement is
-recorded before the model's answer is shown.
+"""The reviewer's decision: accept, override (label and reason required) or defer, and what
+the signature means. In blind mode a first judgement is recorded before the model's answer
+is shown. Each review shows its signature: printed name, time, meaning, whether it verifies.
 
-The panel only asks; the case view files the review on the database worker.
+The panel only asks; the case view has the signed-in user sign it (``app.ui.sign_dialog``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
 
 from app.settings import MEANINGS
 from app.ui.result_panel import TONES, muted, section_title
+from app.ui.signatures import account_text, manifestation, signature_trusted
 
 if TYPE_CHECKING:  # the store's package loads SQLAlchemy and alembic; the type is enough here
-    from app.store.records import Review
+    from app.store.records import Account, Review
 
 CANNOT_TELL = "cannot tell"
 BLIND_PREFIX = "blind first judgement"
@@ -64,12 +65,18 @@ REVIEW_WORDS = {"accept": "Accepted", "override": "Overridden", "defer": "Deferr
 
 
 def review_line(review: Review) -> str:
-    """One line for a signed review, as the history shows it."""
+    """One line for a signed review: what was decided, then its signature's manifestation."""
     what = REVIEW_WORDS.get(review.decision, review.decision)
     label = f" → {review.signed_label}" if review.signed_label else ""
     reason = f" — “{review.reason}”" if review.reason else ""
-    return (f"{what}{label} by {review.reviewer} ({review.meaning}), "
-            f"{review.signed_at[:16].replace('T', ' ')} UTC{reason}")
+    return f"{what}{label}{reason}. {manifestation(review)}."
+
+
+def review_html(review: Review) -> str:
+    """``review_line`` escaped, in the danger colour when its signature does not hold."""
+    text = html.escape(review_line(review))
+    return text if signature_trusted(review) else \
+        f"<span style='color: {TONES['danger']};'>{text}</span>"
 
 
 class ReviewPanel(QFrame):
@@ -85,6 +92,7 @@ class ReviewPanel(QFrame):
         layout.setSpacing(6)
         layout.addWidget(section_title("Your review"))
         self.signer = muted(QLabel())
+        self.signer.setTextFormat(Qt.TextFormat.RichText)  # the name in it is escaped
         layout.addWidget(self.signer)
         self.blind_box = self._blind_section()
         layout.addWidget(self.blind_box)
@@ -175,8 +183,13 @@ class ReviewPanel(QFrame):
         return box
 
     # -- state -----------------------------------------------------------------------------------
-    def set_reviewer(self, name: str, meaning: str) -> None:
-        self.signer.setText(f"Signing as <b>{html.escape(name)}</b>")
+    def set_signer(self, account: Account | None) -> None:
+        """Who signs: the signed-in user (each signing asks for their password again)."""
+        self.signer.setText(
+            f"Signing as <b>{html.escape(account_text(account))}</b>" if account is not None
+            else "Not signed in: signing asks for your login id and password.")
+
+    def set_meaning(self, meaning: str) -> None:
         self.meaning.setCurrentText(meaning)
 
     def set_case(self, labels: list[str], model_label: str | None) -> None:
@@ -204,7 +217,7 @@ class ReviewPanel(QFrame):
             widget.setEnabled(enabled)
 
     def show_reviews(self, reviews: Sequence[Review]) -> None:
-        lines = [html.escape(review_line(r)) for r in reviews]
+        lines = [review_html(r) for r in reviews]
         self.history.setText("<br>".join(lines) if lines else "Not reviewed yet.")
 
     def show_error(self, text: str) -> None:

@@ -133,7 +133,10 @@ class SettingsDialog(QDialog):
         from app.settings import login_name
 
         self.reviewer.setPlaceholderText(f"{login_name()} (your login name)")
-        form.addRow("Reviewer &name:", self.reviewer)
+        self.reviewer.setToolTip("Reviews are signed by the user signed in (Account menu). "
+                                 "This name is written on the other audit events while "
+                                 "nobody is signed in.")
+        form.addRow("Audit &name when not signed in:", self.reviewer)
         self.meaning = QComboBox(objectName="settingsMeaning")
         for meaning in MEANINGS:
             self.meaning.addItem(meaning, meaning)
@@ -294,14 +297,25 @@ class SettingsDialog(QDialog):
 
     # -- saving ----------------------------------------------------------------------------------
     def save(self) -> Task | None:
-        """Check and save; apply the theme, reviewer and data directory; refit the policy if
-        α or δ changed (the window stays open with its progress until the refit is done).
-        Returns the refit task, if one was started."""
+        """Check and save; apply the theme, audit name and data directory; refit the policy
+        if α or δ changed (the window stays open with its progress until the refit is done).
+        Changing α or δ is an admin's once the history has users: that is checked first.
+        Returns the task that goes on (the check, or the refit), if any."""
         new = self.form_settings()
         problems = new.problems()
         if problems:
             self.problems.setText(" ".join(problems))
             return None
+        old = self.context.settings
+        if (new.alpha, new.delta) != (old.alpha, old.delta):
+            self.problems.setText("Checking who may change α and δ…")
+            return self.context.if_admin(
+                "change α or δ (the escalation policy)", lambda: self._save(new),
+                lambda why: self.problems.setText(f"The settings were not saved: {why}"),
+                owner=self)
+        return self._save(new)
+
+    def _save(self, new: Settings) -> Task | None:
         old = self.context.settings
         try:
             self._save_key()
@@ -331,8 +345,9 @@ class SettingsDialog(QDialog):
             apply_theme(app, new.theme)
         store = self.context.store
         if store is not None and new.reviewer != old.reviewer:
-            name = new.reviewer_name()
-            self.context.runner.db("set reviewer", lambda: setattr(store, "actor", name)).start()
+            name = self.context.actor_name()  # the signed-in user's, while there is one
+            self.context.runner.db("set audit name", lambda: setattr(store, "actor", name)) \
+                .start()
         if new.data_dir != old.data_dir:
             self._switch_data_dir(store)
 
