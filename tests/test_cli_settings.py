@@ -59,21 +59,31 @@ def test_predict_and_models_use_the_data_folder_of_the_settings(home, window_hom
     assert not (window_home / "casewise.db").exists()
 
 
-def test_review_signs_with_the_settings_reviewer_and_a_flag_overrides_it(home, window_home,
-                                                                         capsys):
+def test_review_takes_its_meaning_from_the_settings_and_the_signer_from_the_account(
+        home, window_home, capsys, tmp_path):
+    """The settings' reviewer name no longer signs anything: the account does."""
+    from app.store import open_store
+    from tests.helpers.accounts import PASSWORD, signer
+
     settings_for(home, reviewer="Dr. Ann Lee", signature_meaning="approved")
     run(capsys, "predict", TEXT)
     (case,) = json.loads(run(capsys, "history", "--json"))
-    signed = json.loads(run(capsys, "review", str(case["id"]), "--accept", "--json"))
-    assert (signed["reviewer"], signed["meaning"]) == ("Dr. Ann Lee", "approved")
-    again = json.loads(run(capsys, "review", str(case["id"]), "--defer", "--reviewer", "Bob",
-                           "--meaning", "reviewed", "--json"))
-    assert (again["reviewer"], again["meaning"]) == ("Bob", "reviewed")
-    from app.store import open_store
-
-    with open_store(home / "casewise.db") as store:  # the audit trail names them too
+    with open_store(home / "casewise.db") as store:
+        signer(store, "ann", role="approver")
+    secret = tmp_path / "pw"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o600)
+    signed = json.loads(run(capsys, "review", str(case["id"]), "--accept", "--json", "--user",
+                            "ann", "--password-file", str(secret)))
+    assert (signed["reviewer"], signed["meaning"]) == ("ann", "approved")
+    assert signed["signature"]["full_name"] == "Ann Archer"
+    again = json.loads(run(capsys, "review", str(case["id"]), "--defer", "--meaning",
+                           "reviewed", "--json", "--user", "ann", "--password-file",
+                           str(secret)))
+    assert again["meaning"] == "reviewed"
+    with open_store(home / "casewise.db") as store:  # the audit trail names the account
         actors = [e.actor for e in store.audit_events() if e.kind == "reviewed"]
-    assert actors == ["Dr. Ann Lee", "Bob"]
+    assert actors == ["ann", "ann"]
 
 
 def test_ask_takes_its_llm_from_the_settings_and_flags_override_it(home, window_home, capsys):
@@ -101,8 +111,8 @@ def test_a_flag_overrides_only_the_setting_its_command_declares(window_home, tmp
 
     settings_for(tmp_path / "data", reviewer="Ann", llm_model="from-settings")
     parse = build_parser().parse_args
-    assert cli_settings(parse(["review", "1", "--accept"])).reviewer == "Ann"
-    assert cli_settings(parse(["review", "1", "--accept", "--reviewer", "Bob"])).reviewer == "Bob"
+    assert cli_settings(parse(["review", "1", "--accept", "--meaning", "approved"])
+                        ).signature_meaning == "approved"
     # `history --reviewer` filters the list; it does not sign anything as that person
     assert cli_settings(parse(["history", "--reviewer", "Bob"])).reviewer == "Ann"
     # `predict --model` is the classifier, `ask --model` the LLM
@@ -145,11 +155,15 @@ def app_cli_imports(path: Path) -> set[str]:
             if name == "app.cli" or (name.startswith("app.cli.") and name.count(".") == 2)}
 
 
-def test_command_modules_import_only_common():
+def test_command_modules_import_only_the_shared_helpers():
+    """Command modules import ``common`` (and ``auth``, who is acting), never each other;
+    ``auth`` imports only ``common``, and ``common`` nothing of the CLI: no circles."""
     modules = cli_modules()
-    commands = {name: path for name, path in modules.items() if name != "app.cli.common"}
+    helpers = {"app.cli.common", "app.cli.auth"}
+    commands = {name: path for name, path in modules.items() if name not in helpers}
     assert len(commands) >= 5, f"found only {sorted(modules)}: looking in the wrong place?"
     assert app_cli_imports(modules["app.cli.common"]) == set()
-    offenders = {name: sorted(app_cli_imports(path) - {"app.cli.common"})
+    assert app_cli_imports(modules["app.cli.auth"]) <= {"app.cli.common"}
+    offenders = {name: sorted(app_cli_imports(path) - helpers)
                  for name, path in commands.items()}
     assert {name: found for name, found in offenders.items() if found} == {}

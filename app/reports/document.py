@@ -10,27 +10,20 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate
 
+from app.accounts.manifestation import signed_when
 from app.reports.fonts import MONO, SANS
 from app.reports.styles import FOOTER_HEIGHT, MARGIN, MUTED, PAGE_SIZE, RULE, Writer
 
 
 def utc(moment: str | None) -> str:
-    """A stored ISO time as '2026-11-28 12:03:04 UTC' (as given if it cannot be read)."""
-    if not moment:
-        return "–"
-    try:
-        parsed = datetime.fromisoformat(moment)
-    except ValueError:
-        return moment
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC)
-    return parsed.strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A stored ISO time as '2026-11-28 12:03:04 UTC' (as given if it cannot be read): the
+    wording every view uses (``app.accounts.manifestation.signed_when``)."""
+    return signed_when(moment) or "–"
 
 
 @dataclass(frozen=True)
