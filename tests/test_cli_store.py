@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+from app.store import open_store
+from tests.helpers.accounts import PASSWORD, signer
 from tests.helpers.cli import run_cli
 from tests.helpers.data import PROJECT_ROOT, synthetic_rows, write_csv
 
@@ -36,14 +38,20 @@ def test_score_history_review_and_verify(home, tmp_path):
                       check=False)
     assert refused.returncode == 2 and "reason" in refused.stderr
     label = "neutral" if listed[0]["label"] != "neutral" else "positive"
+    with open_store(db) as store:
+        signer(store, "ann")
+    secret = tmp_path / "pw"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o600)
     signed = json.loads(run_cli(home, "review", str(case_id), "--override", label, "--reason",
-                                "the text is mixed", "--reviewer", "Ann", "--json", "--db",
-                                str(db)).stdout)
-    assert signed["decision"] == "override" and signed["reviewer"] == "Ann"
+                                "the text is mixed", "--user", "ann", "--password-file",
+                                str(secret), "--json", "--db", str(db)).stdout)
+    assert signed["decision"] == "override" and signed["reviewer"] == "ann"
+    assert signed["signature"]["problem"] is None
     listed = json.loads(run_cli(home, "history", "--json", "--db", str(db)).stdout)
     assert next(r for r in listed if r["id"] == case_id)["review"]["label"] == label
     overridden = json.loads(run_cli(home, "history", "--json", "--decision", "override",
-                                    "--reviewer", "Ann", "--db", str(db)).stdout)
+                                    "--reviewer", "ann", "--db", str(db)).stdout)
     assert [r["id"] for r in overridden] == [case_id]
     unreviewed = json.loads(run_cli(home, "history", "--json", "--unreviewed", "--db",
                                     str(db)).stdout)

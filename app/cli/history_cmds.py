@@ -96,6 +96,10 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     args = with_settings(args)  # --meaning not given: the window's meaning
     decision = "accept" if args.accept else "override" if args.override else "defer"
+    if decision == "override" and not (args.reason or "").strip():
+        # Said before the password is asked for (the store checks it again).
+        raise CasewiseError("An override needs a reason: say why the model's label is wrong "
+                            "(--reason TEXT).")
     with open_cli_store(args) as store:
         login = acting_login(args)
         signer = AccountSession(store).unlock(read_password(args, f"Password for {login}: "),
@@ -123,8 +127,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         store.close()
         if reporter is not None:
             reporter.close()
-    if args.json:
-        print(json.dumps(asdict(result)))
+    if args.json:  # "first_broken" as before; every finding beside it
+        print(json.dumps({"first_broken": result.first_broken_id, **asdict(result)}))
     else:
         print("\n".join(verification_lines(result)))
     return 0 if result.ok else 1
