@@ -266,3 +266,22 @@ def test_a_history_moved_to_another_machine_still_verifies(tmp_path):
         assert moved.verify_chain().ok
         (review,) = moved.get_case(1).reviews
         assert review.signature.verified and review.signature.full_name == "Ann Archer"
+
+
+def test_a_key_rotation_keeps_the_old_key_for_what_it_signed(store):
+    from app.accounts.service import rotate_key
+
+    ann = signer(store, "ann")
+    before = store.add_review(scored(store), ann, "accept")
+    session = AccountSession(store)
+    session.sign_in("ann", PASSWORD)
+    rotated = rotate_key(session, PASSWORD)
+    assert rotated.key_fingerprint != before.signature.key_fingerprint
+    with pytest.raises(AccountError, match="key was replaced"):
+        store.add_review(scored(store, "Another case."), ann, "defer")  # the old key
+    after = store.add_review(scored(store, "A third case."), session.unlock(PASSWORD), "defer")
+    assert after.signature.key_fingerprint == rotated.key_fingerprint
+    result = store.verify_chain()
+    assert result.ok and result.signatures == 2
+    assert store.audit_events(kind="key_rotated")[-1].payload["old_key_fingerprint"] == \
+        before.signature.key_fingerprint

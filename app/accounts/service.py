@@ -194,6 +194,17 @@ def change_password(session: AccountSession, current: str, new: str) -> Account:
     return updated
 
 
+def rotate_key(session: AccountSession, password: str) -> Account:
+    """The signed-in user replaces their key pair (a suspected copy of the old one, or a
+    policy's schedule); signatures made before stay verifiable with the old public key."""
+    if session.user is None:
+        raise SessionExpired("Sign in first to replace your signing key.")
+    account = authenticate(session.store, session.user.login, password)
+    updated = session.store.rotate_key(account.id, _new_key(password), actor=account.login)
+    session.user = updated
+    return updated
+
+
 def _target(session: AccountSession, login: str) -> Account:
     account = session.store.account(checked_login(login))
     if account is None:

@@ -77,6 +77,20 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_rotate_key(args: argparse.Namespace) -> int:
+    from app.accounts.service import AccountSession, rotate_key
+
+    with open_cli_store(args) as store:
+        session = AccountSession(store)
+        login = acting_login(args)
+        password = read_password(args, f"Password for {login}: ")
+        session.sign_in(login, password)
+        account = rotate_key(session, password)
+    print(f"new signing key for {account.login}: {short_fingerprint(account.key_fingerprint)} "
+          "(signatures made with the old key still verify)")
+    return 0
+
+
 def cmd_users_disable(args: argparse.Namespace) -> int:
     from app.accounts.service import set_disabled
 
@@ -104,6 +118,11 @@ def add_users_parsers(commands) -> None:
                         help="as an admin, set a new password for LOGIN (gives them a new "
                              "signing key and unlocks the account)")
     passwd.set_defaults(handler=cmd_users_passwd)
+    rotate = sub.add_parser("rotate-key", help="replace your signing key pair (old signatures "
+                                                "stay verifiable)")
+    rotate.set_defaults(handler=cmd_users_rotate_key)
+    add_auth_options(rotate)
+    add_db_option(rotate)
     for name, disable in (("disable", True), ("enable", False)):
         toggle = sub.add_parser(name, help=f"{name} a user (admin)")
         toggle.add_argument("login")

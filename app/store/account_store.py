@@ -90,6 +90,10 @@ class AccountStore:
         with self._txn() as tx:
             return accounts.reset_password(_as(tx, actor), user_id, password_hash, key)
 
+    def rotate_key(self, user_id: int, key: NewKey, *, actor: str) -> Account:
+        with self._txn() as tx:
+            return accounts.rotate_key(_as(tx, actor), user_id, key)
+
     def set_disabled(self, user_id: int, disabled: bool, *, actor: str) -> Account:
         with self._txn() as tx:
             return accounts.set_disabled(_as(tx, actor), user_id, disabled)

@@ -150,6 +150,19 @@ def reset_password(tx: Any, user_id: int, password_hash: str, key: NewKey) -> Ac
     return account_of(tx.session, user)
 
 
+def rotate_key(tx: Any, user_id: int, key: NewKey) -> Account:
+    """The user's own new key pair (sealed under their password); the old public key stays,
+    valid for what it signed before this moment."""
+    user, state = require_user(tx.session, user_id)
+    old = current_key(tx.session, user_id)
+    row = add_key(tx, user.id, f"{user.login}'s signing key", key)
+    state.updated = tx.now
+    tx.log("key_rotated", {"user": {"id": user.id, "login": user.login},
+                           "old_key_fingerprint": old.fingerprint,
+                           "new_key_fingerprint": row.fingerprint})
+    return account_of(tx.session, user)
+
+
 def set_disabled(tx: Any, user_id: int, disabled: bool) -> Account:
     user, state = require_user(tx.session, user_id)
     state.disabled, state.updated = disabled, tx.now
