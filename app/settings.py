@@ -34,6 +34,8 @@ class Settings:
     version: int = SETTINGS_VERSION
     reviewer: str = ""  # the name on signatures; "" = the login name
     signature_meaning: str = "reviewed"
+    # After this long without a signing, the next one needs the login id again (11.200(a)).
+    signing_idle_minutes: int = 15
     blind_review: bool = False  # hide the model's answer until a first judgement is recorded
     review_queue: bool = True  # after a review, open the next unreviewed case
     alpha: float = 0.10  # tolerated error rate of AUTO decisions
@@ -102,6 +104,7 @@ _VALID: dict[str, Callable[[object], bool]] = {
     "delta": lambda v: 0 < v < 1,
     "llm_backend": lambda v: v in LLM_BACKENDS,
     "signature_meaning": lambda v: v in MEANINGS,
+    "signing_idle_minutes": lambda v: 1 <= v <= 480,
     "theme": lambda v: v in THEMES,
     "version": lambda v: v == SETTINGS_VERSION,
 }

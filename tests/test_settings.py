@@ -47,7 +47,8 @@ def test_defaults_are_valid_and_used_when_nothing_is_saved(tmp_path):
 
 
 def test_every_field_survives_a_round_trip(tmp_path):
-    changed = Settings(reviewer="Ann Lee", signature_meaning="approved", blind_review=True,
+    changed = Settings(reviewer="Ann Lee", signature_meaning="approved", signing_idle_minutes=5,
+                       blind_review=True,
                        review_queue=False, alpha=0.05, delta=0.2, llm_backend="openai",
                        llm_model="llama3.2", llm_base_url="http://localhost:11434/v1",
                        allow_remote=True, open_llm_on_escalation=False,
@@ -135,3 +136,12 @@ def test_reviewer_name_and_data_path_have_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv("CASEWISE_HOME", str(tmp_path))
     assert DEFAULTS.data_path() == tmp_path
     assert replace(DEFAULTS, data_dir=str(tmp_path / "x")).data_path() == tmp_path / "x"
+
+
+def test_the_signing_idle_limit_is_a_bounded_setting():
+    from app.settings import from_dict
+
+    assert from_dict({"version": 2}).signing_idle_minutes == 15
+    assert from_dict({"version": 2, "signing_idle_minutes": 5}).signing_idle_minutes == 5
+    assert from_dict({"version": 2, "signing_idle_minutes": 0}).signing_idle_minutes == 15
+    assert from_dict({"version": 2, "signing_idle_minutes": "5"}).signing_idle_minutes == 15

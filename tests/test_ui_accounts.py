@@ -330,7 +330,7 @@ def test_only_an_admin_may_change_alpha_and_delta(qtbot, ui_context):
     dialog.alpha.setValue(0.2)
     assert dialog.save() is not None
     qtbot.waitUntil(lambda: "not saved" in dialog.problems.text(), timeout=WAIT)
-    assert "Only an admin may change α or δ" in dialog.problems.text()
+    assert "Only an admin may change α, δ" in dialog.problems.text()
     assert not (ui_context.config_dir / SETTINGS_FILE).exists()
     dialog.alpha.setValue(ui_context.settings.alpha)  # other settings need no admin
     dialog.blind.setChecked(True)

@@ -13,6 +13,7 @@ import gc
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,8 @@ class AppContext(QObject):
         """Save and announce new settings (raises ValueError with what is wrong)."""
         save_settings(settings, self.config_dir)
         self.settings = settings
+        if self.session is not None:  # the idle limit applies from the next signing on
+            self.session.idle = timedelta(minutes=settings.signing_idle_minutes)
         self.settings_changed.emit(settings)
 
     # -- the case history --------------------------------------------------------------------
@@ -91,7 +94,9 @@ class AppContext(QObject):
                 self.message.emit("warning", anchor_problem)
             self.store = store
             self.store.actor = self.settings.reviewer_name()
-            self.session = AccountSession(store)  # a new history: nobody is signed in to it
+            # A new history: nobody is signed in to it.
+            self.session = AccountSession(store,
+                                          idle_minutes=self.settings.signing_idle_minutes)
             self.account_changed.emit(None)
             if self.workbench is not None:  # the model loaded first: file it now
                 self._register(self.workbench)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -141,6 +142,13 @@ class SettingsDialog(QDialog):
         for meaning in MEANINGS:
             self.meaning.addItem(meaning, meaning)
         form.addRow("My signature &means:", self.meaning)
+        self.idle = QSpinBox(objectName="settingsSigningIdle")
+        self.idle.setRange(1, 480)
+        self.idle.setSuffix(" min")
+        self.idle.setToolTip("After this long without a signing, the next one asks for the "
+                             "login id as well as the password (21 CFR 11.200(a)). An admin's "
+                             "setting once the history has users.")
+        form.addRow("Ask the login id again after &idle:", self.idle)
         self.blind = QCheckBox("&Blind review: hide the model's answer until I record a first "
                                "judgement", objectName="settingsBlind")
         self.queue = QCheckBox("After a review, &open the next unreviewed case",
@@ -232,6 +240,7 @@ class SettingsDialog(QDialog):
         """Show ``settings`` in the form."""
         self.reviewer.setText(settings.reviewer)
         self.meaning.setCurrentIndex(max(0, self.meaning.findData(settings.signature_meaning)))
+        self.idle.setValue(settings.signing_idle_minutes)
         self.blind.setChecked(settings.blind_review)
         self.queue.setChecked(settings.review_queue)
         self.alpha.setValue(settings.alpha)
@@ -250,6 +259,7 @@ class SettingsDialog(QDialog):
         return replace(
             self.context.settings, reviewer=self.reviewer.text().strip(),
             signature_meaning=self.meaning.currentData(), blind_review=self.blind.isChecked(),
+            signing_idle_minutes=self.idle.value(),
             review_queue=self.queue.isChecked(), alpha=round(self.alpha.value(), 6),
             delta=round(self.delta.value(), 6), llm_backend=self.backend.currentData(),
             llm_model=self.llm_model.text().strip(), llm_base_url=self.base_url.text().strip(),
@@ -299,7 +309,8 @@ class SettingsDialog(QDialog):
     def save(self) -> Task | None:
         """Check and save; apply the theme, audit name and data directory; refit the policy
         if α or δ changed (the window stays open with its progress until the refit is done).
-        Changing α or δ is an admin's once the history has users: that is checked first.
+        Changing α, δ or the signing idle limit is an admin's once the history has users:
+        that is checked first.
         Returns the task that goes on (the check, or the refit), if any."""
         new = self.form_settings()
         problems = new.problems()
@@ -307,10 +318,12 @@ class SettingsDialog(QDialog):
             self.problems.setText(" ".join(problems))
             return None
         old = self.context.settings
-        if (new.alpha, new.delta) != (old.alpha, old.delta):
-            self.problems.setText("Checking who may change α and δ…")
+        if (new.alpha, new.delta, new.signing_idle_minutes) != \
+                (old.alpha, old.delta, old.signing_idle_minutes):
+            self.problems.setText("Checking who may change α, δ and the signing idle limit…")
             return self.context.if_admin(
-                "change α or δ (the escalation policy)", lambda: self._save(new),
+                "change α, δ (the escalation policy) or the signing idle limit",
+                lambda: self._save(new),
                 lambda why: self.problems.setText(f"The settings were not saved: {why}"),
                 owner=self)
         return self._save(new)
