@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from app.cli.terminal import safe_output
 from models.errors import CasewiseError
 from models.progress import Cancelled
 
@@ -88,6 +89,11 @@ def main(argv: list[str] | None = None,
     # The settings are read once, here: a damaged settings file warns once, not per use.
     args = with_settings(build_parser().parse_args(argv))
     args.open_window = open_window
+    with safe_output():  # nothing printed can drive the terminal (app.cli.terminal)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.handler(args)
     except CasewiseError as exc:

@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, Select, and_, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    LargeBinary,
+    Select,
+    and_,
+    cast,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.orm import aliased
 
 from app.store.canonical import iso
@@ -63,7 +74,9 @@ L = aliased(CaseLatestRow, name="l")
 R, RV = aliased(ReviewRow, name="r"), aliased(ReviewerRow, name="rv")
 SUMMARY_COLUMNS = (
     CaseRow.id, CaseRow.created, CaseRow.source,
-    func.substr(CaseRow.text, 1, PREVIEW_CHARS).label("preview"),
+    # As bytes: SQLite's substr of text stops at a NUL, and a case may hold one. A UTF-8
+    # character is at most 4 bytes; summary_of decodes and cuts to PREVIEW_CHARS.
+    func.substr(cast(CaseRow.text, LargeBinary), 1, 4 * PREVIEW_CHARS).label("preview"),
     L.label, L.confidence, L.model_id, L.escalation,
     R.id.label("review_id"), R.decision.label("review_decision"),
     R.label.label("review_label"), R.reason, R.meaning, R.signed_at, R.case_sha256,
@@ -205,6 +218,15 @@ def _bound(value: date | datetime | str, upper: bool) -> ColumnElement[bool]:
     return L.created < start + timedelta(days=1) if upper else L.created >= start
 
 
+def _preview(head: bytes | str | None) -> str:
+    """The start of a case as text: NULs kept (views escape them), a character cut in half
+    by the byte limit dropped."""
+    if head is None:
+        return ""
+    text = head if isinstance(head, str) else bytes(head).decode("utf-8", errors="ignore")
+    return text[:PREVIEW_CHARS]
+
+
 def summary_of(row: Any) -> CaseSummary:
     """A row of ``summaries`` as the case list's ``CaseSummary``."""
     review = None if row.review_id is None else Review(
@@ -213,5 +235,5 @@ def summary_of(row: Any) -> CaseSummary:
         signed_at=iso(row.signed_at), case_sha256=row.case_sha256,
         prediction_id=row.review_prediction_id, supersedes_id=row.supersedes_id)
     return CaseSummary(id=row.id, created=iso(row.created), source=row.source,
-                       preview=row.preview, label=row.label, confidence=row.confidence,
+                       preview=_preview(row.preview), label=row.label, confidence=row.confidence,
                        model_id=row.model_id, escalation=row.escalation, review=review)

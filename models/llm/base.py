@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,12 +63,29 @@ class LLMBackend(ABC):
 
 
 def is_local_url(url: str) -> bool:
-    """Loopback hosts (localhost, 127.0.0.0/8, ::1) count as local; everything else, including
-    a host name that might resolve to this machine, is remote: when in doubt, de-identify."""
-    host = urlparse(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+    """Only a literal loopback address (127.0.0.0/8, ::1, and ::ffff:127.x) or the exact name
+    ``localhost`` when every address it resolves to is loopback counts as local. Any other
+    name, ``llm.localhost`` included, is resolved by DNS and may lead anywhere: remote, so the
+    text is de-identified first."""
+    host = (urlparse(url).hostname or "").rstrip(".").lower()
+    if host == "localhost":
+        return _resolves_to_loopback_only(host)
+    return _is_loopback_literal(host)
+
+
+def _is_loopback_literal(host: str) -> bool:
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def _resolves_to_loopback_only(host: str) -> bool:
+    try:
+        found = socket.getaddrinfo(host, None)
+    except OSError:  # cannot resolve: cannot be shown to stay on this machine
+        return False
+    addresses = {info[4][0].split("%")[0] for info in found}
+    return bool(addresses) and all(_is_loopback_literal(a) for a in addresses)

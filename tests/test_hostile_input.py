@@ -1,0 +1,68 @@
+"""What an adversarial probe got past (issue 14): each test failed before its fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.llm.base import is_local_url
+
+
+@pytest.mark.parametrize(("url", "local"), [
+    ("http://127.0.0.1:8080/v1", True),
+    ("http://127.45.6.7/v1", True),
+    ("http://[::1]:8080/v1", True),
+    ("http://[::ffff:127.0.0.1]:8080/v1", True),
+    ("http://localhost:1234/v1", True),  # resolves to loopback only on this machine
+    ("http://LOCALHOST./v1", True),
+    # a name DNS resolves: it may lead anywhere, whatever it ends with
+    ("http://llm.localhost:1234/v1", False),
+    ("http://localhost.example.com/v1", False),
+    ("http://127.0.0.1.nip.io/v1", False),
+    ("http://10.0.0.5/v1", False),
+    ("http://0.0.0.0:8080/v1", False),
+    ("https://api.example.com/v1", False),
+])
+def test_only_literal_loopback_addresses_and_localhost_count_as_local(url, local):
+    assert is_local_url(url) is local
+
+
+def test_localhost_that_resolves_elsewhere_is_remote(monkeypatch):
+    import socket
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port: [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.9", 0))])
+    assert not is_local_url("http://localhost:1234/v1")  # a hosts file pointing it away
+
+
+HOSTILE = "Dr \x1b[2J\x1b]0;owned\x07House\rMallory \x9b31m red \u202eevil\x00 after the NUL"
+
+
+def test_what_the_terminal_gets_is_escaped_and_the_history_keeps_the_text(casewise_home,
+                                                                           capsys):
+    from app.store import open_store
+    from tests.helpers.cli import run_main
+    from tests.store_helpers import prediction
+
+    casewise_home.mkdir(parents=True, exist_ok=True)
+    with open_store(casewise_home / "casewise.db") as store:
+        case_id = store.add_case(HOSTILE, prediction=prediction()).case_id
+    out = run_main(["history"], capsys).out
+    for raw in ("\x1b", "\x07", "\r", "\x9b", "\u202e", "\x00"):
+        assert raw not in out
+    assert "\\u001b[2J" in out and "after the NUL" in out  # escaped, and not cut at the NUL
+    rows = run_main(["history", "--json"], capsys).out
+    import json
+
+    assert json.loads(rows)[0]["preview"].startswith(HOSTILE[:40])  # JSON: the same values
+    with open_store(casewise_home / "casewise.db") as store:
+        assert store.get_case(case_id).text == HOSTILE  # stored exactly as given
+        assert store.find_cases().items[0].preview == HOSTILE
+
+
+def test_error_messages_are_escaped_too(capsys):
+    from tests.helpers.cli import run_main
+
+    result = run_main(["review", "1", "--override", "x\x1b[31m", "--db",
+                       "/nonexistent/\x1b]0;t\x07/c.db"], capsys, code=2)
+    assert "\x1b" not in result.err and "\x07" not in result.err
