@@ -29,3 +29,26 @@ def read_cases(path: Path, text_col: str | None = None,
         found = [CaseInput(text, f"{path.name}:{row}")
                  for row, text in enumerate(texts, start=1)]
     return [case for case in found if case.text.strip()]
+
+
+def read_case_text(path: str | Path, encoding: str | None = None) -> str:
+    """One case from a whole text file (``-``: standard input), for ``predict --file`` and
+    ``explain --file``: a long case does not fit on a command line (the OS limits its
+    length), and a file keeps its line breaks exactly."""
+    import sys
+
+    if str(path) == "-":
+        return sys.stdin.read()
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    if b"\x00" in data[:8192] and not (encoding or "").lower().startswith("utf-16"):
+        raise DataError(f"{path} looks like a binary file, not text; give a .txt file.")
+    try:
+        return data.decode(encoding or "utf-8-sig")
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise DataError(f"{path} is not {encoding or 'UTF-8'} text ({exc}); give its "
+                        "encoding with --encoding (for example cp1252).") from exc
+

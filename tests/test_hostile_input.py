@@ -66,3 +66,29 @@ def test_error_messages_are_escaped_too(capsys):
     result = run_main(["review", "1", "--override", "x\x1b[31m", "--db",
                        "/nonexistent/\x1b]0;t\x07/c.db"], capsys, code=2)
     assert "\x1b" not in result.err and "\x07" not in result.err
+
+
+def test_predict_and_explain_take_a_long_case_from_a_file(home, tmp_path):
+    """A 200 KB case does not fit on a command line (the OS limits its length): --file."""
+    import json
+
+    from tests.helpers.cli import run_cli
+
+    case = tmp_path / "long.txt"
+    case.write_text("the rash came back after two days. " * 6000 + "\nthe end", encoding="utf-8")
+    predicted = run_cli(home, "predict", "--file", str(case), "--json", "--no-store")
+    assert len(predicted.stdout.strip().splitlines()) == 1  # the whole file is one case
+    short = tmp_path / "short.txt"  # explaining 200 KB is slow (the long-text issue's)
+    short.write_text("the rash came back after two days.\n" * 50, encoding="utf-8")
+    explained = json.loads(run_cli(home, "explain", "--file", str(short), "--json",
+                                   "--no-store", "--budget", "40").stdout)
+    assert explained["label"] and explained["features"]
+    piped = json.loads(run_cli(home, "explain", "--file", "-", "--json", "--no-store",
+                               "--budget", "40", input_text="great relief at last").stdout)
+    assert {f["text"] for f in piped["features"]} >= {"relief"}
+    binary = tmp_path / "image.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    refused = run_cli(home, "explain", "--file", str(binary), "--no-store", check=False)
+    assert refused.returncode == 2 and "binary file" in refused.stderr
+    both = run_cli(home, "explain", "text", "--file", str(case), "--no-store", check=False)
+    assert both.returncode == 2 and "not both" in both.stderr

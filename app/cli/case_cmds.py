@@ -19,14 +19,19 @@ SAMPLE_CASES = Path(__file__).resolve().parents[2] / "assets" / "sample_cases.js
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from app.batch import read_case_text
     from app.pipeline import Steps, run_cases
     from models.data import load_texts
     from models.types import CaseInput
 
     if (args.text is None) == (args.file is None):
         raise CasewiseError("Give either a TEXT to classify or --file FILE, not both or neither.")
-    texts = [args.text] if args.file is None else load_texts(args.file, args.text_col,
-                                                             args.encoding)
+    if args.file is None:
+        texts = [args.text]
+    elif args.file == "-" or Path(args.file).suffix.lower() == ".txt":
+        texts = [read_case_text(args.file, args.encoding)]  # the whole file is one case
+    else:
+        texts = load_texts(args.file, args.text_col, args.encoding)
     bench = load_cli_workbench(args, args.model)
     empty = [i + 1 for i, t in enumerate(texts) if not t.strip()]
     kept = [t for t in texts if t.strip()]
@@ -63,16 +68,23 @@ def _format_decision(decision) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from app.batch import read_case_text
     from app.pipeline import Listener, run_case
     from models.types import CaseInput
 
+    if (args.text is None) == (args.file is None):
+        raise CasewiseError("Give either a TEXT to explain or --file FILE, not both or neither.")
+    text = args.text if args.file is None else read_case_text(args.file, args.encoding)
+    if not text.strip():
+        raise CasewiseError("There is no text to explain.")
     bench = load_cli_workbench(args, args.model)
     reporter = TerminalProgress() if not args.json else None
     options = {"target": args.cls, "budget": args.budget, "method": args.method,
                "context": args.context, "masking": args.masking, "precision": args.precision}
     try:
         with case_store(args, bench) as history:
-            result = run_case(bench, CaseInput(args.text, "terminal"), store=history.store,
+            source = "terminal" if args.file is None else Path(args.file).name
+            result = run_case(bench, CaseInput(text, source), store=history.store,
                               listener=Listener(progress=reporter), explain_options=options)
     finally:
         if reporter is not None:
@@ -138,7 +150,8 @@ def add_predict_parsers(commands) -> None:
     """``predict`` and ``explain`` (``demo`` is added last, where the help lists it)."""
     predict = commands.add_parser("predict", help="classify a text or a file of texts")
     predict.add_argument("text", nargs="?", help="the text of one case")
-    predict.add_argument("--file", help="CSV, TSV or JSONL file of cases")
+    predict.add_argument("--file", help="CSV, TSV or JSONL file of cases, or a .txt file (or "
+                                        "- for standard input) holding one case")
     predict.add_argument("--text-col", help="column with the text (guessed when obvious)")
     predict.add_argument("--encoding", help="file encoding when it is not UTF-8")
     predict.add_argument("--model", help="model id (default: the active model)")
@@ -147,7 +160,10 @@ def add_predict_parsers(commands) -> None:
     add_record_options(predict)
 
     explain = commands.add_parser("explain", help="SHAP word attributions for one text")
-    explain.add_argument("text", help="the text of one case")
+    explain.add_argument("text", nargs="?", help="the text of one case")
+    explain.add_argument("--file", help="a text file holding the case (- : standard input); "
+                                        "for texts too long for a command line")
+    explain.add_argument("--encoding", help="the file's encoding when it is not UTF-8")
     explain.add_argument("--class", dest="cls", help="class to explain (default: the predicted)")
     explain.add_argument("--budget", type=int, help="model evaluations (default grows with text)")
     explain.add_argument("--method", default="partition", choices=("partition", "permutation"),
