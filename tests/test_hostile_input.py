@@ -92,3 +92,44 @@ def test_predict_and_explain_take_a_long_case_from_a_file(home, tmp_path):
     assert refused.returncode == 2 and "binary file" in refused.stderr
     both = run_cli(home, "explain", "text", "--file", str(case), "--no-store", check=False)
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+@pytest.fixture()
+def immutable_history(casewise_home):
+    """A history file nobody may write, not even root: ``chattr +i`` (skipped where the
+    file system or the user cannot set it)."""
+    import shutil
+    import subprocess
+
+    from app.store import open_store
+    from tests.helpers.accounts import signer
+    from tests.store_helpers import prediction
+
+    casewise_home.mkdir(parents=True, exist_ok=True)
+    db = casewise_home / "casewise.db"
+    with open_store(db) as store:
+        case_id = store.add_case("A rash after the drug.", prediction=prediction()).case_id
+        store.add_review(case_id, signer(store, "ann"), "accept")
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+i", str(db)], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a file immutable here")
+    try:
+        yield db
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], check=True)
+
+
+def test_a_history_that_cannot_be_written_is_read(immutable_history, tmp_path, capsys):
+    from tests.helpers.cli import run_main
+
+    listed = run_main(["history"], capsys)
+    assert "1 case(s)" in listed.out and "Reading it read-only" in listed.err
+    verified = run_main(["audit", "verify"], capsys)
+    assert "audit chain intact" in verified.out and "signatures: 1 checked, 0 bad" in verified.out
+    exported = run_main(["export", "--case", "1", "--out", str(tmp_path / "case.pdf")], capsys,
+                        code=3)
+    assert (tmp_path / "case.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "NOT logged" in exported.err
+    refused = run_main(["review", "1", "--defer", "--user", "ann", "--password-stdin"], capsys,
+                       code=2)
+    assert "read-only" in refused.err  # writing still says so clearly

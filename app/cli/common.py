@@ -201,17 +201,25 @@ def case_filters(args: argparse.Namespace) -> dict:
 
 # -- filing in the case history --------------------------------------------------------------
 
-def open_cli_store(args: argparse.Namespace, *, anchor: bool = True) -> CaseRepository:
+def open_cli_store(args: argparse.Namespace, *, anchor: bool = True,
+                   read_only_ok: bool = False) -> CaseRepository:
     """``--db``, else ``casewise.db`` in the data folder; audit events of no signed-in user
     name the OS login (or the settings' name), as the window's do. Checkpoints of the chain
     are signed with this installation's key (not with ``anchor=False``: a verify writes
-    nothing)."""
+    nothing). ``read_only_ok``: a history that cannot be written is opened to read."""
     from app.accounts.installation import installation_key
-    from app.store import DB_FILE, open_store
+    from app.store import DB_FILE, StoreReadOnly, open_store
 
-    store = open_store(getattr(args, "db", None) or (data_path(args) / DB_FILE),
-                       actor=getattr(args, "acting_user", None)
-                       or cli_settings(args).reviewer_name())
+    location = getattr(args, "db", None) or (data_path(args) / DB_FILE)
+    actor = getattr(args, "acting_user", None) or cli_settings(args).reviewer_name()
+    try:
+        store = open_store(location, actor=actor)
+    except StoreReadOnly as exc:
+        if not read_only_ok or "://" in str(location):
+            raise
+        # Reading needs no write access: lists, verify and exports work on such a file.
+        print(f"note: {exc} Reading it read-only.", file=sys.stderr)
+        return open_store(location, actor=actor, read_only=True)
     try:  # this installation signs checkpoints of the chain (at close, every N events)
         if anchor:
             store.set_anchor(installation_key())

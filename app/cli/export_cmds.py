@@ -8,6 +8,7 @@ import json
 import sys
 
 from app.cli.common import (
+    STORE_FAILED,
     TerminalProgress,
     add_db_option,
     add_filter_options,
@@ -72,7 +73,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         raise CasewiseError("--limit must be at least 1.")
-    store = open_cli_store(args)
+    store = open_cli_store(args, read_only_ok=True)
     reporter = TerminalProgress()
     try:
         ids, selection = _case_ids(args, store)
@@ -88,6 +89,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {result.path}: {result.cases} case(s), {result.pages} page(s), "
               f"sha256 {result.sha256} ({result.seconds:.1f} s)")
+    if store.read_only:
+        print("warning: the case history is read-only, so this export is NOT logged in its "
+              "audit trail; make the history writable and export again to log it.",
+              file=sys.stderr)
+        return STORE_FAILED
     return 0
 
 

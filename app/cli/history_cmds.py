@@ -70,7 +70,7 @@ def _summary(item) -> dict:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    store = open_cli_store(args)
+    store = open_cli_store(args, read_only_ok=True)
     try:
         page = store.find_cases(**case_filters(args), page_size=args.limit,
                                 sort="relevance" if args.search else "-created")
@@ -119,7 +119,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         against = parse_head(args.against) if args.against else None
     except ValueError as exc:
         raise CasewiseError(str(exc)) from exc
-    store = open_cli_store(args, anchor=False)
+    store = open_cli_store(args, anchor=False, read_only_ok=True)
     reporter = None if args.json else TerminalProgress()
     try:
         result = store.verify_chain(progress=reporter, against=against)

@@ -131,6 +131,8 @@ def _publish(store: Any, scratch: Path, target: Path, digest: str, ids: list[int
             raise ExportError(f"Cannot replace {target} ({exc.strerror or exc}); it was left "
                               "as it was. Close it in other programs or choose another "
                               "name.") from exc
+        if getattr(store, "read_only", False):
+            return  # a history nobody can write: the caller says the export is not logged
         try:
             store.record_export(str(target), digest, ids)
         except BaseException:

@@ -39,7 +39,7 @@ NOT_MODIFIED = "The file was not modified"
 
 def open_store(path_or_url: str | Path, *, actor: str | None = None,
                busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-               daily_backup: bool = True) -> CaseRepository:
+               daily_backup: bool = True, read_only: bool = False) -> CaseRepository:
     """Open (creating if needed) the case history and upgrade its schema to the current one.
 
     ``path_or_url`` is a file path (SQLite) or an SQLAlchemy URL. ``actor`` is written on
@@ -50,6 +50,8 @@ def open_store(path_or_url: str | Path, *, actor: str | None = None,
     (``daily_backup=False`` skips that; see ``app.store.backups``).
     """
     url, path = _resolve(path_or_url)
+    if read_only and path is not None:
+        return _open_read_only(path, actor, busy_timeout)
     if path is None:
         return _connect(url, url.render_as_string(hide_password=True), actor, busy_timeout)
     try:
@@ -72,6 +74,33 @@ def _connect(url: URL, location: str, actor: str | None, busy_timeout: float,
         engine.dispose()
         raise
     return CaseRepository(engine, location, actor, db_path=path)
+
+
+def _open_read_only(path: Path, actor: str | None, busy_timeout: float) -> CaseRepository:
+    """A history file that cannot be written (permissions, an immutable file or folder, a
+    read-only medium), opened to read: lists, ``audit verify``, exports. SQLite's
+    ``immutable`` mode reads it without the -wal and -shm files WAL needs a writable folder
+    for (it assumes nobody writes the file meanwhile, which is true of a file nobody can
+    write). Nothing is migrated, backed up or written; a write raises StoreReadOnly."""
+    if not path.is_file():
+        raise StoreError(f"There is no case history at {path}.")
+    _check_existing(path, busy_timeout)
+    url = URL.create("sqlite", database=f"file:{path}",
+                     query={"mode": "ro", "immutable": "1", "uri": "true"})
+    engine = make_engine(url, busy_timeout, read_only=True)
+    try:
+        with engine.connect() as connection:
+            current = current_revision(connection)
+    except DBAPIError as exc:
+        engine.dispose()
+        raise translate(exc, str(path)) from exc
+    if current != head_revision():
+        engine.dispose()
+        raise StoreVersionError(
+            f"The case history {path} cannot be written and has schema {current}, not "
+            f"{head_revision()}: open it once where it can be written (so it is upgraded), "
+            "or with the Casewise that wrote it.")
+    return CaseRepository(engine, str(path), actor, read_only=True)
 
 
 def _back_up_once_a_day(path: Path, busy_timeout: float) -> None:

@@ -22,11 +22,12 @@ DEFAULT_BUSY_TIMEOUT = 5.0  # seconds
 BEGIN_OPTION = "casewise_sqlite_begin"
 
 
-def make_engine(url: str | URL, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
+def make_engine(url: str | URL, busy_timeout: float = DEFAULT_BUSY_TIMEOUT, *,
+                read_only: bool = False) -> Engine:
     url = make_url(url)
     engine = create_engine(url)
     if url.get_backend_name() == "sqlite":
-        _configure_sqlite(engine, busy_timeout)
+        _configure_sqlite(engine, busy_timeout, read_only)
     return engine
 
 
@@ -35,7 +36,7 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
 
 
-def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout: float, read_only: bool = False) -> None:
     milliseconds = max(0, round(busy_timeout * 1000))
 
     @event.listens_for(engine, "connect")
@@ -45,8 +46,9 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {milliseconds}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            if not read_only:  # a read-only file keeps the journal mode it has
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
 

@@ -27,7 +27,7 @@ from app.store.account_store import AccountStore
 from app.store.backups import offer_backups
 from app.store.canonical import utc_now
 from app.store.engine import writer
-from app.store.errors import InvalidRecord, StoreCorrupt, StoreError, translate
+from app.store.errors import InvalidRecord, StoreCorrupt, StoreError, StoreReadOnly, translate
 from app.store.file_state import forget_clean_close, record_clean_close
 from app.store.queries import (
     MANY_MATCHES,
@@ -69,12 +69,14 @@ class CaseRepository(AccountStore):
     ``open_store``; it is safe to share between threads (one session per call)."""
 
     def __init__(self, engine: Engine, location: str, actor: str | None = None, *,
-                 clock: Callable[[], datetime] = utc_now, db_path: Path | None = None) -> None:
+                 clock: Callable[[], datetime] = utc_now, db_path: Path | None = None,
+                 read_only: bool = False) -> None:
         self._engine = engine
         self._writer = writer(engine)
         self.location = location  # the file (or URL) named in error messages
         self.db_path = db_path  # the SQLite file, when it is one: backups, the close record
         self._found_damage = False
+        self.read_only = read_only  # opened to read a file that cannot be written
         self.actor = actor or _default_actor()
         # What stamps each write (UTC-aware). Replaceable so a benchmark or a test can lay
         # down a history spread over time; the app never changes it.
@@ -84,7 +86,7 @@ class CaseRepository(AccountStore):
 
     def close(self) -> None:
         self._checkpoint_at_close()
-        if not self._found_damage:
+        if not self._found_damage and not self.read_only:
             case_list.refresh_statistics(self._engine)  # cheap unless the store grew 2x
         self._engine.dispose()  # the last SQLite connection out checkpoints the WAL
         if self.db_path is None:
@@ -124,6 +126,10 @@ class CaseRepository(AccountStore):
 
     @contextmanager
     def _txn(self) -> Iterator[writes.Txn]:
+        if self.read_only:
+            raise StoreReadOnly(f"The case history {self.location} was opened read-only (it "
+                                "cannot be written); nothing was stored. Make it writable to "
+                                "add to it.")
         with self._transaction(write=True) as session:
             yield writes.Txn(session, self.actor, self.clock())
         if self._anchor is not None:
