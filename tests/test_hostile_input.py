@@ -133,3 +133,23 @@ def test_a_history_that_cannot_be_written_is_read(immutable_history, tmp_path, c
     refused = run_main(["review", "1", "--defer", "--user", "ann", "--password-stdin"], capsys,
                        code=2)
     assert "read-only" in refused.err  # writing still says so clearly
+
+
+def test_a_one_megabyte_case_exports_to_a_bounded_pdf(store, tmp_path):
+    """It wrote 234 pages in 235 s; now the text is printed up to a stated size and the rest
+    referenced by the case's content hash."""
+    from pypdf import PdfReader
+
+    from app.reports import export_cases
+    from app.reports.case_page import PRINTED_TEXT_CHARS
+    from tests.store_helpers import prediction
+
+    text = "".join(f"Day {i}: the rash came back after the second dose. " for i in range(20000))
+    assert len(text) > 1_000_000
+    case_id = store.add_case(text, prediction=prediction()).case_id
+    result = export_cases(store, [case_id], tmp_path / "big.pdf")
+    pages = PdfReader(result.path).pages
+    assert len(pages) < 15
+    printed = " ".join(" ".join(p.extract_text().split()) for p in pages)
+    assert f"{len(text) - PRINTED_TEXT_CHARS:,} more characters" in printed
+    assert store.get_case(case_id).content_sha256 in printed.replace(" ", "")

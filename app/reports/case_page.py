@@ -145,14 +145,14 @@ def highlighted_markup(text: str, attribution: Attribution, cls: str,
     scale = value_scale(feature_values(features, cls))
     parts, cursor = [], 0
     for feature in features:
-        if feature.start < cursor:
+        if feature.start < cursor or feature.end > len(text):
             continue  # overlapping spans cannot come from word_spans; never draw a word twice
         parts.append(fonts.markup(text[cursor : feature.start]))
         colour = colour_for(value_of(feature, cls), scale)
         parts.append(f'<span backColor="{colour}" color="{_ink_on(colour)}">'
                      f'{fonts.markup(text[feature.start : feature.end])}</span>')
         cursor = feature.end
-    seen = max(cursor, attribution.seen_chars)
+    seen = min(max(cursor, attribution.seen_chars), len(text))
     parts.append(fonts.markup(text[cursor:seen]))
     if seen < len(text):
         parts.append(f'<font color="#777777"><strike>{fonts.markup(text[seen:])}</strike></font>')
@@ -163,20 +163,37 @@ def _explained(attribution: Attribution) -> str:
     return attribution.explained_class or attribution.label
 
 
+PRINTED_TEXT_CHARS = 20_000  # about six pages; a longer case is printed up to here
+
+
+def _rest_of(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
+    """For a case longer than the PDF prints: how much is left out, and how to get it."""
+    left = len(case.text) - PRINTED_TEXT_CHARS
+    if left <= 0:
+        return []
+    return [ctx.writer.p(
+        f"The text goes on for {left:,} more characters ({len(case.text):,} in all) that this "
+        f"report does not print. The whole text is case #{case.id} in the case history; its "
+        f"SHA-256 is {case.content_sha256}, so any copy can be checked against this report.",
+        ctx.writer.styles.warning)]
+
+
 def _text(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
     w = ctx.writer
+    printed = case.text[:PRINTED_TEXT_CHARS]
     if case.attribution is None:
-        return [w.heading("Case text"), w.p(case.text, w.styles.case_text),
+        return [w.heading("Case text"), w.p(printed, w.styles.case_text), *_rest_of(case, ctx),
                 w.p("No word attributions are stored for this case.", w.styles.small)]
     attribution: Attribution = case.attribution.value
     cls = _explained(attribution)
-    truncated = attribution.seen_chars < len(case.text)
+    truncated = attribution.seen_chars < len(printed)
     note = ([w.p("Grey struck-through text lies beyond the model window: the model did not "
                  "read it.", w.styles.small)] if truncated else [])
     return [
         w.heading(f"Case text: word attributions for P({cls})"),
         legend(cls, w.fonts, CONTENT_WIDTH), *note, Spacer(1, 2 * mm),
-        w.raw(highlighted_markup(case.text, attribution, cls, ctx), w.styles.case_text),
+        w.raw(highlighted_markup(printed, attribution, cls, ctx), w.styles.case_text),
+        *_rest_of(case, ctx),
     ]
 
 
