@@ -3,7 +3,9 @@
 ``redact(text)`` replaces the HIPAA Safe Harbor identifiers that can be found in free text by
 placeholders (``[NAME]``, ``[DATE]``, ``[PHONE]``, ``[FAX]``, ``[EMAIL]``, ``[SSN]``, ``[MRN]``,
 ``[HEALTH_PLAN]``, ``[ACCOUNT]``, ``[CARD]``, ``[LICENSE]``, ``[URL]``, ``[IP]``, ``[ZIP]``,
-``[ADDRESS]``) and returns the entities it found with offsets into the original text.
+``[ADDRESS]``, ``[CITY]``, ``[AGE]``, ``[DEVICE]``, ``[VEHICLE]``, ``[ID]``) and returns the
+entities it found with offsets into the original text. ``NOT_HANDLED`` names the Safe Harbor
+identifiers it does not find.
 
 What runs (``Redaction.detector`` says which of these it was):
 
@@ -20,6 +22,15 @@ What runs (``Redaction.detector`` says which of these it was):
   python-phonenumbers rejects, such as fictional 555 ones, count too), ZIP codes (after a
   state, a "ZIP" label, or ZIP+4), street addresses (number + street name + suffix, unit,
   city and state; PO boxes) and names after a title ("Dr.", "Mrs.") or a label ("Patient:").
+- Issue 14's additions (``models/redaction_rules.py``): numeric dates with a 2-digit year
+  ("3-14-57"), a city before a US state ("Dayton, Ohio"), ages over 89 ("101 yo", "aged 93",
+  "93-year-old"), device serial numbers after a label ("S/N", "serial no."), vehicle plates
+  after a label and VINs, unlabelled record numbers ("#4482913", runs of 7+ digits), e-mail
+  addresses spelled out ("jane dot doe at gmail dot com"); a detected name's words hidden
+  wherever they recur, in any case ("Smith" after "John Smith"); lower-case names that start
+  with a common first name ("john smith", read by spaCy from a capitalised copy); and false
+  names dropped: drug names ("Ambien"), brands after a title ("Dr. Pepper") and common words
+  opening a sentence ("Email the results").
 - Names by named-entity recognition: spaCy's English pipeline ``en_core_web_sm`` 3.8
   (PERSON entities, less those with digits, without a capital, or one-word generic drug
   names such as "Metformin", which the small model takes for people). The official package
@@ -39,11 +50,14 @@ Limits, stated plainly:
   year). A bare month ("in March"), a month/day without a year ("8/15", which cannot be told
   from a fraction such as "1/2") and relative dates ("two days later") are kept.
 - A bare 5-digit number is not taken for a ZIP code (it could be a count or a lab value); a
-  ZIP needs a state, a label or the ZIP+4 form. Cities are redacted only as part of a street
-  address; other geographic names, ages over 89, vehicle and device identifiers, biometric
-  identifiers and photographs are not handled.
-- Identifiers without a label (an MRN or an account number written alone) cannot be told from
-  other numbers and are kept, except card numbers that pass the Luhn check.
+  ZIP needs a state, a label or the ZIP+4 form. Cities are redacted in a street address or
+  before a US state; a city named alone, counties and other geographic names are kept, as
+  are ages written in words, biometric identifiers and photographs (``NOT_HANDLED``).
+- Identifiers without a label of fewer than 7 digits (an MRN or an account number written
+  alone) cannot be told from other numbers and are kept, unless written after "#"; card
+  numbers that pass the Luhn check are hidden. Serial numbers and plates need their label.
+- Lower-case names are found only when they start with a first name in
+  ``redaction_rules.FIRST_NAMES`` or repeat a name found elsewhere in the text.
 
 The analyzer is built once per process (a few seconds) and cached; ``redact`` is thread-safe.
 Nothing here touches the network: the spaCy pipeline is loaded from an installed package
@@ -57,6 +71,7 @@ import threading
 from dataclasses import dataclass
 from importlib import metadata
 
+from models import redaction_rules as rules
 from models.errors import CasewiseError, DataError
 
 # spaCy English pipelines, best first; the first one installed is used for names.
@@ -67,7 +82,25 @@ MAX_CHARS = 1_000_000  # spaCy's default limit for one text
 ANCHORED = 0.95  # score of the label-anchored custom patterns
 
 KINDS = ("NAME", "DATE", "PHONE", "FAX", "EMAIL", "SSN", "MRN", "HEALTH_PLAN", "ACCOUNT",
-         "CARD", "LICENSE", "URL", "IP", "ZIP", "ADDRESS")
+         "CARD", "LICENSE", "URL", "IP", "ZIP", "ADDRESS", "CITY", "AGE", "DEVICE", "VEHICLE",
+         "ID")
+
+# Safe Harbor identifiers (45 CFR 164.514(b)(2)) this module does not find, for the preview
+# and the README to name. Text cannot hold the last two; the others have no pattern here.
+NOT_HANDLED = (
+    "geographic units other than a street address, a city before a US state, or a ZIP "
+    "(counties, precincts, a city named alone)",
+    "ages over 89 written in words (\"ninety-three\")",
+    "certificate numbers without a label",
+    "biometric identifiers (finger and voice prints)",
+    "full-face photographs and comparable images",
+)
+
+# What a person must check before sending, said wherever a de-identified copy is previewed.
+CHECK_BEFORE_SENDING = (
+    "Not de-identified: " + "; ".join(NOT_HANDLED) + ". Names are found by a small NER model "
+    "and uncommon names can be missed (README, \"De-identification\"): read the text before "
+    "sending it.")
 
 # Presidio entity type -> our kind. The custom recognizers emit our kinds directly.
 PRESIDIO_KINDS = {
@@ -116,6 +149,11 @@ def redact(text: str) -> Redaction:
     results = engine.analyzer.analyze(text=text, language="en", entities=engine.entities,
                                       score_threshold=SCORE_THRESHOLD)
     spans = [(r.start, r.end, PRESIDIO_KINDS[r.entity_type], r.score) for r in results]
+    spans = [s for s in spans if s[2] != "NAME" or not rules.false_name(text, s[0], s[1])]
+    spans = [s for s in (rules.trim_city(text, s) if s[2] == "CITY" else s for s in spans) if s]
+    if engine.nlp is not None:
+        spans += rules.lower_case_names(text, engine.nlp)
+    spans += rules.propagate_names(text, spans)
     entities = tuple(Entity(kind, start, end, text[start:end])
                      for start, end, kind in _merge(_tidy(text, spans)))
     return Redaction(_replace(text, entities), entities, engine.detector)
@@ -186,6 +224,7 @@ class _Engine:
     analyzer: object
     entities: list[str]
     detector: str
+    nlp: object = None  # the spaCy pipeline with NER, when there is one
 
 
 _lock = threading.Lock()
@@ -260,7 +299,7 @@ def _build(pipelines: tuple[str, ...] = SPACY_PIPELINES) -> _Engine:
     else:
         detector = (f"{version} patterns only: no name detector available (no spaCy English "
                     "pipeline installed); names are found only after a title or a label")
-    return _Engine(analyzer, entities, detector)
+    return _Engine(analyzer, entities, detector, nlp if ner_name else None)
 
 
 def _builtin_recognizers(builtin) -> list:
@@ -465,9 +504,11 @@ CUSTOM_PATTERNS: dict[str, list[tuple[str, str, float]]] = {
 
 def _custom_recognizers(presidio) -> list:
     recognizers = []
-    for kind, patterns in CUSTOM_PATTERNS.items():
+    groups = [("", CUSTOM_PATTERNS), ("Extra", rules.EXTRA_PATTERNS)]
+    for prefix, kind, patterns in [(p, k, v) for p, g in groups for k, v in g.items()]:
         recognizers.append(presidio.PatternRecognizer(
-            supported_entity=kind, name=f"Casewise{kind.title().replace('_', '')}Recognizer",
+            supported_entity=kind,
+            name=f"Casewise{prefix}{kind.title().replace('_', '')}Recognizer",
             patterns=[presidio.Pattern(name, regex, score) for name, regex, score in patterns],
             global_regex_flags=0))  # case matters: names and streets are capitalised
     return recognizers

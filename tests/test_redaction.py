@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 from models import redaction
 from models.errors import DataError
 from models.redaction import Entity, Redaction, redact
+from models.redaction_eval import load
+from models.redaction_eval import score as score_set
 from tests.helpers.cli import run_main
 
 # (text, [(kind, labelled substring), ...]); substrings are located left to right.
@@ -138,7 +141,7 @@ LABELLED: list[tuple[str, list[tuple[str, str]]]] = [
     ("SSN: 001-01-0001 on old form; new form shows SSN 321 54 9876.",
      [("SSN", "001-01-0001"), ("SSN", "321 54 9876")]),
     ("Bank account #: 000123456789; routing 021000021.",
-     [("ACCOUNT", "000123456789")]),
+     [("ACCOUNT", "000123456789"), ("ID", "021000021")]),  # a long number without a label
     ("Medical license no. G-88213 (CA); DEA number BS1234563.",
      [("LICENSE", "G-88213"), ("LICENSE", "BS1234563")]),
     ("Born 1937-08-30; first seen in clinic in Nov 2019; fax no: 555-201-3344.",
@@ -325,7 +328,7 @@ def test_recall_and_precision_on_the_labelled_set(results):
           f"{len(everything)} texts, {per_text_ms:.1f} ms a text")
     assert recall >= 0.95 and precision >= 0.9
     for kind, (n_gold, found, _, _) in table.items():
-        if kind != "NAME":
+        if kind != "NAME" and n_gold:
             assert found / n_gold >= 0.9, kind
     if has_ner():
         names = table["NAME"]
@@ -357,3 +360,75 @@ def test_cli_redact(capsys, casewise_home):
     assert re.search(r"PHONE\s+5-17\s+'555-123-4567'", plain)
     refused = run_main(["redact", "  "], capsys, code=2)  # a DataError, told on stderr
     assert "empty" in refused.err
+
+
+# --- issue 14: the misses and false hides of the first version ---------------------------------
+
+TUNING = Path(__file__).parent / "data" / "redaction_tuning.jsonl"
+
+ISSUE_MISSES = [
+    ("Seen with john smith today.", "john smith", "NAME"),
+    ("Rosa Alvarez was admitted. Alvarez has a history of falls; alvarez lives alone.",
+     "alvarez", "NAME"),
+    ("Born 3-14-57 in a small town.", "3-14-57", "DATE"),
+    ("She grew up in Dayton, Ohio and moved away.", "Dayton", "CITY"),
+    ("Pt is a 101 yo woman with CHF.", "101", "AGE"),
+    ("Pacemaker serial no. PZK-448812 was checked.", "PZK-448812", "DEVICE"),
+    ("Hit by a car with plate ABC-1234 on the way home.", "ABC-1234", "VEHICLE"),
+    ("See #4482913 for the earlier admission.", "#4482913", "ID"),
+    ("Her e-mail is jane dot doe at gmail dot com.", "jane dot doe at gmail dot com", "EMAIL"),
+]
+
+
+@pytest.mark.parametrize(("text", "identifier", "kind"), ISSUE_MISSES)
+def test_the_issues_misses_are_hidden(text, identifier, kind):
+    if kind == "NAME" and not has_ner():
+        pytest.skip("lower-case and repeated names need the name model")
+    result = redact(text)
+    assert identifier not in result.text, result.text
+    assert any(e.type == kind and identifier in e.text for e in result.entities), result
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("Email the results to the GP.", "Email"),
+    ("He takes Ambien at night.", "Ambien"),
+    ("He drinks Dr. Pepper every day.", "Pepper"),
+])
+def test_the_issues_false_hides_are_kept(text, word):
+    result = redact(text)
+    assert result.text == text, result.entities
+
+
+def test_a_detected_name_is_hidden_wherever_it_recurs():
+    if not has_ner():
+        pytest.skip("needs the name model")
+    result = redact("Dr. Ellen Ward saw him. Ward thinks it is viral; ward staff agree.")
+    assert result.text == "Dr. [NAME] saw him. [NAME] thinks it is viral; [NAME] staff agree."
+
+
+def test_spelled_out_addresses_are_not_urls_or_sentences():
+    assert redact("Visit notes at www.clinicnotes.net/visits/2022.").text == \
+        "Visit notes at [URL]."
+    assert redact("Write to bob [at] clinic [dot] org.").text == "Write to [EMAIL]."
+    assert redact("In Austin, TX since May.").text == "In [CITY], TX since May."
+    assert redact("However, Texas was hot.").text == "However, Texas was hot."
+    assert redact("Weighs 93 kg; 100 mg daily; 90 days.").entities == ()
+
+
+def test_recall_and_false_hides_on_the_tuning_set():
+    items = load(TUNING)
+    result = score_set([(item, [(e.start, e.end) for e in redact(item.text).entities])
+                        for item in items])
+    if not has_ner():
+        pytest.skip("names need the name model")
+    for kind in result.identifiers:
+        assert result.recall(kind) >= 0.98, (kind, result.missed)
+    assert len(result.false_hides) <= 0.01 * result.clean_words, result.false_hides
+    assert {"NAME", "DATE", "CITY", "AGE", "DEVICE", "VEHICLE", "ID", "EMAIL"} <= \
+        set(result.identifiers)
+
+
+def test_the_kinds_not_handled_are_named():
+    named = " ".join(redaction.NOT_HANDLED)
+    for kind in ("biometric", "photograph", "geographic"):
+        assert kind in named

@@ -60,13 +60,18 @@ def _llm_choice(args: argparse.Namespace):
 
 def _print_preview(args: argparse.Namespace, request) -> int:
     """Exactly what would be sent (after de-identification for a remote URL); nothing is."""
+    from models.redaction import CHECK_BEFORE_SENDING, NOT_HANDLED
+
     if args.json:
-        print(json.dumps(request.to_dict(), ensure_ascii=False))
+        extra = {"not_deidentified": list(NOT_HANDLED)} if request.remote else {}
+        print(json.dumps({**request.to_dict(), **extra}, ensure_ascii=False))
         return 0
     where = request.base_url if request.remote else "this machine only (nothing leaves it)"
     print(f"Would send to {where}:\n")
     for message in request.messages:
         print(f"[{message['role']}]\n{message['content']}\n")
+    if request.remote:
+        print(CHECK_BEFORE_SENDING)
     return 0
 
 

@@ -227,12 +227,14 @@ class LLMPane(QFrame):
         self.answer.setHtml(f"<p style='color:gray'>{html.escape(text)}</p>")
 
     def show_preview(self, preview: dict) -> None:
+        from models.redaction import CHECK_BEFORE_SENDING  # ~0.15 s: not at window start
+
         self.clear()
         redacted = len(preview.get("redactions") or [])
         self.preview_title.setText(
             f"<b>Nothing has been sent yet.</b> This is exactly what would go to "
             f"{html.escape(preview.get('base_url') or '')} ({redacted} identifier(s) replaced). "
-            "Send it?")
+            f"<br><small>{html.escape(CHECK_BEFORE_SENDING)}</small><br>Send it?")
         self.preview.setPlainText(preview_text(preview))
         self.preview_box.show()
         self.send_button.setFocus()
