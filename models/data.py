@@ -142,10 +142,40 @@ def _parse_delimited(text: str, path: Path, delimiter: str | None) -> tuple[list
         if header is None:
             return [], []
         columns = [name.strip() for name in header]
-        rows = [_row_dict(columns, values) for values in reader if any(v.strip() for v in values)]
+        rows, ragged = [], []
+        line = reader.line_num  # the line the next row starts on, less one
+        for values in reader:
+            if any(v.strip() for v in values):
+                # Extra fields that are all empty (a trailing delimiter) lose nothing.
+                width = len(values) if any(v.strip() for v in values[len(columns):]) \
+                    else min(len(values), len(columns))
+                if width != len(columns):
+                    ragged.append((line + 1, len(values)))
+                rows.append(_row_dict(columns, values))
+            line = reader.line_num
     except csv.Error as exc:
         raise DataError(f"{path} is not a well-formed delimited table: {exc}") from exc
+    if ragged:
+        raise DataError(_ragged_message(path, delimiter, len(columns), ragged))
     return columns, rows
+
+
+RAGGED_SHOWN = 5
+
+
+def _ragged_message(path: Path, delimiter: str, width: int, ragged: list[tuple[int, int]]) -> str:
+    """Rows with more or fewer fields than the header: a field was split or lost, so which
+    value belongs to which column is a guess. Refuse them, by line, as broken JSON lines are."""
+    named = {",": "comma", "\t": "tab", ";": "semicolon", "|": "bar"}.get(delimiter,
+                                                                         repr(delimiter))
+    shown = ", ".join(f"line {line} has {n}" for line, n in ragged[:RAGGED_SHOWN])
+    more = f", and {len(ragged) - RAGGED_SHOWN} more" if len(ragged) > RAGGED_SHOWN else ""
+    rows = "row does" if len(ragged) == 1 else f"{len(ragged)} rows do"
+    return (
+        f"{path}: {rows} not have the header's {width} {named}-separated fields "
+        f"({shown}{more}). A value that contains a {named} or a line break must be in double "
+        "quotes; fix those lines (or export the file again as CSV or TSV) and try again."
+    )
 
 
 def _sniff_delimiter(text: str, path: Path) -> str:

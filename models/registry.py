@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.artifact import (
+    MANIFEST_FILE,
     META_FILE,
     PARTIAL_PREFIX,
     read_json,
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # annotations only: these import torch
     from models.escalation import EscalationPolicy
 
 ACTIVE_FILE = "active.json"
+ACTIVATE_ADVICE = ("Choose the active model again: `python main.py models` lists them and "
+                   "`python main.py models --activate ID` activates one.")
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,12 @@ class ModelRecord:
     training_data: str
     test_accuracy: float | None
     test_macro_f1: float | None
-    problem: str | None = None  # set when the model's description cannot be read
+    problem: str | None = None  # set when the model is damaged: loading it would fail
+    # Set when its files are intact but this installation's key did not sign it (trained
+    # elsewhere): loading refuses it until an admin activates it, which signs it.
+    unsigned: str | None = None
+    # Set when training found it no better than chance, so it was not made active.
+    chance_warning: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,17 +80,50 @@ class ModelRegistry:
             ) from exc
 
     def path_of(self, model_id: str) -> Path:
-        path = self.models_dir / model_id
-        if model_id.startswith(PARTIAL_PREFIX) or not (path / META_FILE).is_file():
-            known = ", ".join(r.id for r in self.records()) or "none yet"
-            raise ModelNotFound(f"No model '{model_id}'. Models: {known}.")
+        path = self.models_dir / str(model_id)
+        if not (self._is_model_name(model_id) and (path / META_FILE).is_file()):
+            known = ", ".join(self._ids()) or "none yet"
+            raise ModelNotFound(f"No model '{model_id}' in {self.models_dir}. Models: {known}.")
         return path
 
+    def _is_model_name(self, model_id: object) -> bool:
+        """A model is a directory directly inside the models folder, named by its id: never a
+        path (``../elsewhere``), a hidden or half-written one, or a link to elsewhere."""
+        return (isinstance(model_id, str) and model_id not in ("", ".", "..")
+                and "/" not in model_id and "\\" not in model_id and "\0" not in model_id
+                and not model_id.startswith((".", PARTIAL_PREFIX))
+                and not (self.models_dir / model_id).is_symlink())
+
+    def _ids(self) -> list[str]:
+        if not self.models_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.models_dir.iterdir()
+                      if self._is_model_name(p.name) and (p / META_FILE).is_file())
+
     def active_id(self) -> str | None:
+        """The active model's id; ModelIntegrityError when ``active.json`` names anything but
+        a model directory inside the models folder (a path such as ``../../elsewhere/evil``
+        would load a model from outside it)."""
+        active, problem = self.active_pointer()
+        if problem:
+            raise ModelIntegrityError(problem)
+        return active
+
+    def active_pointer(self) -> tuple[str | None, str | None]:
+        """(the active id, None), (None, None) when none is active, or (None, what is wrong)."""
         pointer = self.models_dir / ACTIVE_FILE
         if not pointer.is_file():
-            return None
-        return read_json(pointer).get("id")
+            return None, None
+        try:
+            record = read_json(pointer)
+        except ModelIntegrityError as exc:
+            return None, f"{exc}. {ACTIVATE_ADVICE}"
+        model_id = record.get("id") if isinstance(record, dict) else None
+        if not self._is_model_name(model_id):
+            return None, (f"{pointer} names {model_id!r} as the active model, which is not a "
+                          f"model folder inside {self.models_dir}; it is not loaded. "
+                          f"{ACTIVATE_ADVICE}")
+        return model_id, None
 
     def active_path(self) -> Path:
         model_id = self.active_id()
@@ -138,24 +179,36 @@ class ModelRegistry:
         return load_policy(Path(model_dir), model_id, labels, policy_dir, trust=self.trust)
 
     def records(self) -> list[ModelRecord]:
-        if not self.models_dir.is_dir():
-            return []
-        active = self.active_id()
-        found = [
-            self._record(path, active)
-            for path in self.models_dir.iterdir()
-            if path.is_dir() and not path.name.startswith(".") and (path / META_FILE).is_file()
-        ]
+        """Every model, each checked as loading checks it (files against the manifest, with
+        the hash cache loading keeps, so listing stays cheap; and the signature)."""
+        active, _ = self.active_pointer()
+        found = [self._record(self.models_dir / name, active) for name in self._ids()]
         return sorted(found, key=lambda r: (r.created, r.id))
+
+    def record(self, model_id: str) -> ModelRecord:
+        """One model, checked as ``records`` checks it."""
+        path = self.path_of(model_id)
+        active, _ = self.active_pointer()
+        return self._record(path, active)
 
     def _record(self, path: Path, active: str | None) -> ModelRecord:
         try:
             meta = read_json(path / META_FILE)
+            if not isinstance(meta, dict):
+                raise ModelIntegrityError(f"{path / META_FILE} is not a model description.")
         except ModelIntegrityError as exc:
             # One damaged model must not hide the others; list it with what is wrong.
             return ModelRecord(path.name, str(path), "", path.name == active, [], "", None, None,
                                problem=str(exc))
+        problem = unsigned = None
+        try:
+            unsigned = self._check(path)
+        except ModelIntegrityError as exc:
+            problem = str(exc)  # what loading it would say
+        except OSError as exc:
+            problem = f"Model {path.name} cannot be read ({exc.strerror or exc})."
         test = meta.get("metrics", {}).get("test", {})
+        chance = meta.get("chance_test")
         return ModelRecord(
             id=path.name,
             path=str(path),
@@ -165,7 +218,32 @@ class ModelRegistry:
             training_data=meta.get("training_data", {}).get("name", ""),
             test_accuracy=test.get("accuracy"),
             test_macro_f1=test.get("macro_f1"),
+            problem=problem,
+            unsigned=unsigned,
+            chance_warning=(chance.get("message") if isinstance(chance, dict)
+                            and chance.get("passed") is False else None),
         )
+
+    def _check(self, path: Path) -> str | None:
+        """Check the model as ``Classifier.load`` does; raise ModelIntegrityError if its files
+        do not match its manifest. A signature this installation does not trust is returned,
+        not raised: such a model is intact, and activating it is how an admin vouches for it."""
+        if self.trust is None:
+            verify_artifact(path)
+            return None
+        manifest = path / MANIFEST_FILE
+        try:
+            self.trust.check(path, model_subject(path), manifest.read_bytes())
+        except OSError:
+            verify_artifact(path)  # names the missing manifest as loading would
+            return None
+        except ModelIntegrityError as exc:
+            # Without a trusted signature the sealed hash cache is not vouched for either:
+            # hash every file.
+            verify_artifact(path, use_cache=False)
+            return str(exc)
+        verify_artifact(path, trust=self.trust)
+        return None
 
 
 def policy_dirs(model_dir: Path) -> list[Path]:

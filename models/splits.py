@@ -19,6 +19,7 @@ SPLIT_NAMES = ("train", "validation", "calibration", "test")
 ONE_FILE_FRACTIONS = {"train": 0.60, "validation": 0.10, "calibration": 0.15, "test": 0.15}
 TRAIN_FILE_FRACTIONS = {"train": 0.85, "validation": 0.15}
 TEST_FILE_FRACTIONS = {"calibration": 0.50, "test": 0.50}
+SMALL_CLASSES_SHOWN = 5  # classes named in the message about classes with too few rows
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,22 @@ def _require_min_per_class(data: LabeledTexts, minimum: int, source: str, why: s
         )
     small = {label: n for label, n in counts.items() if n < minimum}
     if small:
-        listed = ", ".join(f"{label!r} ({n})" for label, n in small.items())
+        # A file of hundreds of one-row labels (a free-text column given as the label) must
+        # not produce a message of thousands of characters: say how many, show a few.
+        shown = list(small.items())[:SMALL_CLASSES_SHOWN]
+        listed = ", ".join(f"{label[:40]!r} ({n})" for label, n in shown)
+        if len(small) == 1:
+            raise DataError(
+                f"{source}: too few rows for class {listed}; each class needs at least "
+                f"{minimum} {why}. Add rows for it, or merge or drop that class."
+            )
+        more = f", and {len(small) - len(shown)} more" if len(small) > len(shown) else ""
+        hint = (" Is --label-col the column of labels?"
+                if len(small) > len(counts) / 2 and len(counts) > 20 else "")
         raise DataError(
-            f"{source}: too few rows for class {listed}; each class needs at least {minimum} "
-            f"{why}. Add rows for it, or merge or drop that class."
+            f"{source}: {len(small)} of {len(counts)} classes have too few rows: {listed}"
+            f"{more}; each class needs at least {minimum} {why}. Add rows for them, or merge "
+            f"or drop those classes.{hint}"
         )
 
 

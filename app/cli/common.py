@@ -25,6 +25,7 @@ from app.casework import (
     model_identity,  # also what the desktop app registers a model with
     model_registry,
 )
+from app.cli.terminal import unescaped
 from app.settings import Settings, load_settings
 from models.progress import Progress
 
@@ -127,8 +128,10 @@ def load_cli_workbench(args: argparse.Namespace, model_id: str | None) -> Workbe
 class TerminalProgress:
     """Prints stage changes as lines and the long stages as a bar with time left (tqdm)."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream=None) -> None:
+        # The stream of now (not of import time: a test may have replaced it since), and the
+        # real one under app.cli.terminal's escaping: the bar's CRs are its own.
+        self.stream = unescaped(stream or sys.stderr)
         self.stage: str | None = None
         self.bar = None
 

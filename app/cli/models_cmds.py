@@ -13,6 +13,7 @@ import numpy as np
 
 from app.cli.auth import add_auth_options, require_admin
 from app.cli.common import (
+    PARTLY_FAILED,
     TerminalProgress,
     add_record_options,
     data_path,
@@ -58,7 +59,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                           "baseline": card.baseline_test}))
     else:
         _print_training_summary(record, card)
-    return _log_training(args, record)
+    if record.chance_warning:
+        print(f"casewise: {record.chance_warning}", file=sys.stderr)
+    stored = _log_training(args, record)
+    # Activation was asked for and refused: part of the work failed (README, "Exit codes").
+    return stored or (PARTLY_FAILED if record.chance_warning and not args.no_activate else 0)
 
 
 def _log_training(args: argparse.Namespace, record) -> int:
@@ -73,7 +78,9 @@ def _log_training(args: argparse.Namespace, record) -> int:
 
 def _print_training_summary(record, card: ModelCard) -> None:
     test, base = card.test_metrics, card.baseline_test
-    print(f"model {record.id} saved to {record.path}" + (" (active)" if record.active else ""))
+    state = (" (active)" if record.active else
+             " (NOT active: no better than chance)" if record.chance_warning else "")
+    print(f"model {record.id} saved to {record.path}{state}")
     print(f"  test split ({test['n']} cases): accuracy {test['accuracy']:.3f}, "
           f"macro-F1 {test['macro_f1']:.3f}; baseline {base['accuracy']:.3f} / "
           f"{base['macro_f1']:.3f}")
@@ -108,6 +115,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         scores = (f"acc {r.test_accuracy:.3f}  macro-F1 {r.test_macro_f1:.3f}"
                   if r.test_accuracy is not None else "")
         print(f"{marker} {r.id}  {r.created}  {r.training_data[:40]:<40}  {scores}")
+        if r.chance_warning:
+            print("    no better than chance: not activated when it was trained")
+        if r.unsigned:
+            print(f"    not signed by this installation: `models --activate {r.id}` (an "
+                  "admin) checks and signs it")
+    _, problem = registry(args).active_pointer()
+    if problem:
+        print(f"! {problem}")
     return 0
 
 

@@ -39,10 +39,15 @@ class SafeWriter:
         return getattr(self._stream, name)
 
 
+def unescaped(stream: TextIO | SafeWriter) -> TextIO:
+    """The stream under a ``SafeWriter`` (for the progress bar, whose text is our own)."""
+    return stream._stream if isinstance(stream, SafeWriter) else stream
+
+
 @contextmanager
 def safe_output() -> Iterator[None]:
-    """Standard output and error escaped for the duration of one command. (The progress
-    bar keeps the real stderr, bound when its class was defined: its CRs are its own.)"""
+    """Standard output and error escaped for the duration of one command (the progress bar
+    writes to the stream underneath: ``unescaped``)."""
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = SafeWriter(out), SafeWriter(err)
     try:
