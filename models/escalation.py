@@ -53,6 +53,7 @@ from models.risk_control import (
     certify_threshold,
     min_certifiable,
 )
+from models.scripts import seen_scripts, unseen_script
 from models.types import AUTO, ESCALATE, EscalationDecision, Prediction
 
 POLICY_FILE = "policy.json"
@@ -259,8 +260,24 @@ def predict_and_decide(classifier, policy: EscalationPolicy | None, texts: list[
     if policy is None:
         return [(p, no_policy_decision(p.label, p.probabilities[p.label])) for p in predictions]
     decisions = policy.decide(scores, classifier.max_length)
+    seen = seen_scripts(classifier.path)
+    if seen is not None:
+        decisions = [_check_script(d, text, seen) for d, text in zip(decisions, texts,
+                                                                      strict=True)]
     return [(dc_replace(p, prediction_set=d.prediction_set), d)
             for p, d in zip(predictions, decisions, strict=True)]
+
+
+def _check_script(decision: EscalationDecision, text: str,
+                  seen: frozenset[str]) -> EscalationDecision:
+    """Escalate a case written in a script the calibration cases never contained."""
+    script = unseen_script(text, seen)
+    if script is None:
+        return decision
+    reason = (f"the text is written in {script.title()} script, which the calibration cases "
+              "never contained: nothing the guarantee rests on was measured on such text")
+    return dc_replace(decision, decision=ESCALATE, reasons=(*decision.reasons, reason),
+                      reason_codes=(*decision.reason_codes, "unusual_script"))
 
 
 def _check_calibration(data: CalibrationData, labels: list[str]) -> None:

@@ -153,3 +153,20 @@ def test_a_one_megabyte_case_exports_to_a_bounded_pdf(store, tmp_path):
     printed = " ".join(" ".join(p.extract_text().split()) for p in pages)
     assert f"{len(text) - PRINTED_TEXT_CHARS:,} more characters" in printed
     assert store.get_case(case_id).content_sha256 in printed.replace(" ", "")
+
+
+def test_a_script_the_calibration_cases_never_contained_is_escalated(trained_home):
+    """A right-to-left text scored under the embedding-distance threshold; now the script
+    itself is noticed (the tiny model's calibration split is English)."""
+    from app.casework import load_workbench
+    from app.pipeline import decide
+
+    bench = load_workbench(trained_home)
+    hebrew = "המטופל דיווח על פריחה אחרי המנה השנייה של התרופה"
+    (_, decision), (_, english) = decide(bench, [hebrew, "a rash after the second dose"])
+    assert decision.decision == "escalate" and "unusual_script" in decision.reason_codes
+    assert any("Hebrew script" in reason for reason in decision.reasons)
+    assert "unusual_script" not in english.reason_codes
+    # a foreign name in an English text is not a foreign script
+    (_, named), = decide(bench, ["Dr. Ødegård saw a rash after the dose of Ζ-drug"])
+    assert "unusual_script" not in named.reason_codes
