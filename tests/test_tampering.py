@@ -238,3 +238,18 @@ def test_against_proves_a_published_head_is_still_there(db, signed):
     assert any("is not in the history" in p for p in result.problems)
     with pytest.raises(ValueError, match="ID:HASH"):
         parse_head("12:abc")
+
+
+def test_checkpoints_are_signed_every_n_events_without_a_write_at_open(db, tmp_path):
+    key = installation_key(tmp_path / "config")
+    with open_store(db) as store:
+        store.set_anchor(key)  # registers the key: one event
+    with open_store(db) as store:
+        events = len(store.audit_events())
+        store.set_anchor(key)  # known already: nothing written
+        assert len(store.audit_events()) == events
+        store.checkpoint_every = 5
+        for i in range(4):
+            store.add_case(f"Case {i}.", prediction=prediction())  # 2 events each
+        assert store.verify_chain().anchored_to == 7  # the write that passed 5 after event 1
+    assert verify(db).unanchored_events == 0  # and the close anchored the rest

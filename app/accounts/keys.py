@@ -9,7 +9,6 @@ yield a wrong key. The associated data binds the ciphertext to the public key it
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from app.accounts.errors import DamagedKey
 from app.accounts.passwords import PARAMETERS
+
+# SHA-256 of the raw public key, hex: one definition for users', installations' and models' keys.
+from models.manifest_signature import fingerprint_of
 
 SEALED_FORMAT = 1
 
@@ -43,11 +45,6 @@ class KeyPair:
 
 def public_hex(private: Ed25519PrivateKey) -> str:
     return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
-
-
-def fingerprint_of(public_key_hex: str) -> str:
-    """SHA-256 of the raw public key, hex: what the PDF prints beside a signature."""
-    return hashlib.sha256(bytes.fromhex(public_key_hex)).hexdigest()
 
 
 def new_key_pair() -> KeyPair:

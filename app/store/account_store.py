@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.errors import AccountError
@@ -111,12 +111,15 @@ class AccountStore:
         """Sign checkpoints with this installation's key from now on (registering it in the
         history on first use): at ``close``, before exports and every ``checkpoint_every``
         events."""
-        with self._txn() as tx:
-            key_id = accounts.installation_key_id(
-                _as(tx, "installation"), key.label,
-                NewKey(key.public_key, key.fingerprint, None))
-            self._anchored_to = tx.session.scalar(select(CheckpointRow.event_id)
-                                                  .order_by(CheckpointRow.id.desc()).limit(1))
+        with self._transaction(write=False) as session:  # known already: no write at all
+            key_id = accounts.key_id_of(session, key.public_key)
+            self._anchored_to = session.scalar(select(CheckpointRow.event_id)
+                                               .order_by(CheckpointRow.id.desc()).limit(1))
+        if key_id is None:
+            with self._txn() as tx:
+                key_id = accounts.installation_key_id(
+                    _as(tx, "installation"), key.label,
+                    NewKey(key.public_key, key.fingerprint, None))
         self._anchor = key.signer(key_id)
 
     def checkpoint(self, reason: str) -> tuple[int, str] | None:
@@ -126,18 +129,18 @@ class AccountStore:
             return None
         with self._txn() as tx:
             row = accounts.add_checkpoint(tx, self._anchor, reason)
-            if row is None:
+            if row is None:  # anchored already (perhaps by another process): say so here
+                self._anchored_to = tx.session.scalar(select(func.max(CheckpointRow.event_id)))
                 return None
             self._anchored_to = row.event_id
             return row.event_id, row.event_hash
 
-    def _checkpoint_if_due(self, session: Session) -> None:
-        """Called after a write: anchor the head when ``checkpoint_every`` events passed."""
+    def _checkpoint_due(self, session: Session) -> bool:
+        """Inside a write: whether ``checkpoint_every`` events passed since the last anchor."""
         if self._anchor is None:
-            return
+            return False
         last = audit.head(session)
-        if last and last[0] - (self._anchored_to or 0) >= self.checkpoint_every:
-            self.checkpoint("interval")
+        return bool(last) and last[0] - (self._anchored_to or 0) >= self.checkpoint_every
 
 
 def _as(tx: Any, actor: str) -> Any:

@@ -189,10 +189,13 @@ def check_signer(session: Session, signatory: Signatory, meaning: str) -> None:
                            "approver.")
 
 
+def key_id_of(session: Session, public_key: str) -> int | None:
+    return session.scalar(select(SigningKeyRow.id).where(SigningKeyRow.public_key == public_key))
+
+
 def installation_key_id(tx: Any, label: str, key: NewKey) -> int:
     """The key row of this installation's key, registered on first use."""
-    found = tx.session.scalar(select(SigningKeyRow.id)
-                              .where(SigningKeyRow.public_key == key.public_key))
+    found = key_id_of(tx.session, key.public_key)
     return found if found is not None else add_key(tx, None, label, key).id
 
 

@@ -132,9 +132,9 @@ class CaseRepository(AccountStore):
                                 "add to it.")
         with self._transaction(write=True) as session:
             yield writes.Txn(session, self.actor, self.clock())
-        if self._anchor is not None:
-            with self._transaction(write=False) as session:
-                self._checkpoint_if_due(session)
+            due = self._checkpoint_due(session)  # read in the write: no second transaction
+        if due:
+            self.checkpoint("interval")
 
     # -- cases and their records ---------------------------------------------------------------
 
