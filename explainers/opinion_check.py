@@ -16,7 +16,15 @@ import re
 from dataclasses import dataclass
 
 from explainers.prompts import CANNOT_TELL
-from explainers.types import Finding
+from explainers.types import Finding, LLMOpinion
+
+# Findings that make an answer no usable second opinion: a reviewer reads that first, before
+# any label (an answer that invents words or contradicts the attributions is not evidence).
+# The worst first: the first of them found is the one the reviewer reads.
+UNUSABLE = ("unparsed", "not_in_text", "unknown_label", "opposite_sign", "markup")
+MIN_EXPLANATION_WORDS = 4
+# Anything that looks like a tag or a piece of one ("</positive", "<s>"): never a cited word.
+MARKUP = re.compile(r"[<>]|&[a-z]+;")
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,12 @@ def _from_object(data: dict) -> tuple[str | None, str | None, tuple[str, ...]]:
     cited = dict.fromkeys(str(w).strip() for w in words if str(w).strip())
     return (str(explanation).strip() if explanation else None,
             str(label).strip() if label else None, tuple(cited))
+
+
+def without_markup(words: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the cited words, the pieces of markup dropped from them)."""
+    kept = tuple(w for w in words if not MARKUP.search(w))
+    return kept, tuple(w for w in words if MARKUP.search(w))
 
 
 def _field(raw: str, name: str) -> str | None:
@@ -108,6 +122,10 @@ def check_answer(answer: ParsedAnswer, case_text: str, labels: list[str],
     elif answer.parse in {"repaired", "fields"}:
         findings.append(Finding("repaired", "note", "The answer's JSON was broken; its fields "
                                 "were recovered."))
+    cited, markup = without_markup(answer.cited_words)
+    if markup:
+        findings.append(Finding("markup", "warning", "The answer cites pieces of markup, not "
+                                f"words of the case: {', '.join(repr(m) for m in markup)}."))
     label = normalise_label(answer.label, labels)
     if answer.label is not None and label is None:
         findings.append(Finding("unknown_label", "warning", f"The LLM chose '{answer.label}', "
@@ -116,16 +134,35 @@ def check_answer(answer: ParsedAnswer, case_text: str, labels: list[str],
         findings.append(Finding("disagrees", "warning", f"The LLM chose '{label}'; the "
                                 f"classifier chose '{classifier_label}'."))
     lowered = case_text.lower()
-    for word in answer.cited_words:
+    for word in cited:
         if word.lower() not in lowered:
             findings.append(Finding("not_in_text", "warning",
                                     f"'{word}' is cited but does not occur in the case text."))
     if word_values and label == classifier_label:
         values = {w.lower(): v for w, v in word_values.items()}
-        for word in answer.cited_words:
+        for word in cited:
             value = values.get(word.lower())
             if value is not None and value < 0:
                 findings.append(Finding(
                     "opposite_sign", "warning", f"'{word}' is cited for '{label}', but in the "
                     f"attributions it pushes away from it ({value:+.3f})."))
     return label, findings
+
+
+def opinion_problem(opinion: LLMOpinion) -> str | None:
+    """Why ``opinion`` is no usable second opinion, as the end of a sentence ("no usable
+    opinion: ..."); None when it was read, names a label and passed its checks."""
+    if opinion.error and not opinion.label:
+        return opinion.error.rstrip(".")
+    if opinion.parse == "none":
+        return "the answer could not be read"
+    blocking = sorted((f for f in opinion.check if f.kind in UNUSABLE),
+                      key=lambda f: UNUSABLE.index(f.kind))
+    if blocking:
+        more = f" (and {len(blocking) - 1} more problem(s) below)" if len(blocking) > 1 else ""
+        return blocking[0].message.rstrip(".") + more
+    if not opinion.label:
+        return "the answer names no label"
+    if len(opinion.text.split()) < MIN_EXPLANATION_WORDS:
+        return "the answer gives no explanation to check"
+    return None

@@ -49,6 +49,11 @@ DEMO_DESCRIPTIONS = {
 }
 
 
+def label_descriptions(labels: Sequence[str]) -> dict[str, str]:
+    """The one-line meaning of each label that has one (what the LLM's prompt shows too)."""
+    return {label: DEMO_DESCRIPTIONS[label] for label in labels if label in DEMO_DESCRIPTIONS}
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What the small model concluded and why, as the prompt shows it."""

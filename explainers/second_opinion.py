@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from explainers.opinion_check import check_answer, parse_answer
+from explainers.opinion_check import check_answer, parse_answer, without_markup
 from explainers.prompts import (
     CANNOT_TELL,
     PREFILL,
@@ -169,7 +169,8 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
                                    "to fit the model's context; the evidence was kept whole."))
     return LLMOpinion(
         **base, text=answer.explanation or raw.strip(), raw_text=raw, label=label,
-        cited_words=answer.cited_words, check=tuple(findings), parse=answer.parse,
+        cited_words=without_markup(answer.cited_words)[0], check=tuple(findings),
+        parse=answer.parse,
         sent_text=sent, sent_sha256=hashlib.sha256(sent.encode()).hexdigest(),
         redactions=redactions, case_trimmed=prompt.trimmed, prompt_version=prompt.version,
         prompt_sha256=prompt.sha256, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,

@@ -17,6 +17,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# The real window and its loopback LLM server (gui, llm_server), for every GUI test module.
+pytest_plugins = ["tests.helpers.window"]
+
 @pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory) -> Path:
     """A 2-layer, 64-wide random BERT (no dropout) with the real base encoder's tokenizer."""

@@ -17,69 +17,21 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QTableView
+from PySide6.QtWidgets import QLabel, QLineEdit, QTableView
 
 from app.settings import Settings
 from app.ui.app import make_window, start_background
 from tests.helpers.cli import run_cli
 from tests.helpers.llm_server import non_loopback_address, serving
-from tests.helpers.ui_accounts import add_user, sign
-
-# Long enough for the small model's 32-token window: it is escalated ("truncated"), and its
-# words are the synthetic data's negative ones, so the model says "negative".
-NEGATIVE_CASE = ("awful terrible rash and pain, the medicine was horrible and my doctor stopped "
-                 "it after two weeks because the pain got worse and the rash spread over my "
-                 "arms and legs, it was awful every single day and i was miserable")
-OTHER_CASE = "great wonderful relief the medicine works and i am happy case 3"
-LLM_ANSWER = ['{"explanation": "The patient', ' reports good', ' relief overall.", ',
-              '"label": "positive", "words": ["relief"]}']
-WAIT = 60_000  # ms: generous for a shared 2-core machine
-
-
-@pytest.fixture()
-def llm_server():
-    with serving(LLM_ANSWER) as server:
-        yield server
-
-
-@pytest.fixture()
-def gui(qtbot, home, tmp_path, llm_server):
-    """``gui(**settings)``: the real window on the small model, ready to analyse."""
-    made = []
-
-    def make(**overrides):
-        chosen = {"data_dir": str(home), "reviewer": "Dr. Ada Test", "review_queue": False,
-                  "llm_backend": "openai", "llm_base_url": llm_server.url,
-                  "llm_model": "scripted", **overrides}
-        settings = replace(Settings(), **chosen)
-        context, window = make_window(settings, tmp_path / "config")
-        qtbot.addWidget(window)
-        window.show()
-        start_background(context, window)
-        qtbot.waitUntil(lambda: context.workbench is not None and context.store is not None,
-                        timeout=WAIT)
-        qtbot.waitUntil(lambda: context.runner.running == 0, timeout=WAIT)  # warmed up
-        add_user(qtbot, context, "ann")  # an approver (after the admin): signs in the tests
-        made.append(window)
-        return window
-
-    yield make
-    for window in made:
-        window.close()
-
-
-def type_and_analyze(qtbot, window, text: str) -> None:
-    editor = window.findChild(QPlainTextEdit, "caseEditor")
-    editor.setFocus()
-    editor.setPlainText(text)
-    qtbot.keyClick(editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-
-
-def settled(window) -> bool:
-    """The case is stored with its attribution and nothing is running for it."""
-    state = window.case_view.state
-    return state is not None and state.case_id is not None and \
-        state.attribution is not None and not window.case_view.busy
+from tests.helpers.ui_accounts import sign
+from tests.helpers.window import (  # the gui and llm_server fixtures: tests/conftest.py
+    LLM_ANSWER,
+    NEGATIVE_CASE,
+    OTHER_CASE,
+    WAIT,
+    settled,
+    type_and_analyze,
+)
 
 
 def test_case_flow_end_to_end(qtbot, gui, tmp_path, llm_server):
@@ -118,7 +70,7 @@ def test_case_flow_end_to_end(qtbot, gui, tmp_path, llm_server):
     review.label_combo.setCurrentText("neutral")
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert "reason" in review.error.text()
-    review.reason.setText("Mixed: relief at first, side effects later.")
+    review.reason.setPlainText("Mixed: relief at first, side effects later.")
     qtbot.mouseClick(window.findChild(type(review.accept_button), "reviewOverride"),
                      Qt.MouseButton.LeftButton)
     sign(qtbot, window, login="ann")  # the signed-in user signs, not the settings' name
@@ -166,8 +118,9 @@ def test_blind_review_records_both_judgements(qtbot, gui):
     view.review.blind_label.setCurrentText("neutral")
     view.review.blind_note.setText("sounds mixed to me")
     qtbot.mouseClick(view.review.blind_button, Qt.MouseButton.LeftButton)
-    sign(qtbot, window, login="ann")  # the blind judgement is a signature of its own
+    # A judgement, not a signature: no dialog, and both are on screen before anyone signs.
     qtbot.waitUntil(lambda: not view.state.blind, timeout=WAIT)
+    assert "Your blind judgement: neutral" in view.review.judgement.text()
     assert view.result.body.isVisible()
     assert view.result.label_view.text().startswith("negative")
     offset = view.attribution.browser.toPlainText().index("rash")
@@ -175,13 +128,15 @@ def test_blind_review_records_both_judgements(qtbot, gui):
     assert "good relief" in window.llm_pane.answer.toPlainText()
 
     qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)  # accept
-    sign(qtbot, window)  # signed in by the first signing: the password alone
-    qtbot.waitUntil(lambda: len(view.state.reviews) == 2, timeout=WAIT)
-    reviews = window.context.store.get_case(view.state.case_id).reviews
-    first, final = reviews
-    assert first.decision == "override" and first.label == "neutral"
-    assert first.reason.startswith("blind first judgement: sounds mixed")
-    assert final.decision == "accept" and final.supersedes_id == first.id
+    sign(qtbot, window, login="ann")
+    qtbot.waitUntil(lambda: len(view.state.reviews) == 1, timeout=WAIT)
+    record = window.context.store.get_case(view.state.case_id)
+    (judgement,) = record.judgements
+    assert (judgement.label, judgement.note) == ("neutral", "sounds mixed to me")
+    (review,) = record.reviews
+    assert review.decision == "accept" and review.signature.verified
+    # The signature cites a chain head at or after the judgement's event: it covers it.
+    assert review.signature.head_id >= judgement.event_id
 
 
 def test_review_queue_opens_the_next_case_from_its_records(qtbot, gui):
@@ -315,11 +270,11 @@ def test_a_remote_backend_shows_what_it_will_send_first(qtbot, gui):
 def test_views_read_the_typed_records():
     """The pure pieces the views are made of, from the typed records the store hands back
     (``StoredRecord.value``, rebuilt from the stored JSON)."""
-    from app.store.records import Review, StoredRecord
+    from app.store.records import Judgement, Review, StoredRecord
     from app.ui.attribution_view import faithfulness_texts, flip_text, status_text
     from app.ui.llm_pane import findings_html, timing_text, verdict
     from app.ui.result_panel import decision_texts, label_text, set_text
-    from app.ui.review_panel import blind_review, override_problem, review_line
+    from app.ui.review_panel import judgement_text, override_problem, review_line
     from explainers.types import Finding, Flip
     from tests.store_helpers import attribution, escalation, opinion, prediction
 
@@ -367,10 +322,12 @@ def test_views_read_the_typed_records():
     assert override_problem("negative", "why", "negative").startswith("“negative” is the model")
     assert override_problem("neutral", " ", "negative").startswith("Give a reason")
     assert override_problem("neutral", "mixed", "negative") is None
-    assert blind_review("negative", "", "negative")[0] == "accept"
-    assert blind_review("cannot tell", "", "negative")[:2] == ("defer", None)
-    assert blind_review("neutral", "x", "negative") == ("override", "neutral",
-                                                        "blind first judgement: x")
+    judged = Judgement(7, 1, "2026-01-02T10:30:00+00:00", "ann", "neutral", "mixed")
+    assert judgement_text(judged, "negative").startswith("Your blind judgement: neutral "
+                                                         "(“mixed”), recorded 2026-01-02")
+    assert "you differ: override to “neutral”" in judgement_text(judged, "negative")
+    assert "you agree" in judgement_text(judged, "neutral")
+    assert "could not tell" in judgement_text(replace(judged, label=None), "negative")
 
 
 def test_menu_actions_open_their_windows(qtbot, gui):

@@ -26,6 +26,7 @@ from app.store.records import (
     CaseSummary,
     CaseWrite,
     ChainVerification,
+    Judgement,
     Review,
     ReviewRecord,
     StoredRecord,
@@ -35,7 +36,8 @@ from app.store.repository import CaseRepository
 __all__ = [
     "DB_FILE", "AppendOnlyViolation", "AuditEvent", "CaseNotFound", "CasePage", "CaseProgress",
     "CaseRecord", "CaseRepository", "CaseSummary", "CaseWrite", "ChainVerification",
-    "InvalidRecord", "InvalidReview", "NewCase", "Review", "ReviewRecord", "StoreCorrupt",
-    "StoreError", "StoreLocked", "StoreReadOnly", "StoreVersionError", "StoredRecord",
+    "InvalidRecord", "InvalidReview", "Judgement", "NewCase", "Review", "ReviewRecord",
+    "StoreCorrupt", "StoreError", "StoreLocked", "StoreReadOnly", "StoreVersionError",
+    "StoredRecord",
     "backup_store", "list_backups", "open_store",
 ]

@@ -108,6 +108,12 @@ def latest(session: Session, model: Any, case_id: int) -> Any:
                            .order_by(model.id.desc()).limit(1)).first()
 
 
+def latest_labels(session: Session, case_id: int) -> list[str]:
+    """The label set of the case's latest prediction (empty before one)."""
+    row = latest(session, PredictionRow, case_id)
+    return [] if row is None else list(stored("prediction", row).value.labels)
+
+
 def version_sha256(case_id: int, content_sha256: str,
                    latest_records: dict[str, StoredRecord | None]) -> str:
     """The case as a reviewer sees it: its text and the latest record of each kind.

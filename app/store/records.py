@@ -22,6 +22,8 @@ from models.types import (
     require,
 )
 
+JUDGED = "judged"  # the audit event of a blind first judgement
+
 # The domain type of each kind of record (StoredRecord.kind).
 RECORD_TYPES: dict[str, type] = {
     "prediction": Prediction, "attribution": Attribution,
@@ -150,6 +152,25 @@ class AuditEvent:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """A blind first judgement: the reviewer's own label, made before anything of the model's
+    answer was shown (``label`` None: they could not tell). It is not a signature; the signed
+    review that follows covers it, since a signature cites the chain head that holds it."""
+
+    event_id: int
+    case_id: int
+    time: str
+    judge: str  # the login of who judged, as the audit event's actor
+    label: str | None
+    note: str
+
+    @classmethod
+    def from_event(cls, event: AuditEvent) -> Judgement:
+        return cls(event.id, event.case_id or 0, event.time, event.actor,
+                   event.payload.get("label"), event.payload.get("note") or "")
+
+
+@dataclass(frozen=True)
 class CaseRecord:
     """Everything stored for one case, each history oldest first."""
 
@@ -186,6 +207,10 @@ class CaseRecord:
     @property
     def review(self) -> ReviewRecord | None:
         return self.reviews[-1] if self.reviews else None
+
+    @property
+    def judgements(self) -> tuple[Judgement, ...]:
+        return tuple(Judgement.from_event(e) for e in self.events if e.kind == JUDGED)
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,14 @@ from app.store.queries import (
     summary_of,
 )
 from app.store.records import (
+    JUDGED,
     AuditEvent,
     CasePage,
     CaseProgress,
     CaseRecord,
     CaseWrite,
     ChainVerification,
+    Judgement,
     Review,
 )
 from app.store.review_rules import ReviewRequest
@@ -250,6 +252,20 @@ class CaseRepository(AccountStore):
             review = reads.reviews_of(tx.session, case_id, newest_only=True)[0]
             return replace(_written(tx.session, case_id, new=False,
                                    record_ids={"review": row.id}), review=review)
+
+    def record_judgement(self, case_id: int, label: str | None, note: str, judge: str
+                         ) -> Judgement:
+        """A blind first judgement (``label`` None: cannot tell), made by ``judge`` before the
+        model's answer was shown: an audit event of the case, not a signature."""
+        with self._txn() as tx:
+            reads.require_case(tx.session, case_id)
+            labels = reads.latest_labels(tx.session, case_id)
+            if label is not None and labels and label not in labels:
+                raise StoreError(f"{label!r} is not one of the model's labels "
+                                 f"({', '.join(labels)}).")
+            event = tx.log(JUDGED, {"label": label, "note": note.strip()}, case_id,
+                           actor=judge)
+        return Judgement.from_event(event)
 
     def latest_review(self, case_id: int) -> Review | None:
         with self._transaction(write=False) as session:

@@ -38,7 +38,7 @@ from app.ui.attribution_view import AttributionView, preload
 from app.ui.context import AppContext
 from app.ui.llm_pane import LLMPane
 from app.ui.result_panel import ResultPanel, muted, section_title
-from app.ui.review_panel import ReviewPanel, blind_review
+from app.ui.review_panel import CANNOT_TELL, ReviewPanel, judgement_text, review_line
 from app.ui.sign_dialog import SignDialog, SignRequest, open_sign_dialog
 from app.ui.sign_in_dialog import open_sign_in
 from app.ui.signatures import signer_text
@@ -60,6 +60,7 @@ class CaseState:
     reviews: list = field(default_factory=list)  # app.store.Review, oldest first
     version: str | None = None
     blind: bool = False  # the model's answer is hidden until a first judgement
+    judgements: list = field(default_factory=list)  # app.store.Judgement: blind, oldest first
 
     def __getattr__(self, name: str) -> Any:
         # text, source, prediction, decision, attribution, opinion, case_id: the result's
@@ -95,7 +96,13 @@ class CaseState:
                             latest("prediction"), latest("escalation"), latest("attribution"),
                             latest("opinion"), case_id=record.id,
                             version=record.version_sha256)
-        return cls(result, list(record.reviews), record.version_sha256)
+        return cls(result, list(record.reviews), record.version_sha256,
+                   judgements=list(record.judgements))
+
+    @property
+    def judged(self) -> bool:
+        """Someone has reviewed or judged it: blind mode has nothing left to hide."""
+        return bool(self.reviews or self.judgements)
 
 
 # -- the work, run off the GUI thread (plain functions of plain data) -----------------------------
@@ -123,9 +130,6 @@ def load_state(store, case_id: int) -> CaseState:
     return CaseState.from_record(store.get_case(case_id))
 
 
-def next_unreviewed(store) -> int | None:
-    page = store.find_cases(reviewed=False, sort="created", page_size=1)
-    return page.items[0].id if page.items else None
 
 
 def preview_one(context: AppContext, bench, result: CaseResult):
@@ -191,6 +195,9 @@ class CaseView(QWidget):
         self._llm_text: list[str] = []
         self._llm_streaming = False  # the current case's task is streaming the LLM's answer
         self._skip_preview = False
+        self._account = None  # who is signed in (the judge of a blind judgement)
+        self.deferred_here: set[int] = set()  # deferred in this session: the queue skips them
+        self.queue_status = ""  # what the queue holds, as its last step said
         self._source: tuple[str, dict] = ("typed", {})  # where the editor's text came from
         self._build()
         self._connect()
@@ -270,10 +277,12 @@ class CaseView(QWidget):
         self.llm.ask_requested.connect(self.ask_llm)
         self.llm.cancel_requested.connect(self.cancel_llm)
         self.llm.send_confirmed.connect(self._send_confirmed)
+        self.llm.ask_again_confirmed.connect(lambda: self._ask_llm(again=True))
+        self.llm.auto_open_changed.connect(self._auto_open_changed)
         self.llm.send_declined.connect(lambda: self.llm.show_message("Nothing was sent."))
         self.context.settings_changed.connect(self._settings_changed)
         self._settings_changed(self.context.settings)
-        self.context.account_changed.connect(self.review.set_signer)
+        self.context.account_changed.connect(self._account_changed)
         self.review.set_signer(None)
         self._tab_order()
 
@@ -288,10 +297,22 @@ class CaseView(QWidget):
         for first, second in itertools.pairwise(chain):
             QWidget.setTabOrder(first, second)
 
+    def _auto_open_changed(self, wanted: bool) -> None:
+        from dataclasses import replace
+
+        settings = self.context.settings
+        if settings.open_llm_on_escalation != wanted:
+            self.context.update_settings(replace(settings, open_llm_on_escalation=wanted))
+
+    def _account_changed(self, account) -> None:
+        self._account = account
+        self.review.set_signer(account)
+
     def _settings_changed(self, settings) -> None:
         self.review.set_meaning(settings.signature_meaning)
         self.llm.set_backend(settings.llm_backend, settings.llm_model,
                              settings.llm_base_url or None, remote_settings(settings))
+        self.llm.set_auto_open(settings.open_llm_on_escalation)
 
     # -- running work for the current case -------------------------------------------------------
     def _begin(self, state: CaseState | None) -> int:
@@ -502,7 +523,12 @@ class CaseView(QWidget):
 
     # -- 3. the LLM's second opinion -------------------------------------------------------------
     def ask_llm(self) -> None:
-        """Open the pane and ask (on request, or by itself for an escalated case)."""
+        """Open the pane and ask (on request, or by itself for an escalated case). A case
+        that has its opinion is asked again only once the reviewer confirms: the same model
+        answers the same (greedy decoding), and the answer is filed again."""
+        self._ask_llm(again=False)
+
+    def _ask_llm(self, again: bool) -> None:
         state, bench = self.state, self.context.workbench
         self.llm_wanted.emit()
         if state is None or state.prediction is None or bench is None:
@@ -510,6 +536,9 @@ class CaseView(QWidget):
             return
         if self.busy:
             self.llm.show_message("Wait for the analysis to finish, then ask again.")
+            return
+        if state.opinion is not None and not again:
+            self.llm.confirm_again()
             return
         if self._can_preview():
             self._preview()
@@ -582,46 +611,88 @@ class CaseView(QWidget):
             self._message("warning", message)
 
     def _signed(self, write) -> None:
-        review = write.review
+        review, case_id = write.review, self.state.case_id
         self.state.reviews.append(review)
         self.review.show_reviews(self.state.reviews)
         self.review.set_enabled(True)
+        if review.decision == "defer":
+            self.deferred_here.add(case_id)
+        else:
+            self.deferred_here.discard(case_id)
+        # Stays on screen when the queue moves on: what was signed, by whom, when, meaning.
+        self.review.show_last_signed(f"Last signed: case {case_id} — {review_line(review)}")
         self.context.cases_changed.emit(write.summary)
         self.state_changed.emit(self.state)
-        self._message("info", f"Case {self.state.case_id}: {review.decision} signed by "
+        self._message("info", f"Case {case_id}: {review.decision} signed by "
                               f"{signer_text(review)}.")
         if self.context.settings.review_queue:
             self.next_case()
 
     def record_blind(self, label: str, note: str) -> None:
-        """The blind first judgement is its own signed review; then the answer is revealed."""
-        state = self.state
-        if state is None or state.case_id is None:
+        """The blind first judgement is recorded as a judgement (an audit event, not a
+        signature); then the model's answer is revealed and the reviewer signs."""
+        state, store = self.state, self.context.store
+        if state is None or state.case_id is None or store is None:
             self._message("warning", "The case is still being stored; try again in a moment.")
             return
-        decision, kept_label, reason = blind_review(label, note, state.label)
-        self._ask_signature(decision, kept_label, reason, "reviewed", self._revealed)
+        judge = self._account.login if self._account is not None else "not signed in"
+        kept = None if label == CANNOT_TELL else label
+        generation, case_id = self._generation, state.case_id
+        self.review.set_enabled(False)
+        self._db("record judgement",
+                 lambda: store.record_judgement(case_id, kept, note, judge)) \
+            .on_success(self._current(generation, self._revealed)) \
+            .on_failure(self._current(generation,
+                                      lambda _m: self.review.set_enabled(True))).start()
 
-    def _revealed(self, write) -> None:
-        self.state.reviews.append(write.review)
+    def _revealed(self, judgement) -> None:
+        self.state.judgements.append(judgement)
         self.state.blind = False
-        self.context.cases_changed.emit(write.summary)
+        self.context.cases_changed.emit(None)
         self._show_state()
         self.review.set_enabled(True)
+        self.review.accept_button.setFocus()
 
     # -- 5. the review queue and stored cases ----------------------------------------------------
     def next_case(self) -> None:
+        """The next case of the queue: never reviewed first, then deferred before; this
+        session's deferrals are skipped (``revisit_deferred`` opens them)."""
+        from app.review_queue import next_in_queue
+
         store = self.context.store
         if store is None:
             return
-        self._db("find next case", lambda: next_unreviewed(store)) \
+        skip, after = frozenset(self.deferred_here), self._case_on_screen()
+        self._db("find next case", lambda: next_in_queue(store, skip, after)) \
             .on_success(self._next_found).start()
 
-    def _next_found(self, case_id: int | None) -> None:
-        if case_id is None:
-            self._message("info", "No unreviewed cases left in the queue.")
+    def revisit_deferred(self) -> None:
+        """The cases deferred in this session, one after another."""
+        from app.review_queue import revisit
+
+        store = self.context.store
+        if store is None:
             return
-        self.load_case(case_id)
+        skip, after = frozenset(self.deferred_here), self._case_on_screen()
+        self._db("find deferred case", lambda: revisit(store, skip, after)) \
+            .on_success(self._next_found).start()
+
+    def _case_on_screen(self) -> int | None:
+        return None if self.state is None else self.state.case_id
+
+    def _next_found(self, step) -> None:
+        self.queue_status = step.describe()
+        if step.case_id is None:
+            if step.skipped:
+                self.context.offer.emit(
+                    "info", f"No case left in the queue but the {step.skipped} you deferred "
+                            "this session.", "Revisit deferred", self.revisit_deferred)
+            else:
+                self._message("info", "No unreviewed cases left in the queue.")
+            return
+        again = " (deferred before)" if step.revisiting else ""
+        self._message("info", f"Case {step.case_id}{again}. {step.describe()}")
+        self.load_case(step.case_id)
 
     def load_case(self, case_id: int) -> None:
         """Show a stored case from its records (nothing is recomputed that is stored)."""
@@ -634,7 +705,7 @@ class CaseView(QWidget):
             .on_success(self._current(generation, self._loaded)).start()
 
     def _loaded(self, state: CaseState) -> None:
-        state.blind = self.context.settings.blind_review and not state.reviews
+        state.blind = self.context.settings.blind_review and not state.judged
         self.state = state
         self._source = (state.source, state.metadata)
         self.editor.blockSignals(True)
@@ -671,10 +742,15 @@ class CaseView(QWidget):
         self.review.set_enabled(False)
 
     def _show_state(self) -> None:
+        from explainers.prompts import label_descriptions
+
         state = self.state
-        self.review.set_case(state.labels, state.label)
+        self.review.set_case(state.labels, state.label, label_descriptions(state.labels))
         self.review.set_blind_stage(state.blind)
         self.review.show_reviews(state.reviews)
+        if state.judgements and not state.blind:
+            last = state.judgements[-1]
+            self.review.show_judgement(judgement_text(last, state.label), last.label)
         if state.blind:
             self.result.show_blind()
             self.attribution.show_hidden("Blind review: the attributions are hidden until you "
@@ -683,7 +759,8 @@ class CaseView(QWidget):
                                   "your judgement.")
             return
         if state.prediction is not None:
-            self.result.show_result(state.prediction, state.decision)
+            self.result.show_result(state.prediction, state.decision,
+                                    label_descriptions(state.labels))
         self._show_attribution()
         self._show_opinion()
 
@@ -698,7 +775,8 @@ class CaseView(QWidget):
         streaming = self._llm_streaming and self.busy
         if self.state.opinion is not None:
             self.llm.show_opinion(self.state.opinion, self.state.label)
-            self.llm_wanted.emit()
+            if self.context.settings.open_llm_on_escalation:  # the reviewer's choice
+                self.llm_wanted.emit()
         elif streaming:
             self.llm.start_stream(self.state.label)
             self.llm.append_text("".join(self._llm_text))

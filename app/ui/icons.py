@@ -16,8 +16,9 @@ from PySide6.QtGui import QIcon
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 ICONS_DIR = ASSETS / "icons"
 APP_ICON = ASSETS / "casewise.svg"
-NAMES = ("analyze", "open", "history", "export", "verify", "settings", "model", "train",
-         "import", "accept", "override", "defer", "cancel", "llm", "remote-warning", "about")
+NAMES = ("analyze", "new", "open", "next", "history", "export", "verify", "settings", "model",
+         "train", "import", "accept", "override", "defer", "cancel", "llm", "remote-warning",
+         "about")
 
 
 @cache

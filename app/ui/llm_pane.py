@@ -37,10 +37,22 @@ def backend_text(name: str, model: str, base_url: str | None, remote: bool) -> s
     return f"{name} · {model or 'default model'} · {where}"
 
 
+ASK_AGAIN_NOTE = ("This case has its answer already. The same model, asked again, gives the "
+                  "same answer (greedy decoding, temperature 0), and it is filed in the case's "
+                  "trail a second time. Ask again anyway?")
+
+
 def verdict(opinion: LLMOpinion, classifier_label: str | None) -> tuple[str, str]:
-    """(sentence, tone) comparing the LLM's label with the classifier's."""
+    """(sentence, tone) comparing the LLM's label with the classifier's. An answer that was
+    not read, invents words or fails its checks leads with that: agreement is shown only for
+    an answer that passed them."""
+    from explainers.opinion_check import opinion_problem
+
+    problem = opinion_problem(opinion)
     if opinion.error and not opinion.label:
         return f"No second opinion: {opinion.error}", "danger"
+    if problem is not None:
+        return f"No usable opinion: {problem}.", "escalate"
     label = opinion.label
     if not label or label == "cannot tell":
         return "The AI could not tell which label fits.", "muted"
@@ -80,6 +92,8 @@ class LLMPane(QFrame):
     cancel_requested = Signal()
     send_confirmed = Signal(bool)  # True: skip the preview for the rest of this session
     send_declined = Signal()
+    ask_again_confirmed = Signal()  # the reviewer wants a second answer to the same case
+    auto_open_changed = Signal(bool)  # whether escalated cases open the pane by themselves
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,16 +108,18 @@ class LLMPane(QFrame):
         layout.addWidget(self.backend_line)
         self.preview_box = self._preview_section()
         layout.addWidget(self.preview_box)
+        self.again_box = self._again_section()
+        layout.addWidget(self.again_box)
         self.answer = QTextBrowser()
         self.answer.setObjectName("llmAnswer")
         self.answer.setAccessibleName("AI-generated answer")
         self.answer.setPlaceholderText("Ask for a second opinion (Ctrl+L). Escalated cases "
                                        "get one automatically.")
-        layout.addWidget(self.answer, 2)
         self.verdict = QLabel()
         self.verdict.setObjectName("llmVerdict")
         self.verdict.setWordWrap(True)
-        layout.addWidget(self.verdict)
+        layout.addWidget(self.verdict)  # above the answer: a reviewer reads the verdict first
+        layout.addWidget(self.answer, 2)
         self.findings = QLabel()
         self.findings.setObjectName("llmFindings")
         self.findings.setWordWrap(True)
@@ -112,6 +128,11 @@ class LLMPane(QFrame):
         self.timing = muted(QLabel())
         layout.addWidget(self.timing)
         layout.addLayout(self._buttons())
+        self.auto_open = QCheckBox("Ask and open by itself for escalated cases",
+                                   objectName="llmAutoOpen")
+        self.auto_open.setToolTip("Off: the pane opens only when you ask (Ctrl+L)")
+        self.auto_open.toggled.connect(self.auto_open_changed)
+        layout.addWidget(self.auto_open)
         self.clear()
 
     def _header(self) -> QHBoxLayout:
@@ -173,7 +194,40 @@ class LLMPane(QFrame):
         layout.addLayout(row)
         return box
 
+    def _again_section(self) -> QWidget:
+        box = QFrame(objectName="llmAskAgain")
+        box.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(box)
+        note = QLabel(ASK_AGAIN_NOTE)
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        keep = QPushButton("Keep this answer", objectName="llmKeepAnswer")
+        keep.clicked.connect(box.hide)
+        row.addWidget(keep)
+        again = QPushButton("Ask again", objectName="llmAskAgainButton")
+        again.clicked.connect(self._again_confirmed)
+        row.addWidget(again)
+        layout.addLayout(row)
+        box.hide()
+        return box
+
     # -- state -----------------------------------------------------------------------------------
+    def set_auto_open(self, on: bool) -> None:
+        self.auto_open.blockSignals(True)
+        self.auto_open.setChecked(on)
+        self.auto_open.blockSignals(False)
+
+    def confirm_again(self) -> None:
+        """Say what asking again does before doing it (the answer stays on screen)."""
+        self.again_box.show()
+        self.again_box.findChild(QPushButton, "llmKeepAnswer").setFocus()
+
+    def _again_confirmed(self) -> None:
+        self.again_box.hide()
+        self.ask_again_confirmed.emit()
+
     def set_backend(self, name: str, model: str, base_url: str | None, remote: bool) -> None:
         self.backend_line.setText(backend_text(name, model, base_url, remote))
         self.remote_badge.setVisible(remote)
@@ -184,6 +238,7 @@ class LLMPane(QFrame):
             label.clear()
             label.hide()
         self.preview_box.hide()
+        self.again_box.hide()
         self.set_busy(False)
 
     def set_busy(self, busy: bool) -> None:

@@ -13,8 +13,8 @@ import importlib
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -44,6 +44,7 @@ from app.ui.tasks import Task
 log = logging.getLogger("casewise.ui")
 WINDOW_FILE = "window.ini"
 INFO_SECONDS = 8  # info messages go away by themselves; warnings and errors stay
+MESSAGE_WIDTH = 900  # px: the floating message bar's widest
 LEVEL_TONES = {"info": "info", "warning": "escalate", "error": "danger"}
 
 
@@ -53,6 +54,11 @@ def optional(module: str, name: str):
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         return None
+
+
+def open_file(path) -> bool:
+    """Open a file in the desktop's viewer for its type (the exported PDF)."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
 def icon_for(name: str) -> QIcon:
@@ -92,6 +98,8 @@ class MessageBar(QFrame):
         self._action = None
         self.hide()
 
+    shown = Signal()
+
     def show_message(self, level: str, text: str, action: tuple | None = None) -> None:
         if level == "info" and self.level == "error" and self.isVisible():
             return
@@ -106,6 +114,8 @@ class MessageBar(QFrame):
         self._timer.stop()
         if level == "info" and action is None:
             self._timer.start(INFO_SECONDS * 1000)
+        self.shown.emit()
+        self.raise_()
 
     def _set_action(self, action: tuple | None) -> None:
         if self._action is not None:
@@ -161,8 +171,12 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 0)
         layout.setSpacing(6)
-        self.message_bar = MessageBar()
-        layout.addWidget(self.message_bar)
+        # Messages float over the bottom of the window, outside the layout: showing or
+        # closing one never moves what is under the pointer.
+        self.message_bar = MessageBar(central)
+        self.message_bar.setAutoFillBackground(True)
+        self.message_bar.shown.connect(self._place_message_bar)
+        central.installEventFilter(self)
         self.model_banner = MessageBar()  # "no model yet": stays apart from passing errors
         self.model_banner.setObjectName("modelBanner")
         layout.addWidget(self.model_banner)
@@ -226,7 +240,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         view = self.case_view
-        self.act_new = self._action("&New case", view.new_case, "Ctrl+N", "open",
+        self.act_new = self._action("&New case", self.new_case, "Ctrl+N", "new",
                                     "Clear the editor for a new case")
         self.act_open = self._action("&Open case…", view.choose_file, "Ctrl+O", "open",
                                      "Open a .txt file or a row of a CSV")
@@ -236,18 +250,25 @@ class MainWindow(QMainWindow):
                                        "export", "The audit PDF of this case")
         self.act_settings = self._action("&Settings…", self.open_settings, "Ctrl+,", "settings")
         self.act_quit = self._action("&Quit", self.close, "Ctrl+Q")
-        self.act_analyze = self._action("&Analyze", view.analyze, ["Ctrl+Return", "Ctrl+Enter"],
+        self.act_analyze = self._action("&Analyze", self.analyze, ["Ctrl+Return", "Ctrl+Enter"],
                                         "analyze", "Classify, decide and explain this case")
         self.act_cancel = self._action("&Cancel work", view.cancel, "Esc", "cancel",
                                        "Stop the attributions and the AI answer")
         self.act_ask = self._action("Ask the A&I", view.ask_llm, "Ctrl+L", "llm",
                                     "A second opinion from the LLM on this case")
-        self.act_accept = self._action("&Accept", view.review.accept, "Ctrl+1", "accept")
-        self.act_override = self._action("&Override", view.review.override, "Ctrl+2",
-                                         "override")
-        self.act_defer = self._action("&Defer", view.review.defer, "Ctrl+3", "defer")
-        self.act_next = self._action("&Next unreviewed case", view.next_case, "Ctrl+Shift+N",
-                                     tip="Open the oldest case nobody has reviewed")
+        self.act_accept = self._action("&Accept", self._on_case_tab(view.review.accept),
+                                       "Ctrl+1", "accept", "Sign for the model's label "
+                                       "(asks for your password)")
+        self.act_override = self._action("&Override", self._on_case_tab(view.review.override),
+                                         "Ctrl+2", "override")
+        self.act_defer = self._action("&Defer", self._on_case_tab(view.review.defer), "Ctrl+3",
+                                      "defer")
+        self.act_next = self._action("&Next unreviewed case", self.next_case, "Ctrl+Shift+N",
+                                     "next", "Open the oldest case nobody has reviewed (this "
+                                     "session's deferrals are skipped)")
+        self.act_revisit = self._action("&Revisit deferred cases", self.revisit_deferred,
+                                        "Ctrl+Shift+D", "defer",
+                                        "Open the cases you deferred this session, in turn")
         self.act_case_tab = self._action("&Case", lambda: self.tabs.setCurrentIndex(0),
                                          "Ctrl+Shift+1")
         self.act_history = self._action("&History", lambda: self.tabs.setCurrentIndex(1),
@@ -272,7 +293,7 @@ class MainWindow(QMainWindow):
                             None, self.act_settings, None, self.act_quit)),
                  ("&Case", (self.act_analyze, self.act_cancel, self.act_ask, None,
                             self.act_accept, self.act_override, self.act_defer, None,
-                            self.act_next)),
+                            self.act_next, self.act_revisit)),
                  ("&View", (self.act_case_tab, self.act_history, self.act_llm)),
                  ("&Models", (self.act_card, self.act_models, self.act_train)),
                  ("A&ccount", (self.act_sign_in, self.act_sign_out)),
@@ -309,6 +330,22 @@ class MainWindow(QMainWindow):
         self._case_changed(None)
         self.act_cancel.setEnabled(False)
         self.act_analyze.setEnabled(False)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.centralWidget() and event.type() == QEvent.Type.Resize:
+            self._place_message_bar()
+        return super().eventFilter(watched, event)
+
+    def _place_message_bar(self) -> None:
+        """Centred at the bottom of the central area, at most MESSAGE_WIDTH wide."""
+        central, bar = self.centralWidget(), self.message_bar
+        if central is None:
+            return
+        width = min(central.width() - 24, MESSAGE_WIDTH)
+        height = bar.heightForWidth(width) if bar.hasHeightForWidth() else -1
+        height = max(height, bar.sizeHint().height())
+        bar.setGeometry((central.width() - width) // 2, central.height() - height - 10,
+                        width, height)
 
     # -- reacting -------------------------------------------------------------------------------
     def show_message(self, level: str, text: str, action: tuple | None = None) -> None:
@@ -364,6 +401,39 @@ class MainWindow(QMainWindow):
     def _show_llm(self) -> None:
         self.llm_dock.show()
         self.llm_dock.raise_()
+
+    def _on_case_tab(self, slot):
+        """``slot`` when the Case tab shows; else the tab is shown first (a decision is made
+        on the case the reviewer sees)."""
+        def run() -> None:
+            if self.tabs.currentWidget() is not self.case_view:
+                self.show_case_tab()
+                return
+            slot()
+        return run
+
+    def show_case_tab(self) -> None:
+        """Actions on the case go to the Case tab first: nothing is typed into, or analysed
+        from, an editor the reviewer cannot see."""
+        self.tabs.setCurrentWidget(self.case_view)
+
+    def new_case(self) -> None:
+        self.show_case_tab()
+        self.case_view.new_case()
+
+    def analyze(self) -> None:
+        if self.tabs.currentWidget() is not self.case_view:
+            self.show_case_tab()  # show what would be analysed; a second press analyses it
+            return
+        self.case_view.analyze()
+
+    def next_case(self) -> None:
+        self.show_case_tab()
+        self.case_view.next_case()
+
+    def revisit_deferred(self) -> None:
+        self.show_case_tab()
+        self.case_view.revisit_deferred()
 
     def open_case(self, case_id: int) -> None:
         self.tabs.setCurrentWidget(self.case_view)
@@ -473,11 +543,15 @@ class MainWindow(QMainWindow):
 
             return run_export(store, [case_id], out, data_dir, ctx)
         self.last_export = self.context.runner.run("export PDF", export) \
-            .on_success(lambda r: self.show_message(
-                "info", f"Saved {r.path} ({r.pages} page{'s' if r.pages != 1 else ''}, "
-                        f"SHA-256 {r.sha256[:12]}…).")) \
+            .on_success(self._exported) \
             .on_finished(lambda: self.context.cases_changed.emit(None)).start()
         return self.last_export
+
+    def _exported(self, result) -> None:
+        pages = f"{result.pages} page{'s' if result.pages != 1 else ''}"
+        self.show_message("info", f"Saved {result.path} ({pages}, SHA-256 "
+                                  f"{result.sha256[:12]}…).",
+                          ("Open PDF", lambda: open_file(result.path)))
 
     # -- layout persistence -----------------------------------------------------------------------
     def _layout_store(self) -> QSettings | None:

@@ -81,6 +81,16 @@ def set_text(prediction: Prediction, decision: EscalationDecision | None) -> str
     return f"Prediction set {{{members}}} — {cover}."
 
 
+def meanings_html(prediction: Prediction, descriptions: dict[str, str]) -> str:
+    """What each label means, in the bars' order (largest first): the label is not enough."""
+    import html
+
+    ordered = sorted(prediction.probabilities, key=lambda lb: -prediction.probabilities[lb])
+    rows = [f"<b>{html.escape(label)}</b>: {html.escape(descriptions[label])}"
+            for label in ordered if descriptions.get(label)]
+    return "<br>".join(rows)
+
+
 def decision_texts(decision: EscalationDecision | None) -> tuple[str, str, list[str], str]:
     """(badge text, tone, reasons, guarantee sentence)."""
     if decision is None:
@@ -195,6 +205,9 @@ class ResultPanel(QFrame):
         layout.addWidget(self.label_view)
         self.bars = ProbabilityBars()
         layout.addWidget(self.bars)
+        self.meanings = muted(QLabel(objectName="labelMeanings"))
+        self.meanings.setTextFormat(Qt.TextFormat.RichText)  # the descriptions are escaped
+        layout.addWidget(self.meanings)
         self.set_line = muted(QLabel())
         layout.addWidget(self.set_line)
         self.badge = make_badge("", "muted", "decisionBadge")
@@ -217,8 +230,11 @@ class ResultPanel(QFrame):
         self.model_link.linkActivated.connect(self.card_requested.emit)
         layout.addWidget(self.model_link)
 
-    def show_result(self, prediction: Prediction, decision: EscalationDecision | None) -> None:
+    def show_result(self, prediction: Prediction, decision: EscalationDecision | None,
+                    descriptions: dict[str, str] | None = None) -> None:
         self.label_view.setText(label_text(prediction))
+        self.meanings.setText(meanings_html(prediction, descriptions or {}))
+        self.meanings.setVisible(bool(self.meanings.text()))
         self.bars.set_probabilities(prediction.probabilities, prediction.label,
                                     prediction_set(prediction, decision))
         self.set_line.setText(set_text(prediction, decision))

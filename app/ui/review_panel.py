@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -29,10 +30,10 @@ from app.ui.result_panel import TONES, muted, section_title
 from app.ui.signatures import account_text, manifestation, signature_trusted
 
 if TYPE_CHECKING:  # the store's package loads SQLAlchemy and alembic; the type is enough here
-    from app.store.records import Account, Review
+    from app.store.records import Account, Judgement, Review
 
 CANNOT_TELL = "cannot tell"
-BLIND_PREFIX = "blind first judgement"
+REASON_LINES = 3  # the reason box's height: a reason is often more than one line
 
 
 def override_problem(label: str, reason: str, model_label: str | None) -> str | None:
@@ -46,19 +47,27 @@ def override_problem(label: str, reason: str, model_label: str | None) -> str | 
     return None
 
 
-def blind_review(label: str, note: str, model_label: str | None) -> tuple[str, str | None, str]:
-    """The first judgement as a review the store accepts: (decision, label, reason).
+def judgement_text(judgement: Judgement, model_label: str | None) -> str:
+    """The blind first judgement beside the model's answer, once both are on screen."""
+    said = judgement.label or CANNOT_TELL
+    note = f" (“{judgement.note}”)" if judgement.note else ""
+    if judgement.label is None:
+        compared = "you could not tell"
+    elif judgement.label == model_label:
+        compared = "you agree: accept it to sign"
+    else:
+        compared = f"you differ: override to “{judgement.label}” with a reason, or accept"
+    return (f"Your blind judgement: {said}{note}, recorded {signed_when_text(judgement.time)} "
+            f"by {judgement.judge}. The model says “{model_label or '—'}”: {compared}.")
 
-    The reviewer has not seen the model's label, so agreeing with it is an accept and
-    differing is an override; "cannot tell" is a deferral. The reason always says it was
-    blind, so the trail shows both judgements for what they are."""
-    reason = f"{BLIND_PREFIX}: {note.strip()}" if note.strip() else \
-        f"{BLIND_PREFIX}, made before the model's answer was shown"
-    if label == CANNOT_TELL:
-        return "defer", None, reason
-    if label == model_label:
-        return "accept", None, reason
-    return "override", label, reason
+
+def signed_when_text(iso_time: str) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso_time).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso_time
 
 
 REVIEW_WORDS = {"accept": "Accepted", "override": "Overridden", "defer": "Deferred"}
@@ -87,6 +96,8 @@ class ReviewPanel(QFrame):
         super().__init__(parent)
         self.setObjectName("reviewPanel")
         self.model_label: str | None = None
+        self.default_meaning = "reviewed"  # each case starts from it (settings)
+        self.descriptions: dict[str, str] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -96,6 +107,11 @@ class ReviewPanel(QFrame):
         layout.addWidget(self.signer)
         self.blind_box = self._blind_section()
         layout.addWidget(self.blind_box)
+        self.judgement = QLabel(objectName="reviewJudgement")
+        self.judgement.setWordWrap(True)
+        self.judgement.setTextFormat(Qt.TextFormat.PlainText)
+        self.judgement.hide()
+        layout.addWidget(self.judgement)
         self.final_box = self._final_section()
         layout.addWidget(self.final_box)
         self.error = QLabel()
@@ -107,7 +123,13 @@ class ReviewPanel(QFrame):
         self.history = muted(QLabel())
         self.history.setObjectName("reviewStatus")
         self.history.setTextFormat(Qt.TextFormat.RichText)
+        self.history.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.history)
+        # The last signature stays in view when the queue moves on to the next case.
+        self.last_signed = muted(QLabel(objectName="lastSigned"))
+        self.last_signed.setTextFormat(Qt.TextFormat.PlainText)
+        self.last_signed.hide()
+        layout.addWidget(self.last_signed)
         self.set_blind_stage(False)
         self.set_enabled(False)
 
@@ -119,23 +141,30 @@ class ReviewPanel(QFrame):
         self.label_combo.setObjectName("reviewLabel")
         self.label_combo.setAccessibleName("Label for an override")
         self.label_combo.setPlaceholderText("choose to override…")
-        self.reason = QLineEdit()
+        self.label_combo.currentTextChanged.connect(self._describe_override)
+        self.reason = QPlainTextEdit()
         self.reason.setObjectName("reviewReason")
         self.reason.setPlaceholderText("Reason (required to override)")
         self.reason.setAccessibleName("Reason for the override")
+        self.reason.setTabChangesFocus(True)  # Tab moves on; Enter starts a new line
+        lines = self.reason.fontMetrics().lineSpacing() * REASON_LINES
+        self.reason.setFixedHeight(lines + 12)
+        self.label_help = muted(QLabel(objectName="reviewLabelHelp"))
+        self.label_help.setTextFormat(Qt.TextFormat.PlainText)
         self.meaning = QComboBox()
         self.meaning.setObjectName("reviewMeaning")
         self.meaning.addItems(list(MEANINGS))
         self.meaning.setToolTip("What your signature means: you reviewed the case, or you "
                                 "approve the decision")
         for row, (text, widget) in enumerate((("&Label:", self.label_combo),
+                                              ("", self.label_help),
                                               ("&Reason:", self.reason),
                                               ("Signature &means:", self.meaning))):
             caption = QLabel(text)
             caption.setBuddy(widget)
-            grid.addWidget(caption, row, 0)
+            grid.addWidget(caption, row, 0, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(widget, row, 1)
-        grid.addLayout(self._buttons(), 3, 0, 1, 2)
+        grid.addLayout(self._buttons(), 4, 0, 1, 2)
         return box
 
     def _buttons(self) -> QHBoxLayout:
@@ -164,21 +193,29 @@ class ReviewPanel(QFrame):
         box.setObjectName("blindBox")
         box.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(box)
-        layout.addWidget(QLabel("<b>Blind review.</b> Decide first; the model's answer, the "
-                                "attributions and the AI opinion are shown after."))
+        intro = QLabel("<b>Blind review.</b> Decide first; the model's answer, the "
+                       "attributions and the AI opinion are shown after. Recording your "
+                       "judgement is not a signature: you sign once you have seen both.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
         row = QHBoxLayout()
         self.blind_label = QComboBox()
         self.blind_label.setObjectName("blindLabel")
         self.blind_label.setAccessibleName("Your label")
+        self.blind_label.setPlaceholderText("choose your label…")  # never the model's
+        self.blind_label.currentTextChanged.connect(self._describe_blind)
         row.addWidget(self.blind_label)
         self.blind_note = QLineEdit()
         self.blind_note.setObjectName("blindNote")
         self.blind_note.setPlaceholderText("Note (optional)")
         row.addWidget(self.blind_note, 1)
         layout.addLayout(row)
+        self.blind_help = muted(QLabel(objectName="blindLabelHelp"))
+        self.blind_help.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.blind_help)
         self.blind_button = self._button("&Record my judgement", "reviewBlindRecord",
-                                          "Ctrl+1", "Record your judgement and reveal the "
-                                          "model's answer", self.record_blind)
+                                          "Ctrl+1", "Record your judgement (not a signature) "
+                                          "and reveal the model's answer", self.record_blind)
         layout.addWidget(self.blind_button, 0, Qt.AlignmentFlag.AlignLeft)
         return box
 
@@ -190,19 +227,55 @@ class ReviewPanel(QFrame):
             else "Not signed in: signing asks for your login id and password.")
 
     def set_meaning(self, meaning: str) -> None:
+        """The meaning each case starts from (the setting); a choice made for one case
+        never carries over to the next."""
+        self.default_meaning = meaning
         self.meaning.setCurrentText(meaning)
 
-    def set_case(self, labels: list[str], model_label: str | None) -> None:
+    def set_case(self, labels: list[str], model_label: str | None,
+                 descriptions: dict[str, str] | None = None) -> None:
         self.model_label = model_label
+        self.descriptions = descriptions or {}
         others = [label for label in labels if label != model_label]
         self.label_combo.clear()
         self.label_combo.addItems(others)
         self.label_combo.setCurrentIndex(-1)  # an override label is chosen, never defaulted
         self.blind_label.clear()
         self.blind_label.addItems([*labels, CANNOT_TELL])
+        self.blind_label.setCurrentIndex(-1)  # a blind judgement starts from nothing
+        for combo in (self.label_combo, self.blind_label):
+            for index in range(combo.count()):
+                combo.setItemData(index, self.descriptions.get(combo.itemText(index)),
+                                  Qt.ItemDataRole.ToolTipRole)
         self.reason.clear()
         self.blind_note.clear()
+        self.meaning.setCurrentText(self.default_meaning)
+        self.show_judgement(None)
         self.show_error("")
+
+    def _describe_override(self, label: str) -> None:
+        self.label_help.setText(self._meaning_of(label))
+        self.label_help.setVisible(bool(self.label_help.text()))
+
+    def _describe_blind(self, label: str) -> None:
+        self.blind_help.setText(self._meaning_of(label))
+        self.blind_help.setVisible(bool(self.blind_help.text()))
+
+    def _meaning_of(self, label: str) -> str:
+        description = self.descriptions.get(label)
+        return f"“{label}”: {description}." if description else ""
+
+    def show_judgement(self, text: str | None, label: str | None = None) -> None:
+        """The blind judgement beside the model's answer; a differing label is offered as
+        the override (the reason is still the reviewer's to write)."""
+        self.judgement.setText(text or "")
+        self.judgement.setVisible(bool(text))
+        if label and label != self.model_label:
+            self.label_combo.setCurrentText(label)
+
+    def show_last_signed(self, text: str) -> None:
+        self.last_signed.setText(text)
+        self.last_signed.setVisible(bool(text))
 
     def set_blind_stage(self, active: bool) -> None:
         self.blind_box.setVisible(active)
@@ -225,21 +298,26 @@ class ReviewPanel(QFrame):
         self.error.setVisible(bool(text))
 
     # -- actions (buttons and the window's shortcuts) ----------------------------------------------
+    def reason_text(self) -> str:
+        return self.reason.toPlainText().strip()
+
     def accept(self) -> None:
-        if self._ready():
-            self.review_requested.emit("accept", None, self.reason.text().strip() or None,
+        if self.blind_stage:  # Ctrl+1 records the blind judgement (no signature yet)
+            self.record_blind()
+        elif self._ready():
+            self.review_requested.emit("accept", None, self.reason_text() or None,
                                        self.meaning.currentText())
 
     def override(self) -> None:
         if not self._ready():
             return
-        label, reason = self.label_combo.currentText(), self.reason.text()
+        label, reason = self.label_combo.currentText(), self.reason_text()
         problem = override_problem(label, reason, self.model_label)
         if problem:
             self.show_error(problem)
             (self.reason if label else self.label_combo).setFocus()
             return
-        self.review_requested.emit("override", label, reason.strip(), self.meaning.currentText())
+        self.review_requested.emit("override", label, reason, self.meaning.currentText())
 
     def defer(self) -> None:
         if not self._ready():
@@ -248,13 +326,17 @@ class ReviewPanel(QFrame):
             self.show_error("A deferred case cannot be approved: sign it as reviewed.")
             self.meaning.setFocus()
             return
-        self.review_requested.emit("defer", None, self.reason.text().strip() or None,
-                                   "reviewed")
+        self.review_requested.emit("defer", None, self.reason_text() or None, "reviewed")
 
     def record_blind(self) -> None:
-        if self.blind_box.isEnabled() and self.blind_stage:
-            self.show_error("")
-            self.blind_judgement.emit(self.blind_label.currentText(), self.blind_note.text())
+        if not (self.blind_box.isEnabled() and self.blind_stage):
+            return
+        if self.blind_label.currentIndex() < 0:
+            self.show_error("Choose your label first (or “cannot tell”).")
+            self.blind_label.setFocus()
+            return
+        self.show_error("")
+        self.blind_judgement.emit(self.blind_label.currentText(), self.blind_note.text())
 
     def _ready(self) -> bool:
         if not self.final_box.isEnabled() or self.blind_stage:
