@@ -386,6 +386,30 @@ def score_into(counts: BatchCounts, bench: Workbench, cases: Sequence[CaseInput]
     return counts
 
 
+@dataclass(frozen=True)
+class BatchStatus:
+    """Where a batch's cases stand in the history, read from it: what a cancelled or failed
+    run tells the user, since its own counts lag behind what a chunk already stored."""
+
+    cases: int  # distinct texts in the batch
+    stored: int  # of them, in the history
+    whole: int  # of those, with every record the steps ask for (the rest a re-run finishes)
+
+    @property
+    def unfinished(self) -> int:
+        return self.stored - self.whole
+
+
+def batch_status(cases: Sequence[CaseInput], store: Any, *, steps: Steps = Steps(),
+                 llm: LLMChoice | None = None) -> BatchStatus:
+    """How many of ``cases`` the history holds, and how many of those are whole for
+    ``steps`` (a case stored before its attribution is not: a re-run finishes it)."""
+    texts = list(dict.fromkeys(case.text for case in cases))
+    known = store.case_progress(texts)
+    whole = sum(not _lacks(progress, steps, llm) for progress in known.values())
+    return BatchStatus(len(texts), len(known), whole)
+
+
 def _progress_note(counts: BatchCounts) -> str:
     return f"{counts.stored + counts.completed} stored, {counts.escalated} escalated"
 

@@ -269,6 +269,40 @@ def load_texts(
     return [clean_text(row.get(text_col)) for row in table.rows]
 
 
+GUESS_ROWS = 200  # rows measured to guess the text column: enough to see the pattern
+TEXT_NAME_HINTS = ("text", "review", "narrative", "note", "notes", "body", "content",
+                   "description", "comment", "case")
+
+
+def guess_text_column(columns: list[str], rows: list[dict]) -> str | None:
+    """The column whose values read most like prose: the most words per row on average, then
+    the longest values, then a telling name. Columns that are mostly numbers or codes (ids,
+    dates, scores) are never chosen, since a file's first column is often its id; None when
+    every column is such a column (or there are none)."""
+    if len(columns) == 1:
+        return columns[0]
+    sample = rows[:GUESS_ROWS]
+    scored = [(_prose_score(column, sample), column) for column in columns]
+    candidates = [(score, column) for score, column in scored if score is not None]
+    return max(candidates, key=lambda pair: pair[0])[1] if candidates else None
+
+
+def _prose_score(column: str, rows: list[dict]) -> tuple[float, float, bool] | None:
+    values = [str(row.get(column) or "").strip() for row in rows]
+    filled = [v for v in values if v]
+    if not filled or sum(_looks_like_code(v) for v in filled) * 2 >= len(filled):
+        return None
+    # Averaged over every row, so a column that is mostly empty does not win on a few notes.
+    words = sum(len(v.split()) for v in values) / len(values)
+    length = sum(len(v) for v in values) / len(values)
+    return words, length, column.strip().lower() in TEXT_NAME_HINTS
+
+
+def _looks_like_code(value: str) -> bool:
+    """A number, or one token with a digit in it (4471, P-0019, 2024-03-01, 3.5)."""
+    return len(value.split()) == 1 and any(ch.isdigit() for ch in value)
+
+
 def _guess_text_column(table: Table, source: str) -> str:
     if len(table.columns) == 1:
         return table.columns[0]

@@ -199,3 +199,50 @@ def test_a_failing_case_is_counted_and_the_batch_goes_on(bench, history, monkeyp
     assert counts.failures == [(batch[2].source, "attribution blew up")]
     monkeypatch.setattr(pipeline, "explain", original)
     assert run_batch(bench, batch, history).completed == 1  # the next run finishes it
+
+
+def test_a_files_other_columns_are_stored_with_its_cases(bench, history, tmp_path):
+    """``score`` and the window's import read a file the same way: its id column used to be
+    dropped (the source said only "file.csv:1"); now every other column is kept."""
+    from app.batch import read_cases
+    from tests.helpers.data import write_csv
+
+    rows = [{"id": str(900 + i), "narrative": row["text"], "outcome": row["label"]}
+            for i, row in enumerate(synthetic_rows(1, seed=11))]
+    batch = read_cases(write_csv(tmp_path / "file.csv", rows))  # the prose column, guessed
+    run_batch(bench, batch, history, steps=Steps(explain=False))
+    stored = history.get_case(history.case_id_for_text(rows[1]["narrative"]))
+    assert stored.source == "file.csv:2 (id 901)"
+    assert stored.metadata == {"id": "901", "outcome": rows[1]["outcome"]}
+
+
+def test_batch_status_reads_what_a_cancelled_batch_left(bench, history):
+    """A cancel while explaining leaves the chunk's cases decided but unexplained; the status
+    counts them from the history (the run's own counts had none of them) as unfinished."""
+    from app.pipeline import BatchStatus, batch_status
+
+    batch = cases(9)
+    cancel = CancelFlag()
+    progress = lambda p: p.done >= 1 and cancel.cancel()  # noqa: E731
+    with pytest.raises(Cancelled):
+        run_batch(bench, batch, history, chunk_size=6, cancel=cancel, progress=progress)
+    assert batch_status(batch, history) == BatchStatus(9, 6, 0)
+    assert batch_status(batch, history, steps=Steps(explain=False)).whole == 6
+    run_batch(bench, batch, history, chunk_size=6)
+    assert batch_status([*batch, batch[0]], history) == BatchStatus(9, 9, 9)
+
+
+def test_score_keeps_the_columns_it_is_told_to(home, tmp_path, monkeypatch, capsys):
+    """The CLI reads the file as the window does; ``--keep-cols`` is its list of ticks."""
+    from tests.helpers.cli import run_main
+    from tests.helpers.data import write_csv
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    rows = [{"id": str(70 + i), "narrative": row["text"], "outcome": row["label"]}
+            for i, row in enumerate(synthetic_rows(1, seed=12))]
+    db = tmp_path / "cli.db"
+    run_main(["score", str(write_csv(tmp_path / "f.csv", rows)), "--no-explain",
+              "--keep-cols", "id", "--db", str(db)], capsys)
+    with open_store(db) as store:
+        case = store.get_case(store.case_id_for_text(rows[0]["narrative"]))
+    assert (case.source, case.metadata) == ("f.csv:1 (id 70)", {"id": "70"})

@@ -234,3 +234,30 @@ def test_keyboard_alone_walks_the_review_loop(qtbot, gui):
     qtbot.waitUntil(lambda: shown_case(window) == waiting, timeout=WAIT)
     signed = window.context.store.latest_review(int(review.last_signed.text().split()[3]))
     assert signed.decision == "override" and signed.reason == "the rash was from the sun"
+
+
+def test_the_window_fits_1024_by_700_with_the_pane_open_and_nothing_is_cut_off(qtbot, gui):
+    window = gui()
+    view = window.case_view
+    window.llm_dock.show()
+    window.resize(1024, 700)
+    # Before: the window could not be narrower than 1377 px with the pane open.
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == (1024, 700), timeout=WAIT)
+    assert window.minimumSizeHint().width() <= 1024
+    window.llm_dock.hide()
+    window.llm_dock.show()  # and it does not grow back when the pane opens again
+    qtbot.wait(50)
+    assert window.width() == 1024
+
+    type_and_analyze(qtbot, window, NEGATIVE_CASE)
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    qtbot.wait(50)
+    chart, evidence = view.attribution.chart, view.attribution.evidence
+    assert chart.items
+    whole = chart.mapTo(evidence.viewport(), chart.rect().bottomLeft()).y() <= \
+        evidence.viewport().height()
+    assert whole or evidence.verticalScrollBar().maximum() > 0  # or it scrolls to the rest
+
+    window.tabs.setCurrentWidget(window.history)  # the history fits beside the pane too
+    qtbot.wait(50)
+    assert window.history.width() >= window.history.minimumSizeHint().width()

@@ -118,7 +118,10 @@ def _print_explanation(attribution) -> None:
         print(attribution.faithfulness.reading)
     flip = attribution.flip
     if flip and flip.words:
-        print(f"Removing {', '.join(repr(w) for w in flip.words)} changes it to {flip.new_label}.")
+        from explainers.wording import flip_words
+
+        words = flip_words(attribution, ("'", "'"))
+        print(f"Removing {words} changes it to {flip.new_label}.")
     elif flip:
         print(f"No flip found removing up to {flip.searched} top words.")
     print(f"{attribution.method} ({attribution.context} context), "

@@ -36,7 +36,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     from app.store import StoreError
     from models.llm.factory import embedded_backend
 
-    cases = read_cases(Path(args.file), args.text_col, args.encoding)
+    keep = None if args.keep_cols is None else [c.strip() for c in args.keep_cols.split(",")
+                                                 if c.strip()]
+    cases = read_cases(Path(args.file), args.text_col, args.encoding, keep)
     bench = load_cli_workbench(args, args.model)
     llm = LLMChoice(embedded_backend, "embedded") if args.llm else None
     steps = Steps(explain=not args.no_explain, ask=ASK_ESCALATED if args.llm else ASK_NEVER)
@@ -165,6 +167,9 @@ def add_history_parsers(commands) -> None:
     score.add_argument("file", help="CSV, TSV, JSONL, or a folder of .txt files")
     score.add_argument("--text-col", help="column with the text (guessed when obvious)")
     score.add_argument("--encoding", help="file encoding when it is not UTF-8")
+    score.add_argument("--keep-cols", metavar="A,B",
+                       help="columns stored with each case (default: all but the text; "
+                            "\"\" keeps none); an id column also joins the case's source")
     score.add_argument("--llm", action="store_true",
                        help="also ask the embedded LLM about escalated cases")
     score.add_argument("--no-explain", action="store_true", help="skip the attributions")

@@ -16,10 +16,7 @@ from reportlab.platypus import Flowable, KeepTogether, Spacer
 
 from app.reports.chart import (
     attribution_chart,
-    feature_values,
     legend,
-    value_of,
-    value_scale,
 )
 from app.reports.document import ReportContext, utc
 from app.reports.signature import key_rows, manifestation, manifestation_rows
@@ -33,11 +30,12 @@ from app.reports.styles import (
     boxed,
     grid,
 )
-from explainers.render import colour_for
+from explainers.render import highlight, highlight_scale, segments
+from explainers.wording import flip_words
 
 if TYPE_CHECKING:  # importing app.store would load alembic; only the types are needed
     from app.store.records import CaseRecord, Review
-    from explainers.types import Attribution, Finding, Flip, LLMOpinion
+    from explainers.types import Attribution, Finding, LLMOpinion
     from models.types import EscalationDecision, Prediction
 
 MAX_EVENTS = 40
@@ -130,28 +128,24 @@ def _escalation_rows(escalation: EscalationDecision | None,
 
 # -- the text with its highlights -----------------------------------------------------------------
 
-def _ink_on(background: str) -> str:
-    """White text on the deepest colours, black elsewhere, so every word stays readable."""
-    red, green, blue = (int(background[i : i + 2], 16) / 255 for i in (1, 3, 5))
-    return "#ffffff" if 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.45 else "#000000"
-
-
 def highlighted_markup(text: str, attribution: Attribution, cls: str,
                        ctx: ReportContext) -> str:
-    """The whole text as paragraph markup, each attributed word on its colour; text beyond
-    the model window in grey, struck through (the model never read it)."""
+    """The whole text as paragraph markup, each attributed word (or a first pass's group) on
+    its colour with text that meets WCAG AA on it, words near 0 unboxed, as in the window;
+    text beyond the model window in grey, struck through (the model never read it)."""
     fonts = ctx.writer.fonts
-    features = sorted(attribution.features, key=lambda f: f.start)
-    scale = value_scale(feature_values(features, cls))
+    scale = highlight_scale(attribution, cls)
     parts, cursor = [], 0
-    for feature in features:
-        if feature.start < cursor or feature.end > len(text):
+    for segment in segments(attribution, cls):
+        if segment.start < cursor or segment.end > len(text):
             continue  # overlapping spans cannot come from word_spans; never draw a word twice
-        parts.append(fonts.markup(text[cursor : feature.start]))
-        colour = colour_for(value_of(feature, cls), scale)
-        parts.append(f'<span backColor="{colour}" color="{_ink_on(colour)}">'
-                     f'{fonts.markup(text[feature.start : feature.end])}</span>')
-        cursor = feature.end
+        parts.append(fonts.markup(text[cursor : segment.start]))
+        word = fonts.markup(text[segment.start : segment.end])
+        colours = highlight(segment.value, scale)  # paper is white
+        parts.append(word if colours.background is None else
+                     f'<span backColor="{colours.background}" color="{colours.ink}">'
+                     f"{word}</span>")
+        cursor = segment.end
     seen = min(max(cursor, attribution.seen_chars), len(text))
     parts.append(fonts.markup(text[cursor:seen]))
     if seen < len(text):
@@ -191,7 +185,8 @@ def _text(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
                  "read it.", w.styles.small)] if truncated else [])
     return [
         w.heading(f"Case text: word attributions for P({cls})"),
-        legend(cls, w.fonts, CONTENT_WIDTH), *note, Spacer(1, 2 * mm),
+        legend(cls, w.fonts, CONTENT_WIDTH, highlight_scale(attribution, cls)), *note,
+        Spacer(1, 2 * mm),
         w.raw(highlighted_markup(printed, attribution, cls, ctx), w.styles.case_text),
         *_rest_of(case, ctx),
     ]
@@ -199,11 +194,12 @@ def _text(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
 
 # -- chart and faithfulness -----------------------------------------------------------------------
 
-def _flip(flip: Flip | None) -> str:
+def _flip(attribution: Attribution) -> str:
+    flip = attribution.flip
     if flip is None:
         return "not checked"
     if flip.words:
-        words = ", ".join(f"‘{word}’" for word in flip.words)
+        words = flip_words(attribution, ("‘", "’"))
         return f"removing {words} changes the label to {flip.new_label}"
     return f"no change of label found removing up to {flip.searched} top words"
 
@@ -232,7 +228,7 @@ def _attribution(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
         ("Scores", f"AOPC comprehensiveness {faith.comprehensiveness:.3f} (higher is "
                    f"better), sufficiency {faith.sufficiency:.3f} (lower is better)"
          if faith else "–"),
-        ("What would flip it", _flip(attribution.flip)),
+        ("What would flip it", _flip(attribution)),
         ("Method", w.p(_method(attribution), w.styles.small)),
     ]
     return [KeepTogether(chart), w.heading("Faithfulness"), w.fields(rows)]

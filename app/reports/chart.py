@@ -16,7 +16,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from app.reports.fonts import MONO, SANS, Fonts, marker
 from app.reports.styles import MUTED, RULE
-from explainers.render import colour_for
+from explainers.render import colour_for, highlight, scale_ends
 
 if TYPE_CHECKING:
     from explainers.types import Feature
@@ -103,14 +103,17 @@ def attribution_chart(features: Sequence[Feature], cls: str, fonts: Fonts,
     return drawing
 
 
-def legend(cls: str, fonts: Fonts, width: float) -> Drawing:
-    """Five colour swatches from 'lowers' to 'raises', labelled, on one line."""
+def legend(cls: str, fonts: Fonts, width: float, scale: float = 1.0) -> Drawing:
+    """Five colour swatches from 'lowers' to 'raises' with the scale's numbers at the ends
+    (the colours are relative to the largest value of this case and class)."""
+    low, high = scale_ends(scale)
     drawing = _drawing(width, 16)
-    x = draw_text(drawing, fonts, f"lowers P({cls})", 0, 4, 7.5, colour=MUTED) + 4
-    for value in (-1.0, -0.5, 0.0, 0.5, 1.0):
-        drawing.add(Rect(x, 2, 22, 11, fillColor=colors.HexColor(colour_for(value, 1.0)),
+    x = draw_text(drawing, fonts, f"lowers P({cls})  {low}", 0, 4, 7.5, colour=MUTED) + 4
+    for share in (-1.0, -0.5, 0.0, 0.5, 1.0):
+        fill = highlight(share * scale, scale).background or "#ffffff"
+        drawing.add(Rect(x, 2, 22, 11, fillColor=colors.HexColor(fill),
                          strokeColor=RULE, strokeWidth=0.4))
         x += 24
-    draw_text(drawing, fonts, f"raises P({cls})   colour depth ∝ |contribution|; white: none",
-              x + 3, 4, 7.5, colour=MUTED)
+    draw_text(drawing, fonts, f"{high}  raises P({cls});  colour depth ∝ |contribution|, "
+                              "no box: next to nothing", x + 3, 4, 7.5, colour=MUTED)
     return drawing

@@ -18,9 +18,7 @@ from PySide6.QtGui import (
     QLinearGradient,
     QPainter,
     QPalette,
-    QTextCharFormat,
     QTextCursor,
-    QTextDocument,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,7 +26,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
+    QScrollArea,
     QSizePolicy,
+    QSplitter,
     QTextBrowser,
     QToolButton,
     QToolTip,
@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.result_panel import badge_style, make_badge, muted, section_title
 from explainers.types import Attribution
+from explainers.wording import flip_words
 from models.progress import Progress
 
 
@@ -72,7 +73,7 @@ def flip_text(attribution: Attribution) -> str:
     if flip is None:
         return ""
     if flip.words:
-        words = ", ".join(f"“{w}”" for w in flip.words)
+        words = flip_words(attribution)
         return (f"What would flip it: removing {words} changes the label from "
                 f"{attribution.label} to {flip.new_label}.")
     return (f"What would flip it: removing up to {flip.searched} of the top words does not "
@@ -124,64 +125,64 @@ class HighlightBrowser(QTextBrowser):
         return cursor.charFormat().toolTip()
 
 
-def make_legible(document: QTextDocument) -> None:
-    """Dark text on light highlights and white text on dark ones, whatever the palette: the
-    strongest RdBu colours are too dark for black text, the weakest too light for a dark
-    theme's text."""
-    cursor = QTextCursor(document)
-    block = document.begin()
-    while block.isValid():
-        fragments = block.begin()
-        while not fragments.atEnd():
-            fragment = fragments.fragment()
-            background = fragment.charFormat().background()
-            if background.style() != Qt.BrushStyle.NoBrush:
-                ink = QTextCharFormat()
-                ink.setForeground(QColor("#ffffff" if background.color().lightnessF() < 0.5
-                                         else "#1a1a1a"))
-                cursor.setPosition(fragment.position())
-                cursor.setPosition(fragment.position() + fragment.length(),
-                                   QTextCursor.MoveMode.KeepAnchor)
-                cursor.mergeCharFormat(ink)
-            fragments += 1
-        block = block.next()
-
-
 class LegendBar(QWidget):
-    """The diverging scale: lowers P(class) on the left, raises it on the right."""
+    """The diverging scale with its numbers: away from the class on the left, toward it on the
+    right, the ends at ± the strongest value for the class shown (the colours are rescaled for
+    each class, so the numbers change with it)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("attributionLegend")
         self.cls = ""
-        self.setFixedHeight(22)
+        self.scale = 1.0
+        self.base = "#ffffff"
+        self.setFixedHeight(36)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_class(self, cls: str) -> None:
-        self.cls = cls
-        self.setToolTip(f"Blue words lower P({cls}); red words raise it; the stronger the "
-                        "colour, the larger the effect (ColorBrewer RdBu, colour-blind safe)")
+    def set_scale(self, cls: str, scale: float, base: str = "#ffffff") -> None:
+        """Show the scale of ``cls`` (its largest |value|) on a page of colour ``base``."""
+        self.cls, self.scale, self.base = cls, scale, base
+        caption = _render().legend_caption(cls, scale)
+        self.setAccessibleDescription(caption)
+        self.setToolTip(f"{caption}. Blue words push P({cls}) down, red words push it up "
+                        "(ColorBrewer RdBu, colour-blind safe); words near 0 are not boxed.")
         self.update()
 
     def paintEvent(self, event) -> None:
         render = _render()
         painter = QPainter(self)
         metrics = self.fontMetrics()
-        left, right = f"lowers P({self.cls})", f"raises P({self.cls})"
+        left, right = f"away from {self.cls}", f"toward {self.cls}"
         left_w, right_w = metrics.horizontalAdvance(left), metrics.horizontalAdvance(right)
-        bar = QRectF(left_w + 10, 5, min(220, max(60, self.width() - left_w - right_w - 20)),
-                     self.height() - 10)
+        row = QRectF(0, 2, self.width(), 16)
+        bar = QRectF(left_w + 10, row.top() + 3,
+                     min(220, max(60, self.width() - left_w - right_w - 20)), row.height() - 6)
         gradient = QLinearGradient(bar.topLeft(), bar.topRight())
-        for stop in range(9):
-            gradient.setColorAt(stop / 8, QColor(render.colour_for(stop / 4 - 1, 1.0)))
+        for stop in range(17):
+            colours = render.highlight(stop / 8 - 1, 1.0, self.base)
+            gradient.setColorAt(stop / 16, QColor(colours.background or self.base))
         painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
         centre = Qt.AlignmentFlag.AlignVCenter
-        painter.drawText(QRectF(0, 0, left_w, self.height()), centre, left)
-        painter.drawText(QRectF(bar.right() + 10, 0, right_w, self.height()), centre, right)
+        painter.drawText(QRectF(0, row.top(), left_w, row.height()), centre, left)
+        painter.drawText(QRectF(bar.right() + 10, row.top(), right_w, row.height()), centre,
+                         right)
+        self._draw_numbers(painter, bar)
         painter.setBrush(gradient)
         painter.setPen(QColor("#888888"))
         painter.drawRect(bar)
         painter.end()
+
+    def _draw_numbers(self, painter: QPainter, bar: QRectF) -> None:
+        low, high = _render().scale_ends(self.scale)
+        below = QRectF(0, bar.bottom() + 2, 0, self.height() - bar.bottom() - 2)
+        for text, x, align in ((low, bar.left(), Qt.AlignmentFlag.AlignLeft),
+                               ("0", bar.center().x(), Qt.AlignmentFlag.AlignHCenter),
+                               (high, bar.right(), Qt.AlignmentFlag.AlignRight)):
+            width = self.fontMetrics().horizontalAdvance(text) + 4
+            left = {Qt.AlignmentFlag.AlignLeft: x, Qt.AlignmentFlag.AlignHCenter: x - width / 2,
+                    Qt.AlignmentFlag.AlignRight: x - width}[align]
+            painter.drawText(QRectF(left, below.top(), width, below.height()),
+                             align | Qt.AlignmentFlag.AlignTop, text)
 
 
 class FeatureBars(QWidget):
@@ -241,6 +242,11 @@ class FeatureBars(QWidget):
         painter.end()
 
 
+def _chart_label(segment) -> str:
+    # The count first: a long group is cut at the end of its label.
+    return segment.text if segment.words == 1 else f"{segment.words} words: {segment.text}"
+
+
 def _short(word: str) -> str:
     return word if len(word) <= 22 else word[:21] + "…"
 
@@ -268,13 +274,33 @@ class AttributionView(QFrame):
         font = self.browser.font()
         font.setPointSizeF(font.pointSizeF() * 1.15)  # the text is what the reviewer reads
         self.browser.setFont(font)
-        layout.addWidget(self.browser, 3)
-        layout.addLayout(self._checks())
-        self.chart_title = muted(QLabel())
-        layout.addWidget(self.chart_title)
-        self.chart = FeatureBars()
-        layout.addWidget(self.chart)
+        # The text above, the evidence (checks, flip, chart) below, each scrolling on its own:
+        # in a short window the chart scrolls instead of being cut off.
+        self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="attributionSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.browser)
+        self.splitter.addWidget(self._evidence())
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([1, 1])  # half each until the reviewer drags it
+        layout.addWidget(self.splitter, 1)
         self.clear()
+
+    def _evidence(self) -> QScrollArea:
+        self.evidence = QScrollArea(objectName="evidenceScroll")
+        self.evidence.setWidgetResizable(True)
+        self.evidence.setFrameShape(QFrame.Shape.NoFrame)
+        inner = QWidget()
+        box = QVBoxLayout(inner)
+        box.setContentsMargins(0, 4, 4, 0)
+        box.addLayout(self._checks())
+        self.chart_title = muted(QLabel())
+        box.addWidget(self.chart_title)
+        self.chart = FeatureBars()
+        box.addWidget(self.chart)
+        box.addStretch(1)
+        self.evidence.setWidget(inner)
+        return self.evidence
 
     def _header(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -368,15 +394,22 @@ class AttributionView(QFrame):
     def _render(self, cls: str) -> None:
         render = _render()
         scroll = self.browser.verticalScrollBar().value()  # refining must not jump the view
-        body = render.highlighted_html(self.text, self._attribution, cls)
+        # The boxes depend on the page: a dark page gets boxes that brighten with the value.
+        # (The view's own palette: on a theme switch it changes before its children's do.)
+        base = self.palette().color(QPalette.ColorRole.Base).name()
+        body = render.highlighted_html(self.text, self._attribution, cls, base)
         self.browser.setHtml(f"<div style='white-space:pre-wrap; line-height:150%'>{body}</div>")
-        make_legible(self.browser.document())
         self.browser.verticalScrollBar().setValue(scroll)
-        self.legend.set_class(cls)
-        top = render.top_features(self._attribution, cls, 10)
-        scale = max((abs(f.values[cls]) for f in top), default=0.0) or 1.0
-        self.chart.set_items([(f.text, f.values[cls], render.colour_for(f.values[cls], scale))
-                              for f in top], cls)
+        self.legend.set_scale(cls, render.highlight_scale(self._attribution, cls), base)
+        # The first pass's groups are bars of their own, as they are boxes of their own.
+        top = sorted(render.segments(self._attribution, cls), key=lambda s: -abs(s.value))[:10]
+        scale = max((abs(s.value) for s in top), default=0.0) or 1.0
+        # The bars take the boxes' colours, so on a dark page a weak word's bar is not the
+        # brightest either; a bar too weak for a box is drawn in the page's mid grey.
+        mid = self.palette().color(QPalette.ColorRole.Mid).name()
+        self.chart.set_items([(_chart_label(s), s.value,
+                               render.highlight(s.value, scale, base).background or mid)
+                              for s in top], cls)
         self.chart_title.setText(f"Top words for P({cls}) — right raises it, left lowers it")
 
     def _show_checks(self, attribution: Attribution) -> None:
@@ -393,6 +426,12 @@ class AttributionView(QFrame):
         self.flip_line.setVisible(bool(self.flip_line.text()))
         self.status.setText(status_text(attribution))
         self.status.setVisible(True)
+
+    def changeEvent(self, event: QEvent) -> None:
+        # A switch between the light and dark theme redraws the boxes for the new page.
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self._attribution is not None:
+            self._render(self.class_combo.currentText())
 
     def _class_picked(self, cls: str) -> None:
         if self._attribution is not None and cls:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import shiboken6
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QGuiApplication, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -80,24 +80,34 @@ def table(headers: Iterable[str], rows: Iterable[Iterable[object]], raw: bool = 
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def highlighted_text(text: str, attribution: Attribution | None) -> str:
-    """The case text, with the latest attribution's words coloured (red raises the explained
-    class, blue lowers it; the same scale as the case view)."""
+def highlighted_text(text: str, attribution: Attribution | None,
+                     base: str | None = None) -> str:
+    """The case text, with the latest attribution's words coloured as in the case view (red
+    raises the explained class, blue lowers it, text readable on every box), after a line
+    that says the scale. ``base`` is the page's colour (the application's by default)."""
     if attribution is None or not attribution.features:
         return esc(text).replace("\n", "<br>")
-    from explainers.render import colour_for
+    from explainers import render
 
     cls = _explained(attribution)
-    values = [f.values.get(cls, 0.0) for f in attribution.features]
-    scale = max((abs(v) for v in values), default=0.0) or 1.0
-    parts, cursor = [], 0
-    for feature, value in zip(attribution.features, values, strict=True):
-        parts.append(esc(text[cursor:feature.start]))
-        parts.append(f'<span style="background-color:{colour_for(value, scale)};color:#111" '
-                     f'title="{value:+.3f}">{esc(text[feature.start:feature.end])}</span>')
-        cursor = feature.end
-    parts.append(esc(text[cursor:]))
-    return "".join(parts).replace("\n", "<br>")
+    base = base or _page_colour()
+    body = render.highlighted_html(text, attribution, cls, base)
+    return legend(cls, render.highlight_scale(attribution, cls)) + body.replace("\n", "<br>")
+
+
+def legend(cls: str, scale: float) -> str:
+    """The colour scale in words, as the window's legend says it."""
+    from explainers.render import legend_caption
+
+    return (f"<span class='muted'>{esc(legend_caption(cls, scale))}; blue words push it "
+            "down, red words push it up.</span><br>")
+
+
+def _page_colour() -> str:
+    # The dialog's text browser paints on the application palette's base colour.
+    if QGuiApplication.instance() is None:
+        return "#ffffff"
+    return QGuiApplication.palette().color(QPalette.ColorRole.Base).name()
 
 
 def _explained(attribution: Attribution) -> str:
@@ -135,6 +145,8 @@ def escalations_html(records: Sequence[StoredRecord]) -> str:
 
 
 def attributions_html(records: Sequence[StoredRecord]) -> str:
+    from explainers.wording import flip_words
+
     blocks = []
     for r in records:
         a: Attribution = r.value
@@ -143,7 +155,7 @@ def attributions_html(records: Sequence[StoredRecord]) -> str:
                           for f in a.top_features(cls, TOP_WORDS))
         reading = a.faithfulness.reading if a.faithfulness else ""
         flip = a.flip
-        flip_text = (f"removing {esc(', '.join(flip.words))} changes it to "
+        flip_text = (f"removing {esc(flip_words(a))} changes it to "
                      f"{esc(flip.new_label)}" if flip and flip.words else "no flip found")
         blocks.append(
             f"<p><b>#{r.id}</b> <span class='muted'>{esc(when(r.created))}, {esc(a.method)}"

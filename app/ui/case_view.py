@@ -46,6 +46,7 @@ from app.ui.tasks import SerialisedStore, Task, TaskContext
 from models.types import CaseInput
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+METADATA_SHOWN = 3  # fields of a case's metadata shown beside its source
 
 
 @dataclass
@@ -155,6 +156,13 @@ def read_case_file(path: Path) -> dict:
     return {"columns": list(table.columns), "rows": list(table.rows)}
 
 
+def metadata_text(metadata: dict, limit: int = METADATA_SHOWN) -> str:
+    """The first few metadata fields as "key value" pairs (all of them in the tooltip)."""
+    pairs = [f"{key} {value}" for key, value in metadata.items() if str(value).strip()]
+    more = f" (+{len(pairs) - limit} more)" if len(pairs) > limit else ""
+    return " · ".join(pairs[:limit]) + more
+
+
 def remote_settings(settings) -> bool:
     from models.llm.base import is_local_url
 
@@ -252,22 +260,28 @@ class CaseView(QWidget):
         return block
 
     def _side_block(self) -> QWidget:
+        """The model's answer scrolls; the review stays in view below it, so the decision
+        can be made (and its signature read) in a 720-px window without scrolling."""
+        side = QWidget(objectName="sideBlock")
+        column = QVBoxLayout(side)
+        column.setContentsMargins(12, 0, 4, 0)
+        column.setSpacing(10)
         scroll = QScrollArea()
         scroll.setObjectName("resultScroll")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         inner = QWidget()
         layout = QVBoxLayout(inner)
-        layout.setContentsMargins(12, 0, 4, 0)
-        layout.setSpacing(18)
+        layout.setContentsMargins(0, 0, 4, 0)
         self.result = ResultPanel()
         layout.addWidget(self.result)
-        self.review = ReviewPanel()
-        layout.addWidget(self.review)
         layout.addStretch(1)
         scroll.setWidget(inner)
-        scroll.setMinimumWidth(320)
-        return scroll
+        column.addWidget(scroll, 1)
+        self.review = ReviewPanel()
+        column.addWidget(self.review)
+        side.setMinimumWidth(320)
+        return side
 
     def _connect(self) -> None:
         self.editor.textChanged.connect(self._text_edited)
@@ -376,7 +390,7 @@ class CaseView(QWidget):
         self._begin(None)
         self.editor.clear()
         self._source = ("typed", {})
-        self.source_label.clear()
+        self.show_source("", {})
         self._show_nothing()
         self.editor.setFocus()
 
@@ -385,7 +399,7 @@ class CaseView(QWidget):
         self._begin(None)
         self.editor.setPlainText(text)
         self._source = (source, metadata or {})
-        self.source_label.setText("" if source == "typed" else f"from {source}")
+        self.show_source("" if source == "typed" else f"from {source}", metadata or {})
         self._show_nothing()
 
     def analyze(self) -> None:
@@ -711,7 +725,7 @@ class CaseView(QWidget):
         self.editor.blockSignals(True)
         self.editor.setPlainText(state.text)
         self.editor.blockSignals(False)
-        self.source_label.setText(f"case {state.case_id} · from {state.source}")
+        self.show_source(f"case {state.case_id} · from {state.source}", state.metadata)
         self.edit_note.hide()
         self._show_state()
         self.review.set_enabled(state.prediction is not None)
@@ -793,6 +807,12 @@ class CaseView(QWidget):
         if state is not None and state.case_id is not None:
             self.review.set_enabled(not edited)
 
+    def show_source(self, where: str, metadata: dict) -> None:
+        """Where the case came from, and the columns kept with it (a CSV's own case id...)."""
+        shown = metadata_text(metadata)
+        self.source_label.setText(where + (f" · {shown}" if shown and where else shown))
+        self.source_label.setToolTip("\n".join(f"{k}: {v}" for k, v in metadata.items()))
+
     # -- opening files ---------------------------------------------------------------------------
     def choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -821,8 +841,6 @@ class CaseView(QWidget):
 class RowPicker(QDialog):
     """Pick one row of a table as the case: a text column and a filterable list of rows."""
 
-    GUESSES = ("text", "review", "case", "body", "content", "note")
-
     def __init__(self, parent: QWidget, name: str, columns: list[str], rows: list[dict]) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Pick a case from {name}")
@@ -832,8 +850,10 @@ class RowPicker(QDialog):
         top.addWidget(QLabel("Text column:"))
         self.column = QComboBox()
         self.column.addItems(columns)
-        guess = next((c for c in self.GUESSES if c in columns), columns[0] if columns else "")
-        self.column.setCurrentText(guess)
+        from models.data import guess_text_column
+
+        guess = guess_text_column(columns, rows)  # the column that reads like prose
+        self.column.setCurrentText(guess or (columns[0] if columns else ""))
         top.addWidget(self.column, 1)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter rows…")

@@ -7,6 +7,13 @@ the scroll bar, only the most recently wanted pages are kept in the queue, so a 
 end of 100,000 cases does not leave hundreds of stale queries behind it. Rows whose page is
 still loading show a placeholder. A refresh keeps showing the old rows until the new ones
 arrive, so the table never flashes empty.
+
+The selection is kept as case ids, not row numbers: new cases arrive on top, a sort or a filter
+moves every row. As each page arrives, its rows showing a selected case are selected again; a
+selected case whose page is not here yet stays selected but no row is highlighted for it, and
+one no longer in the list (every page loaded, not in any) is dropped. The case actions name
+the cases they act on. In blind review (a setting) the model's answer of a case without a
+review is hidden: its cells, the filters and the orders that would tell it, its trail and PDF.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QDate,
     QEvent,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -31,7 +40,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -60,6 +69,8 @@ MAX_QUEUED_PAGES = 8  # a screenful is one or two pages; older wishes are droppe
 SEARCH_DEBOUNCE_MS = 300
 REFRESH_THROTTLE_MS = 500
 PLACEHOLDER = "…"
+COMBO_CHARS = 6  # the filter combos' width, in characters
+HIDDEN = "hidden (blind)"  # a cell of the model's answer, in blind review, before a review
 CASE_ID_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -68,22 +79,28 @@ class Column:
     key: str
     title: str
     sort_key: str | None = None  # what find_cases sorts by, when it can
-    width: int = 100
+    sample: str = ""  # a typical cell: the column is as wide as it (or its title), no wider
 
 
+# Narrow columns sized by their contents in the window's font, so that in a 1280-pixel
+# window the Text column, which takes the rest, still shows a good part of each case.
 COLUMNS = (
-    Column("id", "Case", "id", 60),
-    Column("created", "Created", "created", 135),
-    Column("label", "Label", "label", 95),
-    Column("confidence", "Confidence", "confidence", 85),
-    Column("decision", "Decision", None, 120),
-    Column("review", "Review", None, 130),
-    Column("reviewer", "Reviewer", None, 100),
-    Column("model", "Model", None, 150),
-    Column("source", "Source", None, 120),
-    Column("preview", "Text", None, 400),
+    Column("id", "Case", "id", "000000"),
+    Column("created", "Created", "created", "2026-12-31 23:59"),
+    Column("label", "Label", "label", HIDDEN),
+    Column("confidence", "Confidence", "confidence", "0.00"),
+    Column("decision", "Decision", None, "escalated"),
+    Column("review", "Review", None, "not reviewed"),
+    Column("reviewer", "Reviewer", None, "reviewer"),
+    Column("model", "Model", None, "model-2026"),  # elided; the tooltip has it all
+    Column("source", "Source", None, "cases.csv:000"),
+    Column("preview", "Text", None, ""),
 )
+ICON_ROOM = 24  # the icon of a decision or review cell, and the sort indicator of a title
 _COLUMN = {c.key: i for i, c in enumerate(COLUMNS)}
+# What tells the model's answer: hidden in blind review until the case has a review.
+BLIND_COLUMNS = frozenset(_COLUMN[key] for key in ("label", "confidence", "decision"))
+BLIND_SORTS = frozenset(("label", "confidence"))
 _ROOT = QModelIndex()
 
 
@@ -182,7 +199,10 @@ class CaseTableModel(QAbstractTableModel):
     loading_changed = Signal(bool)
     total_changed = Signal(int)
     page_fetched = Signal(int, float)  # page number, seconds from request to arrival
-    sort_refused = Signal()  # the column cannot be sorted by the store
+    sort_refused = Signal(str)  # why the list cannot be sorted by that column
+    # A page's rows are in: first row, last row, and whether they replaced rows on screen
+    # (a refresh or new filter: the same row numbers may now be other cases).
+    rows_arrived = Signal(int, int, bool)
 
     def __init__(self, context: AppContext, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -198,6 +218,8 @@ class CaseTableModel(QAbstractTableModel):
         self._failed_pages: set[int] = set()
         self._in_flight: tuple[int, int] | None = None  # (generation, page)
         self._dispatch_scheduled = False
+        self._arriving = False
+        self.blind = False  # hide the model's answer of the cases nobody reviewed yet
 
     # -- Qt's model interface -------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
@@ -228,7 +250,12 @@ class CaseTableModel(QAbstractTableModel):
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         key = COLUMNS[column].sort_key
         if key is None:
-            self.sort_refused.emit()
+            self.sort_refused.emit("The list can be sorted by case, created, label and "
+                                   "confidence.")
+            return
+        if self.blind and key in BLIND_SORTS:
+            self.sort_refused.emit(f"Blind review: the list is not sorted by {key} while the "
+                                   "model's answers are hidden (the order would tell them).")
             return
         descending = order == Qt.SortOrder.DescendingOrder
         wanted = ("-" if descending else "") + key
@@ -250,6 +277,42 @@ class CaseTableModel(QAbstractTableModel):
     def case_id_at(self, row: int) -> int | None:
         found = self.row_at(row) if 0 <= row < self._total else None
         return found.case_id if found else None
+
+    def loaded_case_id(self, row: int) -> int | None:
+        """The case shown at ``row`` if its page (or its old page) is here; asks for nothing
+        (for scanning selections, which may span pages nobody looks at)."""
+        page, offset = divmod(row, PAGE_SIZE)
+        rows = self._pages.get(page + 1)
+        if rows is None:
+            rows = self._stale.get(page + 1)
+        return rows[offset].case_id if rows is not None and offset < len(rows) else None
+
+    def row_for_case(self, case_id: int) -> Row | None:
+        """The case's row if a page here holds it (the newest answer first)."""
+        for pages in (self._pages, self._stale):
+            for rows in pages.values():
+                found = next((row for row in rows if row.case_id == case_id), None)
+                if found is not None:
+                    return found
+        return None
+
+    def all_loaded(self) -> bool:
+        """Every page of the current query is here: a case not in them is not in the list."""
+        pages = -(-self._total // PAGE_SIZE)
+        return self._total_known and all(p in self._pages for p in range(1, pages + 1))
+
+    def loaded_ids(self) -> set[int]:
+        return {row.case_id for rows in self._pages.values() for row in rows}
+
+    def shown_ids(self) -> set[int]:
+        """The cases some row shows now (a page, or its old page while it reloads)."""
+        pages = {**self._stale, **self._pages}
+        return {row.case_id for rows in pages.values() for row in rows}
+
+    @property
+    def changing_rows(self) -> bool:
+        """A page is being put in: selection changes now are the model's, not the user's."""
+        return self._arriving
 
     @property
     def total(self) -> int:
@@ -289,6 +352,14 @@ class CaseTableModel(QAbstractTableModel):
                                           self.index(index, len(COLUMNS) - 1))
                     return True
         return False
+
+    def set_blind(self, blind: bool) -> None:
+        """Hide (or show again) the model's answer of unreviewed cases; rows are repainted."""
+        if blind != self.blind:
+            self.blind = blind
+            if self._total:
+                self.dataChanged.emit(self.index(0, 0),
+                                      self.index(self._total - 1, len(COLUMNS) - 1))
 
     def refresh(self) -> None:
         """Fetch again what is shown (the history changed): rows are updated in place."""
@@ -356,17 +427,28 @@ class CaseTableModel(QAbstractTableModel):
     def _arrived(self, generation: int, page: int, result, asked: float) -> None:
         if generation != self._generation:
             return  # an answer to an old question
-        rows = tuple(row_of(item) for item in result.items)
+        replaced = page in self._stale
+        self._arriving = True
+        try:
+            first, last = self._put_page(page, tuple(row_of(item) for item in result.items),
+                                         result.total)
+        finally:
+            self._arriving = False
+        if last >= first:
+            self.rows_arrived.emit(first, last, replaced)
+        self.page_fetched.emit(page, time.monotonic() - asked)
+
+    def _put_page(self, page: int, rows: tuple[Row, ...], total: int) -> tuple[int, int]:
         if not self._total_known:
-            self._adopt_total(result.total)
-        elif result.total != self._total:
-            self._resize(result.total)
+            self._adopt_total(total)
+        elif total != self._total:
+            self._resize(total)
         self._pages[page] = rows
         first = (page - 1) * PAGE_SIZE
         last = min(first + PAGE_SIZE, self._total) - 1
         if last >= first:
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
-        self.page_fetched.emit(page, time.monotonic() - asked)
+        return first, last
 
     def _adopt_total(self, total: int) -> None:
         self._total_known = True
@@ -402,16 +484,31 @@ class CaseTableModel(QAbstractTableModel):
         return None
 
     def _cell(self, row: Row, column: int, role: int) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
-            return row.cells[column]
         if role == CASE_ID_ROLE:
             return row.case_id
+        if self.blind and row.review_decision is None and column in BLIND_COLUMNS:
+            return self._hidden(role)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row.cells[column]
         if role == Qt.ItemDataRole.ToolTipRole and column == _COLUMN["preview"]:
             return row.tooltip
+        if role == Qt.ItemDataRole.ToolTipRole and column in (_COLUMN["model"],
+                                                              _COLUMN["source"]):
+            return row.cells[column]  # the column is narrow: the whole id, when elided
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (0, _COLUMN["confidence"]):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.DecorationRole:
             return self._decoration(row, column)
+        return None
+
+    @staticmethod
+    def _hidden(role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return HIDDEN
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return QColor("#8a96a3")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return "Blind review: hidden until a first judgement of the case is recorded"
         return None
 
     @staticmethod
@@ -436,6 +533,13 @@ class HistoryView(QWidget):
         self.last_task: Task | None = None  # the latest export/verify/trail task (for tests)
         self._export_task: Task | None = None
         self.trail_dialog = None  # the latest trail opened from here
+        # The selection is kept as case ids (in the order picked), not row numbers: a refresh
+        # puts new cases on top and a sort or filter moves every row, so a row number would
+        # name another case. Pages arrive later; their rows are selected again then.
+        self._selected: dict[int, None] = {}
+        self._current_id: int | None = None
+        self._restoring = False  # the view selects rows itself: not the user's choice
+        self._verified: tuple[str, str] | None = None  # (status text, HH:MM) of the last check
         self._build()
         self._connect()
         self._fill_filter_choices()
@@ -492,21 +596,28 @@ class HistoryView(QWidget):
         return bar
 
     def _build_search_row(self) -> QHBoxLayout:
+        """Search, who signed and when: the row that takes text and dates."""
         row = QHBoxLayout()
         self.search = QLineEdit(objectName="historySearch")
         self.search.setPlaceholderText("Search the case texts (all words must occur; "
                                        "word* matches a prefix)")
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName("Search the case history")
-        self.clear_button = QPushButton("Clear filters")
-        self.count_label = QLabel("")
-        self.count_label.setMinimumWidth(110)
-        row.addWidget(self.search, 1)
-        row.addWidget(self.clear_button)
-        row.addWidget(self.count_label)
+        self.reviewer_filter = QLineEdit(objectName="historyReviewerFilter")
+        self.reviewer_filter.setPlaceholderText("Reviewer")
+        self.reviewer_filter.setAccessibleName("Reviewer who signed the latest review")
+        self.reviewer_filter.setClearButtonEnabled(True)
+        self.from_check, self.from_date = self._date_filter("From", "historyDateFrom", -30)
+        self.to_check, self.to_date = self._date_filter("To", "historyDateTo", 0)
+        row.addWidget(self.search, 3)
+        row.addWidget(self.reviewer_filter, 1)
+        for widget in (self.from_check, self.from_date, self.to_check, self.to_date):
+            row.addWidget(widget)
         return row
 
     def _build_filter_row(self) -> QHBoxLayout:
+        """The choices from lists, then the count and a way back to everything. Two rows, so
+        the History fits beside the LLM pane in a 1024-px window."""
         row = QHBoxLayout()
         self.label_filter = self._combo("historyLabelFilter", "Label", [("Any label", None)])
         self.decision_filter = self._combo("historyDecisionFilter", "Decision", [
@@ -514,22 +625,23 @@ class HistoryView(QWidget):
         self.reviewed_filter = self._combo("historyReviewedFilter", "Reviewed", [
             ("Reviewed or not", None), ("Reviewed", True), ("Not reviewed", False)])
         self.model_filter = self._combo("historyModelFilter", "Model", [("Any model", None)])
-        self.reviewer_filter = QLineEdit(objectName="historyReviewerFilter")
-        self.reviewer_filter.setPlaceholderText("Reviewer")
-        self.reviewer_filter.setAccessibleName("Reviewer who signed the latest review")
-        self.reviewer_filter.setClearButtonEnabled(True)
-        self.from_check, self.from_date = self._date_filter("From", "historyDateFrom", -30)
-        self.to_check, self.to_date = self._date_filter("To", "historyDateTo", 0)
         for widget in (self.label_filter, self.decision_filter, self.reviewed_filter,
-                       self.reviewer_filter, self.model_filter, self.from_check, self.from_date,
-                       self.to_check, self.to_date):
+                       self.model_filter):
             row.addWidget(widget)
         row.addStretch(1)
+        self.clear_button = QPushButton("Clear filters")
+        self.count_label = QLabel("")
+        row.addWidget(self.clear_button)
+        row.addWidget(self.count_label)
         return row
 
     def _combo(self, name: str, accessible: str, choices: list[tuple[str, Any]]) -> QComboBox:
         combo = QComboBox(objectName=name)
         combo.setAccessibleName(accessible)
+        # As narrow as a short choice: a long model id must not widen the window (the
+        # filters share a 1024-px window with the LLM pane); the list shows it whole.
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(COMBO_CHARS)
         for text, value in choices:
             combo.addItem(text, value)
         return combo
@@ -561,16 +673,24 @@ class HistoryView(QWidget):
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vertical.setDefaultSectionSize(table.fontMetrics().height() + 8)
         header = table.horizontalHeader()
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(True)  # the Text column takes what the others leave
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for i, column in enumerate(COLUMNS):
-            table.setColumnWidth(i, column.width)
+        for i, column in enumerate(COLUMNS[:-1]):
+            table.setColumnWidth(i, self._column_width(table, column))
         table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         table.addActions([self.open_action, self.trail_action, self.export_case_action,
                           self.export_filtered_action, self.verify_action])
         table.setAccessibleName("Cases")
         table.installEventFilter(self)
         return table
+
+    @staticmethod
+    def _column_width(table: QTableView, column: Column) -> int:
+        cell = table.fontMetrics().horizontalAdvance(column.sample)
+        if column.key in ("decision", "review"):
+            cell += ICON_ROOM
+        title = table.horizontalHeader().fontMetrics().horizontalAdvance(column.title)
+        return max(cell, title + ICON_ROOM) + 12
 
     def _build_status_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -613,14 +733,25 @@ class HistoryView(QWidget):
         self.model.total_changed.connect(self._show_count)
         self.model.loading_changed.connect(lambda _busy: self._show_count(self.model.total))
         self.model.sort_refused.connect(self._restore_sort_indicator)
+        self.model.rows_arrived.connect(self._rows_arrived)
+        selection = self.table.selectionModel()
+        selection.selectionChanged.connect(self._selection_edited)
+        selection.currentChanged.connect(self._current_moved)
+        # A click that leaves the rows' selection as it was still drops a selected case no
+        # row shows (after a sort, say): the user sees one row selected, so that is all.
+        self.table.clicked.connect(self._selection_edited)
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_THROTTLE_MS)
         self._refresh_timer.timeout.connect(self.model.refresh)
         self.context.cases_changed.connect(self._cases_changed)
         self.context.store_ready.connect(lambda _store: self.model.set_query(self.model.query))
         self.context.workbench_changed.connect(lambda _bench: self._fill_filter_choices())
+        self.context.settings_changed.connect(self._apply_blind)
+        self._apply_blind(self.context.settings)
+        self._update_case_actions()
 
     def _cases_changed(self, summary=None) -> None:
         """A write's row updates in place; anything else (a new case, a batch) refreshes."""
+        self._verification_stale()
         if summary is not None and self.model.update_case(summary):
             return
         # Throttled, not debounced: a running batch emits often and must still show progress.
@@ -706,9 +837,55 @@ class HistoryView(QWidget):
         combo.setCurrentIndex(max(0, combo.findData(current)))
         combo.blockSignals(False)
 
-    def _restore_sort_indicator(self) -> None:
+    def _restore_sort_indicator(self, reason: str) -> None:
         self.sync_sort_indicator()
-        self.status.setText("The list can be sorted by case, created, label and confidence.")
+        self.status.setText(reason)
+
+    # -- blind review ----------------------------------------------------------------------------
+    def _apply_blind(self, settings) -> None:
+        """In blind review the list must not tell the model's answer of a case nobody
+        reviewed yet: its cells are hidden, and neither a filter by label or decision nor an
+        order by label or confidence is offered (which cases match, or their order, would
+        tell it)."""
+        blind = bool(getattr(settings, "blind_review", False))
+        self.model.set_blind(blind)
+        tip = "Not in blind review: it would tell the model's answers" if blind else ""
+        for combo in (self.label_filter, self.decision_filter):
+            combo.setEnabled(not blind)
+            combo.setToolTip(tip)
+        if not blind:
+            return
+        revealing = (self.label_filter.currentIndex() > 0 or
+                     self.decision_filter.currentIndex() > 0)
+        if revealing or self.model.query.effective_sort().lstrip("-") in BLIND_SORTS:
+            self._drop_revealing_filters()
+
+    def _drop_revealing_filters(self) -> None:
+        for combo in (self.label_filter, self.decision_filter):
+            combo.blockSignals(True)
+            combo.setCurrentIndex(0)
+            combo.blockSignals(False)
+        query = self.current_query()
+        if query.effective_sort().lstrip("-") in BLIND_SORTS:
+            query = replace(query, sort=None)  # newest first (or the best matches)
+        if query != self.model.query:
+            self.model.set_query(query)
+            self.table.scrollToTop()
+        self.sync_sort_indicator()
+        self.status.setText("Blind review: the label and decision filters and the order by "
+                            "label or confidence are off (they would tell the model's answers).")
+
+    def _blind_refusal(self, case_ids: list[int]) -> str | None:
+        """Why an action showing the model's answer of these cases is refused, or None. A
+        case whose row is not here counts as unreviewed: nothing is shown unless known."""
+        if not self.model.blind:
+            return None
+        for case_id in case_ids:
+            row = self.model.row_for_case(case_id)
+            if row is None or row.review_decision is None:
+                return (f"Blind review: record your judgement on case {case_id} first (open "
+                        "it with Enter).")
+        return None
 
     def sync_sort_indicator(self) -> None:
         """Show the sort in use (none while the best search matches come first)."""
@@ -733,15 +910,108 @@ class HistoryView(QWidget):
 
     # -- the selected cases --------------------------------------------------------------------
     def selected_case_ids(self) -> list[int]:
-        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
-        if not rows and self.table.currentIndex().isValid():
-            rows = [self.table.currentIndex().row()]
-        ids = (self.model.case_id_at(row) for row in rows)
-        return [case_id for case_id in ids if case_id is not None]
+        """The cases the user selected, in the order picked; they stay selected while the
+        list refreshes, sorts or filters, until a case is known to have left the list."""
+        return list(self._selected)
 
     def current_case_id(self) -> int | None:
-        index = self.table.currentIndex()
-        return self.model.case_id_at(index.row()) if index.isValid() else None
+        return self._current_id
+
+    def _selection_edited(self, *_args: Any) -> None:
+        """The user changed the selection: remember it by case id."""
+        if self._restoring or self.model.changing_rows:
+            return  # the model replaced rows, or the view re-selected its cases
+        ids: dict[int, None] = {}
+        if QGuiApplication.keyboardModifiers() & Qt.KeyboardModifier.ControlModifier:
+            # Ctrl adds to the selection: a selected case no row shows now stays selected.
+            shown = self.model.shown_ids()
+            ids = {case_id: None for case_id in self._selected if case_id not in shown}
+        for part in self.table.selectionModel().selection():
+            for row in range(part.top(), part.bottom() + 1):
+                case_id = self.model.loaded_case_id(row)
+                if case_id is not None:  # a row still loading: taken when its page comes
+                    ids[case_id] = None
+        self._selected = ids
+        self._current_moved(self.table.currentIndex())
+
+    def _current_moved(self, current: QModelIndex, *_previous: Any) -> None:
+        """The current row moved (alone, it selects nothing: the view moves it on focus)."""
+        if self._restoring or self.model.changing_rows:
+            return
+        self._current_id = self.model.loaded_case_id(current.row()) if current.isValid() \
+            else None
+        self._update_case_actions()
+
+    def _rows_arrived(self, first: int, last: int, replaced: bool) -> None:
+        """A page is in: select its rows showing the selected cases, and only those."""
+        if not replaced:  # rows the user selected while they were placeholders
+            self._take_selected_rows(first, last)
+        self._reselect(first, last)
+        if self.model.all_loaded():  # a case in no page has left the list: forget it
+            shown = self.model.loaded_ids()
+            self._selected = {case_id: None for case_id in self._selected if case_id in shown}
+            if self._current_id not in shown:
+                self._current_id = None
+        self._update_case_actions()
+
+    def _take_selected_rows(self, first: int, last: int) -> None:
+        selection = self.table.selectionModel()
+        for row in range(first, last + 1):
+            case_id = self.model.loaded_case_id(row)
+            if case_id is not None and selection.isRowSelected(row, _ROOT):
+                self._selected[case_id] = None
+
+    def _reselect(self, first: int, last: int) -> None:
+        model, selection = self.model, self.table.selectionModel()
+        wanted, current_row = QItemSelection(), None
+        for row in range(first, last + 1):
+            case_id = model.loaded_case_id(row)
+            if case_id in self._selected:
+                wanted.select(model.index(row, 0), model.index(row, len(COLUMNS) - 1))
+            if case_id is not None and case_id == self._current_id:
+                current_row = row
+        flag = QItemSelectionModel.SelectionFlag
+        self._restoring = True
+        try:
+            selection.select(QItemSelection(model.index(first, 0),
+                                            model.index(last, len(COLUMNS) - 1)),
+                             flag.Deselect)
+            selection.select(wanted, flag.Select)
+            self._place_current(first, last, current_row)
+        finally:
+            self._restoring = False
+
+    def _place_current(self, first: int, last: int, row: int | None) -> None:
+        """The current row follows its case; where another case now is, there is none."""
+        selection, current = self.table.selectionModel(), self.table.currentIndex()
+        column = max(0, current.column())
+        if row is not None:
+            selection.setCurrentIndex(self.model.index(row, column),
+                                      QItemSelectionModel.SelectionFlag.NoUpdate)
+        elif current.isValid() and first <= current.row() <= last:
+            selection.clearCurrentIndex()
+
+    def _trail_case_id(self) -> int | None:
+        """The case "Open trail" shows: the current one if selected, else the first."""
+        if self._current_id in self._selected:
+            return self._current_id
+        return next(iter(self._selected), None)
+
+    def _update_case_actions(self) -> None:
+        """The case actions name the cases they act on, and are off with none selected."""
+        ids, case_id = self.selected_case_ids(), self._trail_case_id()
+        self.trail_action.setText("Open trail" if case_id is None
+                                  else f"Open trail of case {case_id}")
+        self.trail_action.setEnabled(case_id is not None)
+        if len(ids) > 1:
+            text = f"Export {len(ids)} cases to PDF…"
+        else:
+            text = f"Export case {ids[0]} to PDF…" if ids else "Export case to PDF…"
+        self.export_case_action.setText(text)
+        self.export_case_action.setEnabled(bool(ids) and not self._exporting())
+
+    def _exporting(self) -> bool:
+        return self._export_task is not None and not self._export_task.done
 
     def _emit_open(self, row: int) -> None:
         case_id = self.model.case_id_at(row)
@@ -754,9 +1024,13 @@ class HistoryView(QWidget):
             self._emit_open(index.row())
 
     def _open_trail(self) -> None:
-        case_id = self.current_case_id()
+        case_id = self._trail_case_id()
         if case_id is None:
             self.status.setText("Select a case to see its trail.")
+            return
+        refused = self._blind_refusal([case_id])  # the trail shows the prediction
+        if refused:
+            self.status.setText(refused)
             return
         from app.ui.case_trail import open_case_trail
 
@@ -795,12 +1069,29 @@ class HistoryView(QWidget):
             self.context.message.emit("error", text)
         self.status.setText(text)
         self.status.setProperty("verified", result.ok)
+        self._verified = (text, datetime.now().strftime("%H:%M"))
+
+    def _verification_stale(self) -> None:
+        """A verification speaks of the history as it was: after a change it is not a
+        statement about the history shown."""
+        if self._verified is None:
+            return
+        text, at = self._verified
+        self._verified = None
+        self.status.setProperty("verified", None)
+        if self.status.text() == text:  # not if another message took its place
+            self.status.setText(f"The history changed since the last verification (at {at}): "
+                                "verify again.")
 
     # -- PDF export -----------------------------------------------------------------------------
     def _export_selected(self) -> None:
         ids = self.selected_case_ids()
         if not ids:
             self.status.setText("Select the case(s) to export.")
+            return
+        refused = self._blind_refusal(ids)  # before asking where: it would be refused
+        if refused:
+            self.status.setText(refused)
             return
         name = f"case-{ids[0]}.pdf" if len(ids) == 1 else f"cases-{len(ids)}.pdf"
         path = self._ask_pdf_path(name)
@@ -821,12 +1112,22 @@ class HistoryView(QWidget):
         return Path(path if path.lower().endswith(".pdf") else path + ".pdf")
 
     def export_cases_to(self, case_ids: list[int], path: Path) -> Task | None:
-        """Export these cases to one PDF on the compute pool, with progress and cancel."""
+        """Export these cases to one PDF on the compute pool, with progress and cancel (not,
+        in blind review, a case without a review: the PDF shows the prediction)."""
+        refused = self._blind_refusal(case_ids)
+        if refused:
+            self.status.setText(refused)
+            return None
         return self._start_export(lambda _store, _ctx: list(case_ids), path, None)
 
     def export_filtered_to(self, path: Path) -> Task | None:
-        """Export every case matching the current filters (in the table's order)."""
+        """Export every case matching the current filters (in the table's order); in blind
+        review only a list of reviewed cases (the PDF shows the predictions)."""
         query = self.model.query
+        if self.model.blind and query.reviewed is not True:
+            self.status.setText("Blind review: the PDF shows the model's answers; choose "
+                                "\"Reviewed\" in the filters to export the reviewed cases.")
+            return None
         return self._start_export(lambda store, ctx: collect_case_ids(store, query, ctx), path,
                                   query.describe())
 
@@ -874,8 +1175,9 @@ class HistoryView(QWidget):
         self.status.setText(text)
         self.progress.hide()
         self.cancel_button.hide()
-        for action in (self.export_case_action, self.export_filtered_action):
-            action.setEnabled(True)
+        self.export_filtered_action.setEnabled(True)
+        self._export_task = None  # ended (its done flag is set on the worker, maybe later)
+        self._update_case_actions()
 
     def _cancel_export(self) -> None:
         if self._export_task is not None:

@@ -523,6 +523,10 @@ class MainWindow(QMainWindow):
         if state is None or state.case_id is None:
             self.show_message("warning", "Analyze or open a stored case to export it.")
             return
+        if state.blind:  # the PDF shows the model's answer
+            self.show_message("warning", f"Blind review: record your judgement on case "
+                                         f"{state.case_id} before exporting it.")
+            return
         path, _ = QFileDialog.getSaveFileName(self, "Export case to PDF",
                                               str(Path.home() / f"case-{state.case_id}.pdf"),
                                               "PDF (*.pdf)")
@@ -561,7 +565,8 @@ class MainWindow(QMainWindow):
         return QSettings(str(Path(directory) / WINDOW_FILE), QSettings.Format.IniFormat)
 
     def _splitters(self) -> dict:
-        return {"split/case": self.case_view.splitter, "split/left": self.case_view.left}
+        return {"split/case": self.case_view.splitter, "split/left": self.case_view.left,
+                "split/evidence": self.case_view.attribution.splitter}
 
     def restore_layout(self) -> None:
         stored = self._layout_store()

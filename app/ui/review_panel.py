@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the store's package loads SQLAlchemy and alembic; the type 
     from app.store.records import Account, Judgement, Review
 
 CANNOT_TELL = "cannot tell"
-REASON_LINES = 3  # the reason box's height: a reason is often more than one line
+REASON_LINES = 2  # the reason box's height: a reason is often more than one line
 
 
 def override_problem(label: str, reason: str, model_label: str | None) -> str | None:

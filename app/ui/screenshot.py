@@ -24,7 +24,7 @@ from app.ui.tasks import SerialisedStore
 log = logging.getLogger("casewise.ui")
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "sample_cases.json"
 SHOWN_SAMPLE = "sample-3"  # mixed feelings: the interesting, usually escalated, case
-SIZE = (1440, 900)
+SIZE = (1280, 720)  # the smallest size the window is made for, with the LLM pane open
 POLL_MS = 250
 TIME_LIMIT_S = 300  # the embedded LLM loads and writes slowly on a busy 2-core machine
 
