@@ -138,6 +138,15 @@ def test_the_signature_is_shown_as_signed_and_verified(stored, tmp_path):
     assert "NOT verified" not in text
 
 
+def test_a_blind_first_judgement_is_printed_beside_the_signature(stored, tmp_path):
+    case_id = stored.ids["accents"]
+    judgement = stored.store.record_judgement(case_id, None, "<b>too short</b> to tell", "zoe")
+    text = text_of(export(stored, ["accents"], tmp_path / "judged.pdf").path)
+    assert "Blind first judgements (recorded before the model's answer was shown" in text
+    assert (f"cannot tell — “<b>too short</b> to tell”, by zoe at {utc(judgement.time)} "
+            f"(audit event {judgement.event_id})") in text
+
+
 def test_the_summary_counts_the_signatures(stored, tmp_path):
     result = export(stored, ["plain", "accents", "cjk"], tmp_path / "summary.pdf")
     first = " ".join(PdfReader(result.path).pages[0].extract_text().split())

@@ -261,3 +261,17 @@ def test_the_window_fits_1024_by_700_with_the_pane_open_and_nothing_is_cut_off(q
     window.tabs.setCurrentWidget(window.history)  # the history fits beside the pane too
     qtbot.wait(50)
     assert window.history.width() >= window.history.minimumSizeHint().width()
+
+
+def test_a_cases_kept_columns_are_shown_with_its_source(qtbot, gui):
+    window = gui()
+    store, bench = window.context.store, window.context.workbench
+    ((prediction, decision),) = decide(bench, ["the rash spread to my arms"])
+    case_id = store.add_case("the rash spread to my arms", "clinic.csv:19 (id 4471)",
+                             {"id": "4471", "ward": "B2"}, prediction=prediction,
+                             escalation=decision).case_id
+    window.open_case(case_id)
+    qtbot.waitUntil(lambda: shown_case(window) == case_id, timeout=WAIT)
+    source = window.case_view.source_label
+    assert source.text() == f"case {case_id} · from clinic.csv:19 (id 4471) · id 4471 · ward B2"
+    assert "ward: B2" in source.toolTip()

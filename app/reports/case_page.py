@@ -297,7 +297,23 @@ def _review(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
     older = [w.p("Earlier reviews (superseded, kept as the record):", w.styles.small),
              *earlier] if earlier else []
     return [KeepTogether([w.heading("Human review and signature"),
-                          boxed([table], LABEL_BG, SIGNED_EDGE)]), *older]
+                          boxed([table], LABEL_BG, SIGNED_EDGE)]), *_judgements(case, ctx),
+            *older]
+
+
+def _judgements(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
+    """Blind first judgements, made before the model's answer was shown (not signatures)."""
+    w = ctx.writer
+    lines = [w.p(judgement_line(j), w.styles.small) for j in case.judgements]
+    return [w.p("Blind first judgements (recorded before the model's answer was shown; "
+                "covered by the signature that followed):", w.styles.small), *lines] \
+        if lines else []
+
+
+def judgement_line(judgement) -> str:
+    note = f" — “{judgement.note}”" if judgement.note else ""
+    return (f"{judgement.label or 'cannot tell'}{note}, by {judgement.judge} at "
+            f"{utc(judgement.time)} (audit event {judgement.event_id})")
 
 
 # -- the case's audit events ----------------------------------------------------------------------

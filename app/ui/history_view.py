@@ -60,6 +60,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.context import AppContext
+from app.ui.desktop import open_file
 from app.ui.icons import icon
 from app.ui.signatures import display_name
 from app.ui.tasks import SerialisedStore, Task, format_duration, if_alive
@@ -1169,7 +1170,8 @@ class HistoryView(QWidget):
         self._export_ended(f"Exported {result.cases:,} case(s), {result.pages} page(s), to "
                            f"{result.path} in {result.seconds:.1f} s (SHA-256 "
                            f"{result.sha256[:12]}…).")
-        self.context.message.emit("info", f"Exported {result.cases} case(s) to {result.path}")
+        self.context.offer.emit("info", f"Exported {result.cases} case(s) to {result.path}",
+                                "Open PDF", lambda: open_file(result.path))
 
     def _export_ended(self, text: str) -> None:
         self.status.setText(text)

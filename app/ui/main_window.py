@@ -13,8 +13,8 @@ import importlib
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from app.ui.account_status import AccountStatus
 from app.ui.case_view import CaseView, remote_settings
 from app.ui.context import AppContext
+from app.ui.desktop import open_file
 from app.ui.llm_pane import LLMPane
 from app.ui.result_panel import TONES, make_badge, muted
 from app.ui.sign_in_dialog import open_sign_in
@@ -54,11 +55,6 @@ def optional(module: str, name: str):
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         return None
-
-
-def open_file(path) -> bool:
-    """Open a file in the desktop's viewer for its type (the exported PDF)."""
-    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
 def icon_for(name: str) -> QIcon:
