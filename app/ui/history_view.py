@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QToolBar,
     QVBoxLayout,
@@ -70,7 +71,8 @@ MAX_QUEUED_PAGES = 8  # a screenful is one or two pages; older wishes are droppe
 SEARCH_DEBOUNCE_MS = 300
 REFRESH_THROTTLE_MS = 500
 PLACEHOLDER = "…"
-COMBO_CHARS = 6  # the filter combos' width, in characters
+COMBO_CHARS = 6  # the filter combos' narrowest, in characters
+COMBO_MAX_WIDTH = 240  # px: their widest
 HIDDEN = "hidden (blind)"  # a cell of the model's answer, in blind review, before a review
 CASE_ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -628,8 +630,10 @@ class HistoryView(QWidget):
         self.model_filter = self._combo("historyModelFilter", "Model", [("Any model", None)])
         for widget in (self.label_filter, self.decision_filter, self.reviewed_filter,
                        self.model_filter):
-            row.addWidget(widget)
-        row.addStretch(1)
+            # Narrow when the pane leaves little room, their whole text when there is room.
+            widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            widget.setMaximumWidth(COMBO_MAX_WIDTH)
+            row.addWidget(widget, 1)
         self.clear_button = QPushButton("Clear filters")
         self.count_label = QLabel("")
         row.addWidget(self.clear_button)
