@@ -69,13 +69,15 @@ def progressive_budgets(budget: int, first: int | None, method: str, n_features:
 
 
 def seen_prefix(classifier: Classifier, text: str) -> int:
-    """How many characters of ``text`` fit in the model window (all of them if it fits)."""
+    """How many characters of ``text`` the model reads (all of them within its read limit:
+    its window, or all its pooled windows)."""
     offsets = classifier.tokenizer(text, return_offsets_mapping=True,
                                    verbose=False)["offset_mapping"]
-    if len(offsets) <= classifier.max_length:
+    limit = classifier.read_limit
+    if len(offsets) <= limit:
         return len(text)
-    # The window keeps [CLS], max_length - 2 word pieces and [SEP].
-    return offsets[classifier.max_length - 2][1]
+    # What is read keeps [CLS], limit - 2 word pieces and [SEP].
+    return offsets[limit - 2][1]
 
 
 class MaskedText:

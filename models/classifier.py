@@ -1,7 +1,9 @@
 """The trained classifier: load a verified model directory and answer for cases.
 
-Probabilities are temperature-calibrated; texts longer than the model window are cut and the
-answer says so.
+Probabilities are temperature-calibrated. A text longer than the model window is read whole in
+overlapping windows whose logits are pooled (``models.inference``), up to a limit past which
+the answer says what was not read. A model trained before pooling existed reads its first
+window only: its temperature and escalation policy were fitted that way.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from models.inference import (
 from models.manifest_signature import ManifestTrust
 from models.progress import CancelFlag, ProgressCallback
 from models.types import CaseInput, Prediction
+from models.windows import READ_LIMIT_TOKENS
 
 CaseLike = CaseInput | str
 
@@ -48,13 +51,15 @@ class CaseScores:
     embeddings: np.ndarray
     truncated: np.ndarray
     n_tokens: np.ndarray
+    n_windows: np.ndarray | None = None
 
 
 class Classifier:
     """A fine-tuned sequence classifier with its labels, temperature and window."""
 
     def __init__(self, model, tokenizer, labels: list[str], temperature: float,
-                 model_id: str, max_length: int, path: Path | None = None) -> None:
+                 model_id: str, max_length: int, path: Path | None = None,
+                 pooling: str = "first") -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.labels = list(labels)
@@ -62,6 +67,7 @@ class Classifier:
         self.model_id = model_id
         self.max_length = int(max_length)
         self.path = path
+        self.pooling = pooling  # how windows are pooled ("first": the first window only)
         self._quantized: Classifier | None = None
 
     @classmethod
@@ -77,17 +83,22 @@ class Classifier:
         model = AutoModelForSequenceClassification.from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, meta["labels"], meta["temperature"], meta["id"],
-                   meta["max_length"], path)
+                   meta["max_length"], path, meta.get("pooling", "first"))
 
     def encode(self, texts: Sequence[str]) -> EncodedTexts:
-        return encode(self.tokenizer, list(texts), self.max_length)
+        return encode(self.tokenizer, list(texts), self.max_length, self.pooling)
+
+    @property
+    def read_limit(self) -> int:
+        """How many tokens of a text are read at most."""
+        return self.max_length if self.pooling == "first" else READ_LIMIT_TOKENS
 
     def logits(self, texts: Sequence[str], batch_size: int = 32,
                progress: ProgressCallback | None = None,
                cancel: CancelFlag | None = None) -> np.ndarray:
         """Uncalibrated logits, for layers (attributions, calibration) that need them."""
         return forward_logits(self.model, self.encode(texts), self.tokenizer.pad_token_id,
-                              batch_size, progress, cancel)
+                              batch_size, progress, cancel, pooling=self.pooling)
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         return calibrated_probabilities(self.logits(texts, batch_size), self.temperature)
@@ -99,10 +110,11 @@ class Classifier:
         the escalation policy needs to fit on, or to decide a case."""
         encoded = self.encode([_text_of(text) for text in texts])
         logits, embeddings = forward_outputs(self.model, encoded, self.tokenizer.pad_token_id,
-                                             batch_size, progress, cancel, embeddings=True)
+                                             batch_size, progress, cancel, embeddings=True,
+                                             pooling=self.pooling)
         return CaseScores(calibrated_probabilities(logits, self.temperature), embeddings,
                           np.array(encoded.truncated, dtype=bool),
-                          np.array(encoded.full_lengths))
+                          np.array(encoded.full_lengths), np.array(encoded.n_windows))
 
     def quantized(self) -> Classifier:
         """A copy with int8 dynamically quantised linear layers: about twice as fast on a CPU,
@@ -114,7 +126,8 @@ class Classifier:
                     copy.deepcopy(self.model), {torch.nn.Linear}, dtype=torch.qint8
                 )
             self._quantized = Classifier(model, self.tokenizer, self.labels, self.temperature,
-                                         self.model_id, self.max_length, self.path)
+                                         self.model_id, self.max_length, self.path,
+                                         self.pooling)
         return self._quantized
 
     def predict(self, case: CaseLike) -> Prediction:
@@ -126,19 +139,23 @@ class Classifier:
         texts = [_text_of(case) for case in cases]
         encoded = self.encode(texts)
         logits = forward_logits(self.model, encoded, self.tokenizer.pad_token_id,
-                                batch_size, progress, cancel)
+                                batch_size, progress, cancel, pooling=self.pooling)
         probs = calibrated_probabilities(logits, self.temperature)
         return [
-            self._prediction(p, n_tokens, truncated)
-            for p, n_tokens, truncated in zip(probs, encoded.full_lengths, encoded.truncated,
-                                              strict=True)
+            self._prediction(p, n_tokens, truncated, windows)
+            for p, n_tokens, truncated, windows in zip(
+                probs, encoded.full_lengths, encoded.truncated, encoded.n_windows, strict=True)
         ]
 
     def predictions_of(self, scores: CaseScores) -> list[Prediction]:
-        return [self._prediction(p, n, t) for p, n, t in
-                zip(scores.probabilities, scores.n_tokens, scores.truncated, strict=True)]
+        windows = scores.n_windows if scores.n_windows is not None else \
+            np.ones(len(scores.n_tokens), dtype=int)
+        return [self._prediction(p, n, t, w) for p, n, t, w in
+                zip(scores.probabilities, scores.n_tokens, scores.truncated, windows,
+                    strict=True)]
 
-    def _prediction(self, probs: np.ndarray, n_tokens: int, truncated: bool) -> Prediction:
+    def _prediction(self, probs: np.ndarray, n_tokens: int, truncated: bool,
+                    windows: int = 1) -> Prediction:
         top_two = np.sort(probs)[::-1][:2]
         return Prediction(
             label=self.labels[int(probs.argmax())],
@@ -147,5 +164,6 @@ class Classifier:
             model_id=self.model_id,
             truncated=bool(truncated),
             n_tokens=int(n_tokens),
+            windows=int(windows),
         )
 

@@ -218,7 +218,7 @@ class EscalationPolicy:
             if truncated[row]:
                 length = (f" ({int(n_tokens[row])} tokens, {n_tokens_read} read)"
                           if n_tokens is not None and n_tokens_read else "")
-                reasons.append(("truncated", f"the text is longer than the model window{length}:"
+                reasons.append(("truncated", f"the text is longer than the model reads{length}:"
                                              " its end was not read"))
             if ood_scores[row] > self.ood.threshold:
                 reasons.append(("unusual", f"the text is unlike the calibration cases "
@@ -259,7 +259,7 @@ def predict_and_decide(classifier, policy: EscalationPolicy | None, texts: list[
     predictions = classifier.predictions_of(scores)
     if policy is None:
         return [(p, no_policy_decision(p.label, p.probabilities[p.label])) for p in predictions]
-    decisions = policy.decide(scores, classifier.max_length)
+    decisions = policy.decide(scores, classifier.read_limit)
     seen = seen_scripts(classifier.path)
     if seen is not None:
         decisions = [_check_script(d, text, seen) for d, text in zip(decisions, texts,

@@ -9,6 +9,7 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from models.progress import CancelFlag, ProgressCallback, ProgressTracker, raise_if_cancelled
+from models.windows import POOLINGS, READ_LIMIT_TOKENS, window_pieces
 
 
 def quiet_transformers() -> None:
@@ -19,21 +20,57 @@ def quiet_transformers() -> None:
 
 @dataclass(frozen=True)
 class EncodedTexts:
-    """Token ids cut to the model window, with each text's full length before the cut."""
+    """Each text as token windows: ``input_ids`` holds every window, ``owners`` the text each
+    belongs to (in order), ``full_lengths`` each text's whole length in tokens."""
 
     input_ids: list[list[int]]
     full_lengths: list[int]
     max_length: int
+    owners: list[int] | None = None  # None: one window per text
+    read_limit: int | None = None  # tokens read at most per text (None: one window)
+
+    @property
+    def limit(self) -> int:
+        return self.read_limit or self.max_length
 
     @property
     def truncated(self) -> list[bool]:
-        return [n > self.max_length for n in self.full_lengths]
+        """Texts whose tail was not read (longer than every window together can hold)."""
+        return [n > self.limit for n in self.full_lengths]
+
+    @property
+    def window_owners(self) -> list[int]:
+        return self.owners if self.owners is not None else list(range(len(self.input_ids)))
+
+    @property
+    def n_windows(self) -> list[int]:
+        counts = [0] * len(self.full_lengths)
+        for owner in self.window_owners:
+            counts[owner] += 1
+        return counts
 
 
-def encode(tokenizer, texts: list[str], max_length: int) -> EncodedTexts:
+def encode(tokenizer, texts: list[str], max_length: int, pooling: str = "first") -> EncodedTexts:
+    """Token ids of ``texts``: cut to one window (``pooling="first"``), or split into
+    overlapping windows up to ``READ_LIMIT_TOKENS`` (every other pooling)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
     full = tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"]
-    cut = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    return EncodedTexts(cut, [len(ids) for ids in full], max_length)
+    lengths = [len(ids) for ids in full]
+    if pooling == "first":
+        cut = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        return EncodedTexts(cut, lengths, max_length)
+    bare = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+    # The tokenizer's own special tokens around an empty text ([CLS] [SEP] for BERT) wrap
+    # every window, as they wrap a text read in one piece.
+    wrap = tokenizer("", add_special_tokens=True)["input_ids"]
+    head, tail = wrap[:1], wrap[1:]
+    windows, owners = [], []
+    for owner, ids in enumerate(bare):
+        for piece in window_pieces(ids, max_length - len(wrap)):
+            windows.append([*head, *piece, *tail])
+            owners.append(owner)
+    return EncodedTexts(windows, lengths, max_length, owners, READ_LIMIT_TOKENS)
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -75,9 +112,11 @@ def forward_logits(
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
     stage: str = "classifying",
+    pooling: str = "mean",
 ) -> np.ndarray:
-    """Logits for every encoded text, in input order."""
-    logits, _ = forward_outputs(model, encoded, pad_id, batch_size, progress, cancel, stage)
+    """Logits for every encoded text (its windows pooled), in input order."""
+    logits, _ = forward_outputs(model, encoded, pad_id, batch_size, progress, cancel, stage,
+                                pooling=pooling)
     return logits
 
 
@@ -90,9 +129,11 @@ def forward_outputs(
     cancel: CancelFlag | None = None,
     stage: str = "classifying",
     embeddings: bool = False,
+    pooling: str = "mean",
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Logits, and with ``embeddings`` the mean of the encoder's last hidden states over each
-    text's tokens (L2-normalised): one forward pass gives both."""
+    """Logits per text (its windows' logits pooled: ``pooling``), and with ``embeddings`` the
+    mean of the encoder's last hidden states over each text's tokens (L2-normalised): one
+    forward pass gives both."""
     n = len(encoded.input_ids)
     logits = np.zeros((n, model.config.num_labels), dtype=np.float32)
     pooled = np.zeros((n, model.config.hidden_size), dtype=np.float32) if embeddings else None
@@ -107,7 +148,30 @@ def forward_outputs(
             if pooled is not None:
                 pooled[batch] = mean_pool(out.hidden_states[-1], inputs["attention_mask"])
             tracker.advance(len(batch))
-    return logits, pooled
+    if encoded.owners is None:
+        return logits, pooled
+    return pool_windows(logits, encoded, pooling), \
+        None if pooled is None else pool_embeddings(pooled, encoded)
+
+
+def pool_windows(window_logits: np.ndarray, encoded: EncodedTexts, pooling: str) -> np.ndarray:
+    """One row of logits per text from its windows' rows."""
+    owners = np.asarray(encoded.window_owners)
+    texts = np.zeros((len(encoded.full_lengths), window_logits.shape[1]), dtype=np.float32)
+    for text in range(len(texts)):
+        rows = window_logits[owners == text]
+        texts[text] = rows.max(0) if pooling == "max" else \
+            rows[0] if pooling == "first" else rows.mean(0)
+    return texts
+
+
+def pool_embeddings(window_embeddings: np.ndarray, encoded: EncodedTexts) -> np.ndarray:
+    """A text's embedding: the mean of its windows' (re-normalised)."""
+    owners = np.asarray(encoded.window_owners)
+    texts = np.stack([window_embeddings[owners == text].mean(0)
+                      for text in range(len(encoded.full_lengths))])
+    norms = np.linalg.norm(texts, axis=1, keepdims=True)
+    return (texts / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:

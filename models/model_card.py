@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from models.types import ModelCard
+from models.windows import READ_LIMIT_TOKENS
 
 INTENDED_USE = (
     "Decision support for a human reviewer who reads each case: the model proposes a label with "
@@ -29,6 +30,18 @@ def comparison_sentence(model: dict, baseline: dict) -> str:
     return "On the test split the fine-tuned model scores " + "; ".join(parts) + "."
 
 
+def reading_limit(config: dict) -> str:
+    """What of a long case the model reads (a model trained before pooling reads one window)."""
+    window = config["max_length"]
+    if config.get("pooling", "first") == "first":
+        return (f"Reads at most the first {window} tokens of a case; longer cases are cut, and "
+                "the answer says so.")
+    return (f"Reads a case whole in overlapping {window}-token windows whose answers are "
+            f"pooled ({config['pooling']} of the logits), up to {READ_LIMIT_TOKENS:,} tokens "
+            "(about 6,000 English words); past that the rest is not read, and the answer "
+            "says so.")
+
+
 def limitations(card: dict) -> list[str]:
     data = card["training_data"]
     test = card["metrics"]["test"]
@@ -36,8 +49,7 @@ def limitations(card: dict) -> list[str]:
     return [
         f"Trained on {data['rows']['train']} rows of {data['name']}; on text from another "
         "domain, population or writing style its accuracy is unknown and likely lower.",
-        f"Reads at most the first {card['training']['config']['max_length']} tokens of a case; "
-        "longer cases are cut, and the answer says so.",
+        reading_limit(card['training']['config']),
         f"Weakest class on the test split: '{weakest[0]}' (F1 {weakest[1]['f1']:.2f}, "
         f"{weakest[1]['support']} cases); its predictions deserve the most scrutiny.",
         f"Test metrics come from {test['n']} cases; with so few, they are uncertain by several "

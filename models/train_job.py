@@ -92,23 +92,24 @@ class SplitScores:
 
 
 def evaluate_splits(result: FineTuneResult, splits: Splits, labels: list[str],
-                    max_length: int, cancel: CancelFlag | None):
+                    max_length: int, cancel: CancelFlag | None, pooling: str = "first"):
     """Logits for validation, calibration and test; the temperature; metrics per split; and
     the calibrated scores (with embeddings) of the held-out splits."""
     index = {label: i for i, label in enumerate(labels)}
     logits, truth, embeddings, encodings = {}, {}, {}, {}
     for name in ("validation", *HELD_OUT_SPLITS):
         part = getattr(splits, name)
-        encodings[name] = encode(result.tokenizer, list(part.texts), max_length)
+        encodings[name] = encode(result.tokenizer, list(part.texts), max_length, pooling)
         logits[name], embeddings[name] = forward_outputs(
             result.model, encodings[name], result.tokenizer.pad_token_id, cancel=cancel,
-            embeddings=name in HELD_OUT_SPLITS)
+            embeddings=name in HELD_OUT_SPLITS, pooling=pooling)
         truth[name] = np.array([index[y] for y in part.labels])
     temperature = fit_temperature(logits["validation"], truth["validation"])
     held_out = SplitScores(
         {name: CaseScores(calibrated_probabilities(logits[name], temperature),
                           embeddings[name], np.array(encodings[name].truncated, dtype=bool),
-                          np.array(encodings[name].full_lengths))
+                          np.array(encodings[name].full_lengths),
+                          np.array(encodings[name].n_windows))
          for name in HELD_OUT_SPLITS},
         {name: truth[name] for name in HELD_OUT_SPLITS})
     metrics = {}
@@ -195,7 +196,8 @@ def train_and_save(
         result = fine_tune(base_dir, splits, labels, config, progress, cancel)
         _stage(progress, "evaluating")
         temperature, metrics, held_out = evaluate_splits(result, splits, labels,
-                                                         config.max_length, cancel)
+                                                         config.max_length, cancel,
+                                                         config.pooling)
         _stage(progress, "fitting the baseline")
         baseline = evaluate_baseline(splits, labels, config.seed)
     chance = chance_test(metrics["test"], splits.test.labels)
@@ -234,6 +236,7 @@ def train_and_save(
         write_json(directory / META_FILE, {
             "format": 1, "id": model_id, "created": created, "labels": labels,
             "temperature": temperature, "max_length": config.max_length,
+            "pooling": config.pooling,
             "training_data": {"name": spec.name}, "metrics": {"test": metrics["test"]},
             "chance_test": chance,
         })

@@ -30,6 +30,7 @@ from models.splits import Splits
 @dataclass(frozen=True)
 class TrainingConfig:
     max_length: int = 256
+    pooling: str = "mean"  # windows of a long text pooled ("first": read one window only)
     batch_size: int = 16
     learning_rate: float = 5e-5
     max_epochs: int = 6
@@ -111,9 +112,11 @@ def fine_tune(
     set_seed(config.seed)
     model, tokenizer = load_base(base_dir, labels)
     index = {label: i for i, label in enumerate(labels)}
-    train = encode(tokenizer, list(splits.train.texts), config.max_length)
-    val = encode(tokenizer, list(splits.validation.texts), config.max_length)
-    y_train = np.array([index[y] for y in splits.train.labels])
+    train = encode(tokenizer, list(splits.train.texts), config.max_length, config.pooling)
+    val = encode(tokenizer, list(splits.validation.texts), config.max_length, config.pooling)
+    # Every window of a long text learns its text's label; validation pools them as the
+    # model will when it answers.
+    y_train = np.array([index[splits.train.labels[owner]] for owner in train.window_owners])
     y_val = np.array([index[y] for y in splits.validation.labels])
     lengths = [len(ids) for ids in train.input_ids]
     rng = np.random.default_rng(config.seed)
@@ -148,7 +151,8 @@ def fine_tune(
             tracker.advance(message=f"epoch {epoch}/{config.max_epochs}, loss {loss.item():.3f}")
             if steps >= total_steps:
                 break
-        val_logits = forward_logits(model, val, tokenizer.pad_token_id, cancel=cancel)
+        val_logits = forward_logits(model, val, tokenizer.pad_token_id, cancel=cancel,
+                                    pooling=config.pooling)
         score = float(f1_score(y_val, val_logits.argmax(1), average="macro"))
         result.history.append({"epoch": epoch, "train_loss": float(np.mean(losses)),
                                "validation_macro_f1": score})

@@ -111,7 +111,9 @@ class Prediction:
     """The classifier's answer for one case.
 
     ``probabilities`` are temperature-calibrated; ``margin`` is the gap between the top two.
-    ``truncated`` says the text was longer than the model's window and its tail was not read.
+    ``truncated`` says the tail of the text was not read: longer than the model's window (a
+    model that reads one window) or than the read limit of a model that pools its windows.
+    ``windows`` is how many windows were read and pooled (1 for a short text).
     ``prediction_set`` is filled by the escalation policy (conformal sets), when one is fitted.
     """
 
@@ -125,6 +127,7 @@ class Prediction:
     truncated: bool
     n_tokens: int
     prediction_set: tuple[str, ...] | None = None
+    windows: int = 1
 
     @property
     def confidence(self) -> float:
@@ -153,7 +156,8 @@ class Prediction:
                    model_id=require(data, "model_id", kind, str),
                    truncated=require(data, "truncated", kind, bool),
                    n_tokens=require(data, "n_tokens", kind, int),
-                   prediction_set=strings(data, "prediction_set", kind, optional=True))
+                   prediction_set=strings(data, "prediction_set", kind, optional=True),
+                   windows=require(data, "windows", kind, int, optional=True) or 1)
 
 
 AUTO, ESCALATE = "auto", "escalate"

@@ -139,7 +139,19 @@ def test_one_word(classifier):
     assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
 
 
-def test_text_beyond_the_window_is_marked_unseen(classifier):
+def test_a_long_text_is_explained_whole(classifier):
+    """Longer than the 32-token window: every word, the tail's too, gets its value."""
+    text = "great relief " * 30 + "awful rash THE END"
+    result = explain(classifier, text, budget=200)
+    assert not result.truncated and result.seen_chars == len(text)
+    assert result.features[-1].text == "END"
+    assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
+
+
+def test_text_beyond_the_window_is_marked_unseen(classifier, monkeypatch):
+    """A model trained before windows were pooled reads its first window only: the rest is
+    marked as not read."""
+    monkeypatch.setattr(classifier, "pooling", "first")
     text = "awful rash " * 40 + "THE END"
     result = explain(classifier, text, budget=60)
     assert result.truncated and result.seen_chars < len(text)

@@ -78,11 +78,13 @@ def test_reviewed_cases_certify_a_threshold_and_the_old_policy_is_kept(classifie
 
 def test_every_reason_is_given(classifier):
     policy = fitted(classifier, EscalationSettings(alpha=0.2, always_review=("negative",)))
-    long_text = "awful terrible rash pain " * 20
+    from models.windows import READ_LIMIT_TOKENS
+
+    long_text = "awful terrible rash pain " * (READ_LIMIT_TOKENS // 4)  # past the read limit
     (_, decision), = predict_and_decide(classifier, policy, [long_text])
     assert decision.label == "negative"
     assert {"truncated", "always_review"} <= set(decision.reason_codes)
-    assert any("longer than the model window" in r for r in decision.reasons)
+    assert any("longer than the model reads" in r for r in decision.reasons)
 
 
 @pytest.mark.parametrize("settings, message", [

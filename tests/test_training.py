@@ -67,17 +67,37 @@ def test_predictions_are_calibrated_probabilities(trained_home):
     assert np.allclose(list(prediction.probabilities.values()), expected, atol=1e-6)
 
 
-def test_batch_and_single_predictions_agree_and_long_texts_say_truncated(trained_home):
+def test_batch_and_single_predictions_agree_and_long_texts_are_read_whole(trained_home):
+    from models.windows import READ_LIMIT_TOKENS
+
     classifier = active_classifier(trained_home)
-    texts = ["awful rash", "okay unsure mixed", "great " * 200]
+    assert classifier.pooling == "mean" and classifier.read_limit == READ_LIMIT_TOKENS
+    past_limit = "great " * READ_LIMIT_TOKENS
+    texts = ["awful rash", "okay unsure mixed", "great " * 200, past_limit]
     batch = classifier.predict_batch(texts)
     for text, prediction in zip(texts, batch, strict=True):
         single = classifier.predict(text)
         assert single.label == prediction.label
         assert np.allclose(list(single.probabilities.values()),
                            list(prediction.probabilities.values()), atol=1e-5)
-    assert [p.truncated for p in batch] == [False, False, True]
-    assert batch[2].n_tokens > classifier.max_length
+    # Longer than the 32-token window, read whole in windows; only past the limit is cut.
+    assert [p.truncated for p in batch] == [False, False, False, True]
+    assert batch[2].n_tokens > classifier.max_length and batch[2].windows > 5
+    assert batch[0].windows == 1 and batch[3].n_tokens > READ_LIMIT_TOKENS
+
+
+def test_the_tail_of_a_long_text_counts(trained_home):
+    """Before: a text was cut at the window, and what came after it changed nothing."""
+    classifier = active_classifier(trained_home)
+    head = "great wonderful relief the medicine works " * 4
+    tail = "awful terrible rash and pain, horrible " * 12
+    whole = classifier.predict(head + tail)
+    assert whole.windows > 2
+    classifier.pooling = "first"  # the old reading: the first window only
+    first = classifier.predict(head + tail)
+    classifier.pooling = "mean"
+    assert first.truncated and not whole.truncated
+    assert whole.probabilities["negative"] > first.probabilities["negative"] + 0.2
 
 
 def test_empty_case_text_is_refused(trained_home):

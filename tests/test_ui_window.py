@@ -44,7 +44,9 @@ def test_case_flow_end_to_end(qtbot, gui, tmp_path, llm_server):
     qtbot.waitUntil(lambda: label.text().startswith("negative"), timeout=WAIT)
     badge = window.findChild(QLabel, "decisionBadge")
     assert badge.text() == "ESCALATE"
-    assert "window" in view.result.reasons.text()  # the truncation reason, in words
+    # Longer than the 32-token window: read whole, and the answer says how.
+    assert view.result.length_line.text().startswith("Read whole:")
+    assert "window" not in view.result.reasons.text()
     assert window.findChild(type(view.result.bars), "probabilityView").rows
     qtbot.waitUntil(lambda: settled(window) and view.state.opinion is not None, timeout=WAIT)
     browser = view.attribution.browser

@@ -14,6 +14,7 @@ from app.cli.common import (
     load_cli_workbench,
 )
 from models.errors import CasewiseError
+from models.windows import reading_text
 
 SAMPLE_CASES = Path(__file__).resolve().parents[2] / "assets" / "sample_cases.json"
 
@@ -55,8 +56,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _format_prediction(prediction) -> str:
     others = ", ".join(f"{label} {p:.2f}" for label, p in
                        sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])[1:])
-    note = (f"  [truncated: the text has {prediction.n_tokens} tokens; only the first part "
-            "fits the model window]") if prediction.truncated else ""
+    reading = reading_text(prediction.n_tokens, prediction.windows, prediction.truncated)
+    note = f"  [{reading}]" if reading else ""
     top = prediction.probabilities[prediction.label]
     return f"{prediction.label:<12} {top:.2f}  ({others}){note}"
 

@@ -32,6 +32,7 @@ from app.reports.styles import (
 )
 from explainers.render import highlight, highlight_scale, segments
 from explainers.wording import flip_words
+from models.windows import reading_text
 
 if TYPE_CHECKING:  # importing app.store would load alembic; only the types are needed
     from app.store.records import CaseRecord, Review
@@ -104,9 +105,9 @@ def _decision(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
         ("Probabilities", _probabilities(prediction)),
         ("Prediction set", _prediction_set(prediction, escalation)),
     ]
-    if prediction.truncated:
-        rows.append(("Truncated", f"{prediction.n_tokens} tokens: only the first part "
-                                  "fits the model window and was read."))
+    reading = reading_text(prediction.n_tokens, prediction.windows, prediction.truncated)
+    if reading:
+        rows.append(("Length", reading[0].upper() + reading[1:] + "."))
     rows += _escalation_rows(escalation, ctx)
     return [w.heading("Model decision"), w.fields(rows)]
 

@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from models.types import EscalationDecision, Prediction
+from models.windows import reading_text
 
 # Semantic colours, readable with white text on light and dark palettes alike (WCAG AA).
 TONES = {
@@ -210,6 +211,8 @@ class ResultPanel(QFrame):
         layout.addWidget(self.meanings)
         self.set_line = muted(QLabel())
         layout.addWidget(self.set_line)
+        self.length_line = muted(QLabel(objectName="lengthLine"))  # how much was read
+        layout.addWidget(self.length_line)
         self.badge = make_badge("", "muted", "decisionBadge")
         layout.addSpacing(4)
         layout.addWidget(self.badge)
@@ -238,6 +241,9 @@ class ResultPanel(QFrame):
         self.bars.set_probabilities(prediction.probabilities, prediction.label,
                                     prediction_set(prediction, decision))
         self.set_line.setText(set_text(prediction, decision))
+        reading = reading_text(prediction.n_tokens, prediction.windows, prediction.truncated)
+        self.length_line.setText(reading[:1].upper() + reading[1:] + "." if reading else "")
+        self.length_line.setVisible(bool(reading))
         text, tone, reasons, guarantee = decision_texts(decision)
         self.badge.setText(text)
         self.badge.setStyleSheet(badge_style(tone))

@@ -17,8 +17,9 @@ from app.ui.app import make_window, start_background
 from tests.helpers.llm_server import serving
 from tests.helpers.ui_accounts import add_user
 
-# Long enough for the small model's 32-token window: it is escalated ("truncated"), and its
-# words are the synthetic data's negative ones, so the model says "negative".
+# Longer than the small model's 32-token window (read whole, in windows), escalated (the tiny
+# model certifies no threshold), and its words are the synthetic data's negative ones, so the
+# model says "negative".
 NEGATIVE_CASE = ("awful terrible rash and pain, the medicine was horrible and my doctor stopped "
                  "it after two weeks because the pain got worse and the rash spread over my "
                  "arms and legs, it was awful every single day and i was miserable")
