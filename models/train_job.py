@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,12 +71,28 @@ def load_splits(spec: DatasetSpec, seed: int) -> tuple[Splits, list[dict]]:
         return splits, [train_report.to_dict(), test_report.to_dict()]
     data, report = data_io.load_labeled(spec.path, spec.text_col, spec.label_col, spec.encoding)
     if spec.test_path is None:
-        return split_one_file(data, str(spec.path), seed), [report.to_dict()]
+        with _saying_what_was_dropped(report):
+            return split_one_file(data, str(spec.path), seed), [report.to_dict()]
     test, test_report = data_io.load_labeled(
         spec.test_path, spec.text_col, spec.label_col, spec.encoding
     )
     splits = split_train_and_test(data, str(spec.path), test, str(spec.test_path), seed)
     return splits, [report.to_dict(), test_report.to_dict()]
+
+
+@contextmanager
+def _saying_what_was_dropped(report) -> Iterator[None]:
+    """A refusal of the rows that are left also says how many repeated texts were dropped:
+    a file of one text repeated is otherwise refused for a reason that hides it."""
+    try:
+        yield
+    except DataError as exc:
+        if not report.dropped_duplicates:
+            raise
+        conflicts = (f", {report.conflicting_duplicates:,} of them with another label"
+                     if report.conflicting_duplicates else "")
+        raise DataError(f"{exc} ({report.dropped_duplicates:,} of {report.rows_read:,} rows "
+                        f"repeat an earlier row's text and were dropped{conflicts}.)") from exc
 
 
 def _stage(progress: ProgressCallback | None, stage: str) -> None:

@@ -82,6 +82,28 @@ def test_hundreds_of_tiny_classes_get_a_short_message():
     assert "--label-col" in message
 
 
+def test_a_file_of_one_repeated_text_says_so(tmp_path):
+    """Every row the same text: refused, and the message says the repeats were dropped."""
+    from models.train_job import DatasetSpec, load_splits
+
+    rows = "".join(f"same text here,{'ab'[i % 2]}\n" for i in range(30))
+    path = tmp_path / "same.csv"
+    path.write_text("text,label\n" + rows, encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_splits(DatasetSpec("same", path=path), seed=1)
+    message = str(caught.value)
+    assert "at least two classes" in message
+    assert "29 of 30 rows repeat an earlier row's text and were dropped, 15 of them with " \
+           "another label" in message
+
+
+def test_a_class_of_two_examples_is_named():
+    data = LabeledTexts(tuple(f"text {i}" for i in range(22)),
+                        tuple(["common"] * 20 + ["rare"] * 2), tuple(range(1, 23)))
+    with pytest.raises(DataError, match=r"too few rows for class 'rare' \(2\).*merge or drop"):
+        split_one_file(data, "small.csv", seed=1)
+
+
 # -- 3. a model no better than chance ---------------------------------------------------------
 
 WORDS = ["the", "medicine", "i", "took", "it", "for", "weeks", "my", "doctor", "and", "was",
