@@ -6,6 +6,7 @@ Scoring them is the case pipeline's (``app.pipeline.run_batch``), the same for
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,8 +71,9 @@ def id_column(columns: Sequence[str]) -> str | None:
 
 
 def _names_an_id(name: str) -> bool:
+    """``patient_id``, ``patient id``, ``patientId``, ``patientID``; not ``PAID`` or ``COVID``."""
     return name.lower().replace(" ", "_").replace("-", "_").endswith("_id") or \
-        name.endswith(("Id", "ID"))
+        re.search(r"[a-z]I[dD]$", name) is not None
 
 
 def _source(file_name: str, row: int, row_id: str | None) -> str:

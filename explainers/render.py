@@ -1,6 +1,6 @@
 """Attributions drawn without Qt: highlighted HTML for the window and the PDF, the colours of
-every highlight (background and text, WCAG AA in a light or dark page), the flip sentence's
-words, and a bar chart of the top features (matplotlib, SVG or PNG bytes)."""
+every highlight (background and text, WCAG AA in a light or dark page), the legend, and a bar
+chart of the top features (matplotlib, SVG or PNG bytes)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ PALETTE = colormaps["RdBu_r"]
 DARK_PAGE_ENDS = (to_hex(PALETTE(0.2)), to_hex(PALETTE(0.8)))  # lowers, raises
 # Black or white text, whichever contrasts more: the worse of the two is never below 4.58:1.
 INKS = ("#000000", "#ffffff")
-AA_CONTRAST = 4.5  # WCAG 2.x level AA for normal text
 # Words under this share of the strongest |value| get no box: the eye goes to what matters.
 NEUTRAL_SHARE = 0.05
 # A page whose base is darker than this is a dark page (where black and white text contrast
@@ -225,7 +224,7 @@ def legend_caption(cls: str, scale: float) -> str:
             f"the strongest colour marks the strongest word for this class")
 
 
-# -- the flip sentence's words ---------------------------------------------------------------------
+# -- the legend ------------------------------------------------------------------------------------
 
 def legend_html(cls: str, scale: float | None = None, base: str = "#ffffff") -> str:
     """The colour legend as HTML, with its scale when given."""

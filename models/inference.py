@@ -55,16 +55,16 @@ def encode(tokenizer, texts: list[str], max_length: int, pooling: str = "first")
     overlapping windows up to ``READ_LIMIT_TOKENS`` (every other pooling)."""
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
-    full = tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"]
-    lengths = [len(ids) for ids in full]
     if pooling == "first":
+        full = tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"]
         cut = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-        return EncodedTexts(cut, lengths, max_length)
+        return EncodedTexts(cut, [len(ids) for ids in full], max_length)
     bare = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     # The tokenizer's own special tokens around an empty text ([CLS] [SEP] for BERT) wrap
     # every window, as they wrap a text read in one piece.
     wrap = tokenizer("", add_special_tokens=True)["input_ids"]
     head, tail = wrap[:1], wrap[1:]
+    lengths = [len(ids) + len(wrap) for ids in bare]
     windows, owners = [], []
     for owner, ids in enumerate(bare):
         for piece in window_pieces(ids, max_length - len(wrap)):
@@ -154,22 +154,23 @@ def forward_outputs(
         None if pooled is None else pool_embeddings(pooled, encoded)
 
 
+def _window_starts(encoded: EncodedTexts) -> np.ndarray:
+    """Where each text's windows begin in the window rows (``encode`` keeps them in order)."""
+    return np.concatenate(([0], np.cumsum(encoded.n_windows)[:-1])).astype(int)
+
+
 def pool_windows(window_logits: np.ndarray, encoded: EncodedTexts, pooling: str) -> np.ndarray:
     """One row of logits per text from its windows' rows."""
-    owners = np.asarray(encoded.window_owners)
-    texts = np.zeros((len(encoded.full_lengths), window_logits.shape[1]), dtype=np.float32)
-    for text in range(len(texts)):
-        rows = window_logits[owners == text]
-        texts[text] = rows.max(0) if pooling == "max" else \
-            rows[0] if pooling == "first" else rows.mean(0)
-    return texts
+    starts = _window_starts(encoded)
+    if pooling == "max":
+        return np.maximum.reduceat(window_logits, starts, axis=0)
+    counts = np.asarray(encoded.n_windows, dtype=np.float32)[:, None]
+    return (np.add.reduceat(window_logits, starts, axis=0) / counts).astype(np.float32)
 
 
 def pool_embeddings(window_embeddings: np.ndarray, encoded: EncodedTexts) -> np.ndarray:
     """A text's embedding: the mean of its windows' (re-normalised)."""
-    owners = np.asarray(encoded.window_owners)
-    texts = np.stack([window_embeddings[owners == text].mean(0)
-                      for text in range(len(encoded.full_lengths))])
+    texts = np.add.reduceat(window_embeddings, _window_starts(encoded), axis=0)
     norms = np.linalg.norm(texts, axis=1, keepdims=True)
     return (texts / np.clip(norms, 1e-12, None)).astype(np.float32)
 

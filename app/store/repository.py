@@ -253,10 +253,11 @@ class CaseRepository(AccountStore):
             return replace(_written(tx.session, case_id, new=False,
                                    record_ids={"review": row.id}), review=review)
 
-    def record_judgement(self, case_id: int, label: str | None, note: str, judge: str
-                         ) -> Judgement:
-        """A blind first judgement (``label`` None: cannot tell), made by ``judge`` before the
-        model's answer was shown: an audit event of the case, not a signature."""
+    def record_judgement(self, case_id: int, label: str | None, note: str,
+                         judge: str | None = None) -> Judgement:
+        """A blind first judgement (``label`` None: cannot tell), made by ``judge`` (default:
+        the store's actor, the signed-in user in the app) before the model's answer was
+        shown: an audit event of the case, not a signature."""
         with self._txn() as tx:
             reads.require_case(tx.session, case_id)
             labels = reads.latest_labels(tx.session, case_id)

@@ -203,7 +203,6 @@ class CaseView(QWidget):
         self._llm_text: list[str] = []
         self._llm_streaming = False  # the current case's task is streaming the LLM's answer
         self._skip_preview = False
-        self._account = None  # who is signed in (the judge of a blind judgement)
         self.deferred_here: set[int] = set()  # deferred in this session: the queue skips them
         self.queue_status = ""  # what the queue holds, as its last step said
         self._source: tuple[str, dict] = ("typed", {})  # where the editor's text came from
@@ -296,7 +295,7 @@ class CaseView(QWidget):
         self.llm.send_declined.connect(lambda: self.llm.show_message("Nothing was sent."))
         self.context.settings_changed.connect(self._settings_changed)
         self._settings_changed(self.context.settings)
-        self.context.account_changed.connect(self._account_changed)
+        self.context.account_changed.connect(self.review.set_signer)
         self.review.set_signer(None)
         self._tab_order()
 
@@ -317,10 +316,6 @@ class CaseView(QWidget):
         settings = self.context.settings
         if settings.open_llm_on_escalation != wanted:
             self.context.update_settings(replace(settings, open_llm_on_escalation=wanted))
-
-    def _account_changed(self, account) -> None:
-        self._account = account
-        self.review.set_signer(account)
 
     def _settings_changed(self, settings) -> None:
         self.review.set_meaning(settings.signature_meaning)
@@ -649,12 +644,11 @@ class CaseView(QWidget):
         if state is None or state.case_id is None or store is None:
             self._message("warning", "The case is still being stored; try again in a moment.")
             return
-        judge = self._account.login if self._account is not None else "not signed in"
         kept = None if label == CANNOT_TELL else label
         generation, case_id = self._generation, state.case_id
         self.review.set_enabled(False)
         self._db("record judgement",
-                 lambda: store.record_judgement(case_id, kept, note, judge)) \
+                 lambda: store.record_judgement(case_id, kept, note)) \
             .on_success(self._current(generation, self._revealed)) \
             .on_failure(self._current(generation,
                                       lambda _m: self.review.set_enabled(True))).start()

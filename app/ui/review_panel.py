@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.settings import MEANINGS
 from app.ui.result_panel import TONES, muted, section_title
-from app.ui.signatures import account_text, manifestation, signature_trusted
+from app.ui.signatures import account_text, manifestation, signature_trusted, signed_time
 
 if TYPE_CHECKING:  # the store's package loads SQLAlchemy and alembic; the type is enough here
     from app.store.records import Account, Judgement, Review
@@ -57,17 +57,8 @@ def judgement_text(judgement: Judgement, model_label: str | None) -> str:
         compared = "you agree: accept it to sign"
     else:
         compared = f"you differ: override to “{judgement.label}” with a reason, or accept"
-    return (f"Your blind judgement: {said}{note}, recorded {signed_when_text(judgement.time)} "
+    return (f"Your blind judgement: {said}{note}, recorded {signed_time(judgement.time)} "
             f"by {judgement.judge}. The model says “{model_label or '—'}”: {compared}.")
-
-
-def signed_when_text(iso_time: str) -> str:
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(iso_time).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return iso_time
 
 
 REVIEW_WORDS = {"accept": "Accepted", "override": "Overridden", "defer": "Deferred"}
