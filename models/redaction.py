@@ -91,7 +91,10 @@ NOT_HANDLED = (
     "geographic units other than a street address, a city before a US state, or a ZIP "
     "(counties, precincts, a city named alone)",
     "ages over 89 written in words (\"ninety-three\")",
-    "certificate numbers without a label",
+    "dates without a day and year (\"8/15\", \"in March\")",
+    "a ZIP code without a state or street before it",
+    "device serial numbers, vehicle plates and certificate numbers without a label "
+    "(\"serial\", \"plate\", ...) and unlabelled numbers under 7 digits",
     "biometric identifiers (finger and voice prints)",
     "full-face photographs and comparable images",
 )
@@ -151,6 +154,7 @@ def redact(text: str) -> Redaction:
     spans = [(r.start, r.end, PRESIDIO_KINDS[r.entity_type], r.score) for r in results]
     spans = [s for s in spans if s[2] != "NAME" or not rules.false_name(text, s[0], s[1])]
     spans = [s for s in (rules.trim_city(text, s) if s[2] == "CITY" else s for s in spans) if s]
+    spans = [rules.trim_opener(text, s) for s in spans]
     if engine.nlp is not None:
         spans += rules.lower_case_names(text, engine.nlp)
     spans += rules.propagate_names(text, spans)

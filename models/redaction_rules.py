@@ -51,6 +51,18 @@ TITLED_BRANDS = ("dr pepper", "dr. pepper", "dr scholl", "dr. scholl", "dr marte
                  "dr. martens", "mr clean", "mr. clean", "mr coffee", "mr. coffee", "mrs dash",
                  "mrs. dash", "mr pibb", "mr. pibb")
 
+# Words said of a medicine ("Started Lexapro"), which a small NER model joins to its name.
+MEDICATION_VERBS = _words("""
+started starting stopped stopping took taking takes take continue continued continuing
+restarted resumed switched tried trying prescribed increased decreased held on off and or
+""")
+
+# Words before a titled brand ("drinks Dr. Pepper") that make it the product, not a person.
+BRAND_CONTEXT = _words("""
+a an of drink drinks drank drinking diet can cans bottle bottles glass glasses cup cups soda
+sip sips some liter litre liters litres had have has buy buys bought wear wears wearing
+""")
+
 # Common words that open a sentence and that a small NER model may take for a name.
 COMMON_OPENERS = _words("""
 email e-mail call phone text message fax page send mail continue start stop hold resume
@@ -170,22 +182,47 @@ _SENTENCE_START = regex.compile(r"(?:^|[.!?:;\n]\s*|^\s*[-*•]\s*)$")
 
 
 def _is_drug(words: list[str]) -> bool:
-    """A drug name among the words: "Started Lexapro" is tagged as one person."""
-    return any(w.lower() in DRUG_BRANDS for w in words)
+    """The span is a drug name and nothing that could be a person's name: "Started Lexapro"
+    is tagged as one person, but "Dr. Allegra Whitfield" and "Ambien Jones" are people whose
+    name shares a word with a brand, and are hidden whole."""
+    if not any(w.lower() in DRUG_BRANDS for w in words):
+        return False
+    return all(w.lower() in DRUG_BRANDS or w.lower() in MEDICATION_VERBS
+               or w.lower() in COMMON_OPENERS or w.lower() in stop_words() for w in words)
+
+
+def _titled_brand(text: str, start: int, end: int) -> bool:
+    """"Dr. Pepper" the drink ("drinks Dr. Pepper", "a can of Dr Pepper"), not a physician
+    called Pepper ("seen by Dr. Pepper"): the brand counts only after a word of drinking,
+    buying or measure."""
+    before = text[max(0, start - 5):end].lower()
+    if not any(before.endswith(brand) for brand in TITLED_BRANDS):
+        return False
+    head = regex.sub(r"(?i)\b(dr|mr|mrs)\.?\s*$", "", text[:start]).rstrip()
+    previous = regex.findall(r"[A-Za-z]+", head[-40:])
+    return bool(previous) and previous[-1].lower() in BRAND_CONTEXT
 
 
 def false_name(text: str, start: int, end: int) -> bool:
     """A NAME span that is a drug brand, a brand after a title or a sentence-opening word."""
     found = text[start:end]
     words = regex.findall(r"[A-Za-z][A-Za-z'’-]*", found)
-    if _is_drug(words):
-        return True
-    before = text[max(0, start - 5):end].lower()
-    if any(before.endswith(brand) for brand in TITLED_BRANDS):
+    if _is_drug(words) or _titled_brand(text, start, end):
         return True
     if len(words) == 1 and words[0].lower() in COMMON_OPENERS:
         return bool(_SENTENCE_START.search(text[:start]))
     return False
+
+
+def trim_opener(text: str, span: Span) -> Span:
+    """A NAME span without the sentence-opening command the NER model joined to it
+    ("Email Jane about it" -> "Jane"); any other span unchanged."""
+    start, end, kind, score = span
+    first = regex.match(r"([A-Za-z-]+)\s+(?=\S)", text[start:end])
+    if (kind != "NAME" or first is None or first.group(1).lower() not in COMMON_OPENERS
+            or not _SENTENCE_START.search(text[:start])):
+        return span
+    return (start + first.end(), end, kind, score)
 
 
 def trim_city(text: str, span: Span) -> Span | None:

@@ -148,3 +148,12 @@ def test_activating_a_model_needs_an_admin_once_there_are_accounts(home, tmp_pat
     with open_history(home / "casewise.db") as store:
         (*_, activated) = store.audit_events(kind="model_activated")
         assert activated.actor == "admin"
+    # Another, empty history named by --db is no way around the role: the models folder
+    # belongs to the data folder, whose history has accounts (an adversarial probe's bypass).
+    empty = tmp_path / "empty.db"
+    for command in (["models", "--activate", model_id], ["calibrate"]):
+        refused = run_cli(home, *command, "--db", str(empty), "--user", "ann",
+                          "--password-file", str(secret), check=False)
+        assert refused.returncode == 2 and "Only an admin may" in refused.stderr, command
+    run_cli(home, "models", "--activate", model_id, "--db", str(empty), "--user", "admin",
+            "--password-file", str(secret))

@@ -62,3 +62,20 @@ def test_ask_preview_of_an_unknown_backend_setup_is_a_clear_error(home, monkeypa
     out = run_main(["ask", "the rash came back", "--backend", "local", "--preview"], capsys,
                    code=2)
     assert "needs --model" in out.err
+
+
+def test_a_remote_preview_names_what_is_not_de_identified(home, monkeypatch, capsys):
+    """The preview of a remote request says, beside the redacted text, which Safe Harbor kinds
+    the redaction does not find (issue 14): in the text and in the JSON. Nothing is sent."""
+    from models.redaction import NOT_HANDLED
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    url = "http://192.0.2.7:9/v1"  # TEST-NET-1: documentation only, never routed
+    base = ["ask", "Seen by Dr. Allegra Whitfield on 3-14-57.", "--backend", "openai",
+            "--base-url", url, "--model", "m", "--allow-remote", "--preview",
+            "--no-attributions"]
+    plain = run_main(base, capsys, code=0).out
+    assert "Whitfield" not in plain and "3-14-57" not in plain
+    assert "Not de-identified:" in plain and "without a day and year" in plain
+    shown = json.loads(run_main([*base, "--json"], capsys, code=0).out.splitlines()[-1])
+    assert shown["not_deidentified"] == list(NOT_HANDLED)

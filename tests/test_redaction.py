@@ -399,6 +399,22 @@ def test_the_issues_false_hides_are_kept(text, word):
     assert result.text == text, result.entities
 
 
+@pytest.mark.parametrize(("text", "hidden", "kept"), [
+    # A person whose name shares a word with a drug brand is a person, hidden whole.
+    ("Seen by Dr. Allegra Whitfield today.", "Dr. [NAME] today", "Allegra"),
+    ("Ambien Jones was admitted.", "[NAME] was admitted", "Jones"),
+    # A physician called Pepper is not the drink.
+    ("Seen by Dr. Pepper in clinic today.", "Dr. [NAME] in clinic", "Pepper"),
+    # The command that opens a sentence is not part of the name after it.
+    ("Email Jane about it.", "Email [NAME] about it.", "Jane"),
+])
+def test_the_false_hide_rules_do_not_let_names_out(text, hidden, kept):
+    if not has_ner():
+        pytest.skip("needs the name model")
+    result = redact(text)
+    assert hidden in result.text and kept not in result.text, result.text
+
+
 def test_a_detected_name_is_hidden_wherever_it_recurs():
     if not has_ner():
         pytest.skip("needs the name model")

@@ -168,6 +168,18 @@ def test_deleting_the_newest_review_with_its_events_is_caught_by_the_checkpoint(
     assert any("is missing" in p and "events were deleted" in p for p in result.problems)
 
 
+def test_a_raised_before_accounts_marker_does_not_excuse_a_later_unsigned_review(db, signed):
+    """The marker of the last review made before accounts is a plain row: raising it must not
+    pass off a newer review, its signature deleted, as "recorded before accounts"."""
+    newest = signed["reviews"][-1]
+    drop_guards(db)
+    sql(db, f"DELETE FROM signatures WHERE review_id = {newest.id}",
+        "UPDATE store_facts SET value = '999999' WHERE name = 'accounts_from_review_id'")
+    result = verify(db)
+    assert not result.ok and result.unsigned_before_accounts == 0
+    assert (newest.id, "its signature is missing") in result.bad_signatures
+
+
 def test_deleting_the_last_app_event_is_caught_by_the_checkpoint(db, signed):
     drop_guards(db)
     sql(db, "DELETE FROM audit_events WHERE id = (SELECT max(id) FROM audit_events)")

@@ -89,36 +89,64 @@ def _strip_newline(line: str) -> str:
     return line.rstrip("\r\n")
 
 
-def signed_in(store: CaseRepository, args: argparse.Namespace) -> AccountSession:
+def signed_in(store: CaseRepository, args: argparse.Namespace,
+              password: str | None = None) -> AccountSession:
     """A session signed in as the acting user (login id and password)."""
     from app.accounts.service import AccountSession
 
     session = AccountSession(store)
     login = acting_login(args)
-    session.sign_in(login, read_password(args, f"Password for {login}: "))
+    if password is None:
+        password = read_password(args, f"Password for {login}: ")
+    session.sign_in(login, password)
     return session
 
 
 def admin_session(store: CaseRepository, args: argparse.Namespace,
-                  what: str) -> AccountSession | None:
+                  what: str, password: str | None = None) -> AccountSession | None:
     """An admin signed in, when the history has accounts (None before the first one)."""
     if not store.has_users():
         return None
-    session = signed_in(store, args)
+    session = signed_in(store, args, password)
     session.require("admin", what)
     return session
 
 
 def require_admin(args: argparse.Namespace, what: str) -> None:
-    """Once the history has accounts, ``what`` needs an admin's login id and password; the
-    events the command then writes name the admin (``args.acting_user``). Checked even with
-    ``--no-store``: opting out of the record is not a way around the role."""
-    from app.cli.common import open_cli_store
+    """Once there are accounts, ``what`` needs an admin's login id and password; the events
+    the command then writes name the admin (``args.acting_user``). Checked even with
+    ``--no-store``: opting out of the record is not a way around the role.
 
-    store = open_cli_store(args, anchor=False)
+    The models folder belongs to the data folder, so its own history decides who may change
+    it: ``--db`` naming another (say a new, empty) history is no way around the role. When
+    ``--db`` names a history with accounts, the admin must be one there too, since that is
+    where the events go. The password is read once for both."""
+    from app.cli.common import data_path, open_cli_store
+    from app.store import DB_FILE
+
+    own = data_path(args) / DB_FILE
+    chosen = getattr(args, "db", None)
+    locations = [own] if chosen is None or _same_history(chosen, own) else [own, chosen]
+    password: list[str] = []
+    for location in locations:
+        store = open_cli_store(args, anchor=False, location=location)
+        try:
+            if not store.has_users():
+                continue
+            if not password:  # asked once, for every history that has accounts
+                args.user = acting_login(args)
+                password.append(read_password(args, f"Password for {args.user}: "))
+            session = admin_session(store, args, what, password[0])
+            if session is not None and session.user is not None:
+                args.acting_user = session.user.login
+        finally:
+            store.close()
+
+
+def _same_history(location: str | Path, own: Path) -> bool:
+    if "://" in str(location):
+        return False
     try:
-        session = admin_session(store, args, what)
-        if session is not None and session.user is not None:
-            args.acting_user = session.user.login
-    finally:
-        store.close()
+        return Path(location).expanduser().resolve() == own.expanduser().resolve()
+    except OSError:
+        return False

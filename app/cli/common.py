@@ -205,7 +205,8 @@ def case_filters(args: argparse.Namespace) -> dict:
 # -- filing in the case history --------------------------------------------------------------
 
 def open_cli_store(args: argparse.Namespace, *, anchor: bool = True,
-                   read_only_ok: bool = False) -> CaseRepository:
+                   read_only_ok: bool = False,
+                   location: str | Path | None = None) -> CaseRepository:
     """``--db``, else ``casewise.db`` in the data folder; audit events of no signed-in user
     name the OS login (or the settings' name), as the window's do. Checkpoints of the chain
     are signed with this installation's key (not with ``anchor=False``: a verify writes
@@ -213,7 +214,7 @@ def open_cli_store(args: argparse.Namespace, *, anchor: bool = True,
     from app.accounts.installation import installation_key
     from app.store import DB_FILE, StoreReadOnly, open_store
 
-    location = getattr(args, "db", None) or (data_path(args) / DB_FILE)
+    location = location or getattr(args, "db", None) or (data_path(args) / DB_FILE)
     actor = getattr(args, "acting_user", None) or cli_settings(args).reviewer_name()
     try:
         store = open_store(location, actor=actor)
