@@ -12,6 +12,7 @@ not sign. Nothing in ``app`` outside this module builds a ``ModelRegistry`` or c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,14 +41,33 @@ def model_registry(data_dir: Path) -> ModelRegistry:
     return ModelRegistry(data_dir, model_trust())
 
 
-def activate_model(data_dir: Path, model_id: str) -> Path:
+def activate_model(data_dir: Path, model_id: str, recorded_weights: Sequence[str] = ()) -> Path:
     """Vouch for a model on this installation and make it the active one: check its files
     (and its policies') against their manifests, sign the manifests with the installation
     key, then point ``active.json`` at it. Returns its directory. Callers decide who may (an
-    admin, once the history has accounts)."""
+    admin, once the history has accounts). ``recorded_weights``: what case histories recorded
+    for this model id (``CaseRepository.recorded_weights``); weights that differ are refused."""
     registry = model_registry(data_dir)
+    path = registry.path_of(model_id)
+    _refuse_changed_weights(path, model_id, recorded_weights)
     registry.activate(model_id)
-    return registry.path_of(model_id)
+    return path
+
+
+def _refuse_changed_weights(path: Path, model_id: str, recorded: Sequence[str]) -> None:
+    """Signing vouches for what the files are now; a model whose weights differ from those a
+    case history recorded for its id was changed since it was used (and its manifest
+    recomputed, or the files would not pass), so no admin should vouch for it again."""
+    now = _weights_sha256(path)
+    for known in recorded:
+        if known and now != known:
+            from models.errors import ModelIntegrityError
+
+            raise ModelIntegrityError(
+                f"Model {model_id}'s weights are not the ones the case history recorded for "
+                f"it (SHA-256 {known[:16]}…, now {str(now)[:16]}…): they were changed after "
+                "it was used. Do not use it: train it again, or restore its folder from a "
+                "copy made before the change.")
 
 
 @dataclass

@@ -101,6 +101,29 @@ def test_wrong_passwords_are_counted_and_the_fifth_locks(store):
     assert kinds == ["sign_in_failed"] * 5 + ["account_locked"]
 
 
+def test_a_locked_admin_is_unlocked_after_half_an_hour_and_the_history_says_so(store, db):
+    """Five wrong passwords anyone can type must not leave a history nobody can administer:
+    an admin's lockout ends after 30 minutes (a reviewer's waits for an admin)."""
+    admin_session(store)  # the first user, "admin"
+    user(store, "ann")
+    for login in ("admin", "ann"):
+        for _ in range(5):
+            with pytest.raises((SignInFailed, AccountLocked)):
+                AccountSession(store).sign_in(login, "not the password at all")
+    with pytest.raises(AccountLocked, match="try again in 30 minutes"):
+        AccountSession(store).sign_in("admin", PASSWORD)
+    # Half an hour passes (the lock's time moved back behind the app's back).
+    long_ago = (utc_now() - timedelta(minutes=31)).replace(tzinfo=None).isoformat(" ")
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE user_state SET updated = ?", (long_ago,))
+    assert AccountSession(store).sign_in("admin", PASSWORD).login == "admin"
+    with pytest.raises(AccountLocked, match="ask an admin"):
+        AccountSession(store).sign_in("ann", PASSWORD)
+    unlocked = [e for e in store.audit_events(after_id=0) if e.kind == "account_unlocked"]
+    assert [e.payload["user"]["login"] for e in unlocked] == ["admin"]
+    assert store.verify_chain().ok
+
+
 def test_an_admin_reset_unlocks_with_a_new_key_and_old_signatures_still_verify(store):
     ann = signer(store, "ann")
     case_id = scored(store)

@@ -187,6 +187,7 @@ def test_a_forged_kept_fit_is_not_believed(home, model):
 
 
 def test_the_cli_refuses_a_tampered_model_and_activation_signs_it(home, model):
+    """A model no history has used: an admin's activation vouches for what it is now."""
     change_weights(model)
     recompute_manifest(model)
     result = run_cli(home, "predict", "great relief", "--no-store", check=False)
@@ -195,6 +196,24 @@ def test_the_cli_refuses_a_tampered_model_and_activation_signs_it(home, model):
     run_cli(home, "models", "--activate", model.name, "--no-store")  # the admin vouches
     assert run_cli(home, "predict", "great relief", "--no-store").stdout.split()[0] in \
         {"negative", "neutral", "positive"}
+
+
+def test_activation_refuses_weights_other_than_those_the_history_recorded(home, model):
+    """Changed weights with a recomputed manifest (and the signature deleted, so it looks
+    like a model from before signing): the case history recorded the weights this model id
+    decided cases with, so no activation vouches for the new ones, in the CLI or the app."""
+    run_cli(home, "predict", "great relief")  # the history now knows the model's weights
+    change_weights(model)
+    recompute_manifest(model)
+    (model / SIGNATURE_FILE).unlink()
+    result = run_cli(home, "models", "--activate", model.name, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "not the ones the case history recorded" in result.stderr
+    assert not (model / SIGNATURE_FILE).exists()  # nothing was signed
+    result = run_cli(home, "models", "--activate", model.name, "--no-store", check=False)
+    assert result.returncode == 2 and "case history recorded" in result.stderr
+    with pytest.raises(ModelIntegrityError, match="case history recorded"):
+        activate_model(home, model.name, ["0" * 64])
 
 
 # -- the check cannot be forgotten: app code reaches models only through app.casework -------

@@ -27,7 +27,7 @@ from app.accounts.keys import new_key_pair, open_private_key, seal_private_key
 from app.accounts.names import checked_full_name, checked_login, checked_role, role_allows, shown
 from app.accounts.passwords import checked_new_password, hash_password, password_matches
 from app.accounts.statements import Signatory
-from app.store.accounts import MAX_FAILED_ATTEMPTS, NewKey
+from app.store.accounts import ADMIN_LOCKOUT, MAX_FAILED_ATTEMPTS, NewKey
 from app.store.canonical import utc_now
 from app.store.records import Account
 from app.store.repository import CaseRepository
@@ -59,21 +59,30 @@ def authenticate(store: CaseRepository, login: str, password: str) -> Account:
         raise SignInFailed(f"There is no user {shown(login)}; check the login id.")
     if account.disabled:
         raise AccountDisabled(f"The account '{account.login}' is disabled; ask an admin.")
+    if account.locked and account.role == "admin":
+        account = store.end_expired_lockout(account.id)
     if account.locked:
         raise AccountLocked(f"The account '{account.login}' is locked after "
-                            f"{MAX_FAILED_ATTEMPTS} wrong passwords; ask an admin to reset "
-                            "your password.")
+                            f"{MAX_FAILED_ATTEMPTS} wrong passwords; {_who_unlocks(account)}")
     credentials = store.credentials(account.id)
     if not password_matches(credentials.password_hash, password):
         after = store.record_attempt(account.id, ok=False)
         if after.locked:
             raise AccountLocked(f"Wrong password. The account '{account.login}' is now "
-                                f"locked after {MAX_FAILED_ATTEMPTS} wrong passwords; ask an "
-                                "admin to reset your password.")
+                                f"locked after {MAX_FAILED_ATTEMPTS} wrong passwords; "
+                                f"{_who_unlocks(account)}")
         left = MAX_FAILED_ATTEMPTS - after.failed_attempts
         raise SignInFailed(f"Wrong password for '{account.login}'; {left} attempt(s) left "
                            "before the account locks.")
     return store.record_attempt(account.id, ok=True)
+
+
+def _who_unlocks(account: Account) -> str:
+    if account.role == "admin":
+        minutes = int(ADMIN_LOCKOUT.total_seconds() // 60)
+        return (f"another admin can reset the password, or try again in {minutes} minutes "
+                "(an admin's lockout ends by itself).")
+    return "ask an admin to reset your password."
 
 
 class AccountSession:

@@ -121,12 +121,9 @@ def require_admin(args: argparse.Namespace, what: str) -> None:
     it: ``--db`` naming another (say a new, empty) history is no way around the role. When
     ``--db`` names a history with accounts, the admin must be one there too, since that is
     where the events go. The password is read once for both."""
-    from app.cli.common import data_path, open_cli_store
-    from app.store import DB_FILE
+    from app.cli.common import histories_in_play, open_cli_store
 
-    own = data_path(args) / DB_FILE
-    chosen = getattr(args, "db", None)
-    locations = [own] if chosen is None or _same_history(chosen, own) else [own, chosen]
+    locations = histories_in_play(args)
     password: list[str] = []
     for location in locations:
         store = open_cli_store(args, anchor=False, location=location)
@@ -142,11 +139,3 @@ def require_admin(args: argparse.Namespace, what: str) -> None:
         finally:
             store.close()
 
-
-def _same_history(location: str | Path, own: Path) -> bool:
-    if "://" in str(location):
-        return False
-    try:
-        return Path(location).expanduser().resolve() == own.expanduser().resolve()
-    except OSError:
-        return False

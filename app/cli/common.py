@@ -233,6 +233,43 @@ def open_cli_store(args: argparse.Namespace, *, anchor: bool = True,
     return store
 
 
+def histories_in_play(args: argparse.Namespace) -> list[Path | str]:
+    """The data folder's own history (it governs the data folder's models), and the one
+    ``--db`` names when that is another."""
+    from app.store import DB_FILE
+
+    own = data_path(args) / DB_FILE
+    chosen = getattr(args, "db", None)
+    return [own] if chosen is None or _same_file(chosen, own) else [own, chosen]
+
+
+def _same_file(location: str | Path, own: Path) -> bool:
+    if "://" in str(location):
+        return False
+    try:
+        return Path(location).expanduser().resolve() == own.expanduser().resolve()
+    except OSError:
+        return False
+
+
+def recorded_weights(args: argparse.Namespace, model_id: str) -> list[str]:
+    """The weights' SHA-256 the histories in play recorded for ``model_id`` (read even with
+    ``--no-store``: the check is not the record)."""
+    from app.store import StoreError
+
+    found = []
+    for location in histories_in_play(args):
+        try:
+            store = open_cli_store(args, anchor=False, read_only_ok=True, location=location)
+        except StoreError:
+            continue  # no readable history there: nothing recorded to hold the model to
+        try:
+            found.append(store.recorded_weights(model_id))
+        finally:
+            store.close()
+    return [weights for weights in found if weights]
+
+
 def record(args: argparse.Namespace, what: str, work: Callable[[Any], Any]) -> int:
     """Run ``work(store)`` unless ``--no-store``; 0, or STORE_FAILED with a clear message."""
     from app.store import StoreError

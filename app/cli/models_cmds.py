@@ -20,6 +20,7 @@ from app.cli.common import (
     load_cli_classifier,
     log_model_activated,
     log_policy_refitted,
+    recorded_weights,
     registry,
     settings_flags,
     with_settings,
@@ -96,7 +97,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         require_admin(args, "activate a model")
         # What the window does: check the files against their manifest, then sign it with
         # this installation's key, so the model is trusted here from now on.
-        path = activate_model(data_path(args), args.activate)
+        path = activate_model(data_path(args), args.activate,
+                              recorded_weights(args, args.activate))
         print(f"active model: {args.activate} (signed by this installation)", file=sys.stderr)
         stored = log_model_activated(args, path, args.activate)
         if stored:

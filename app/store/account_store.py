@@ -73,6 +73,10 @@ class AccountStore:
         with self._txn() as tx:
             return accounts.record_attempt(tx, user_id, ok)
 
+    def end_expired_lockout(self, user_id: int) -> Account:
+        with self._txn() as tx:
+            return accounts.end_expired_lockout(tx, user_id)
+
     def record_unknown_sign_in(self) -> None:
         """A sign-in with a login id nobody has. The text typed is not kept: it is often a
         password typed into the wrong field."""

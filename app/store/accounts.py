@@ -8,6 +8,7 @@ private key (``app.accounts`` makes both). Events never carry either.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -28,6 +29,9 @@ from app.store.schema import (
 )
 
 MAX_FAILED_ATTEMPTS = 5
+# An admin's lockout ends by itself after this long: five wrong passwords, which anyone can
+# type, must not leave a history that nobody can administer (other roles wait for an admin).
+ADMIN_LOCKOUT = timedelta(minutes=30)
 # Events that set a user's role and disabled flag; the latest must match user_state.
 STATE_EVENTS = ("user_created", "user_disabled", "user_enabled")
 
@@ -125,6 +129,25 @@ def record_attempt(tx: Any, user_id: int, ok: bool) -> Account:
                    actor=user.login)
     state.updated = tx.now
     return account_of(tx.session, user)
+
+
+def end_expired_lockout(tx: Any, user_id: int) -> Account:
+    """Unlock an admin locked for ``ADMIN_LOCKOUT`` or longer (an audit event says so and
+    why); any other account, or a recent lockout, is left as it is."""
+    user, state = require_user(tx.session, user_id)
+    locked_for = tx.now - _aware(state.updated)
+    if (state.failed_attempts >= MAX_FAILED_ATTEMPTS and state.role == "admin"
+            and locked_for >= ADMIN_LOCKOUT):
+        state.failed_attempts, state.updated = 0, tx.now
+        minutes = int(ADMIN_LOCKOUT.total_seconds() // 60)
+        tx.log("account_unlocked", {"user": {"id": user.id, "login": user.login},
+                                    "reason": f"an admin's lockout ends after {minutes} "
+                                              "minutes"}, actor=user.login)
+    return account_of(tx.session, user)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def set_password(tx: Any, user_id: int, password_hash: str, sealed: dict[str, Any]) -> Account:

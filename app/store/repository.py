@@ -356,6 +356,15 @@ class CaseRepository(AccountStore):
         with self._transaction(write=False) as session:
             return audit.head(session)
 
+    def recorded_weights(self, model_id: str) -> str | None:
+        """The weights' SHA-256 this history recorded for ``model_id`` (None: never seen, or
+        recorded without it)."""
+        from app.store.schema import ModelRow
+
+        with self._transaction(write=False) as session:
+            row = session.get(ModelRow, model_id)
+            return None if row is None else row.weights_sha256
+
     def register_model(self, model_id: str, weights_sha256: str | None = None,
                        card: dict[str, Any] | None = None) -> None:
         with self._txn() as tx:
