@@ -220,6 +220,22 @@ def test_a_session_expires_after_the_idle_limit(store):
     assert session.unlock(PASSWORD, "ann").signatory.login == "ann"
 
 
+def test_the_first_signing_after_a_sign_in_needs_the_login_id_too(store):
+    """21 CFR 11.200(a)(1)(i): the first signing of a session uses every component of the
+    signature, even right after the sign-in; later ones the password alone."""
+    user(store, "ann")
+    session = AccountSession(store)
+    session.sign_in("ann", PASSWORD)
+    assert session.needs_login_to_sign() and not session.expired()
+    with pytest.raises(SessionExpired, match="first signing of a session needs both"):
+        session.unlock(PASSWORD)
+    session.unlock(PASSWORD, "ann")
+    assert not session.needs_login_to_sign()
+    assert session.unlock(PASSWORD).signatory.login == "ann"
+    session.sign_in("ann", PASSWORD)  # a new session
+    assert session.needs_login_to_sign()
+
+
 def test_a_signed_in_session_does_not_sign_as_someone_else(store):
     user(store, "ann")
     user(store, "bob")
@@ -302,7 +318,8 @@ def test_a_key_rotation_keeps_the_old_key_for_what_it_signed(store):
     assert rotated.key_fingerprint != before.signature.key_fingerprint
     with pytest.raises(AccountError, match="key was replaced"):
         store.add_review(scored(store, "Another case."), ann, "defer")  # the old key
-    after = store.add_review(scored(store, "A third case."), session.unlock(PASSWORD), "defer")
+    after = store.add_review(scored(store, "A third case."), session.unlock(PASSWORD, "ann"),
+                             "defer")
     assert after.signature.key_fingerprint == rotated.key_fingerprint
     result = store.verify_chain()
     assert result.ok and result.signatures == 2

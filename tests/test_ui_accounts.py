@@ -176,7 +176,9 @@ def test_signing_in_a_history_without_users_offers_the_first_admin(qtbot, empty_
     fill_sign_in(qtbot, dialog, "ada", full_name="Ada Lovelace")
     qtbot.waitUntil(lambda: gone(dialog), timeout=WAIT)
     view.review.accept()
-    sign(qtbot, window)  # signed in a moment ago: the password alone
+    # Signed in a moment ago, but the first signing of a session still takes every
+    # component of the signature (21 CFR 11.200(a)(1)(i)): the login id and the password.
+    sign(qtbot, window, login="ada")
     qtbot.waitUntil(lambda: len(view.state.reviews) == 1, timeout=WAIT)
     assert view.state.reviews[0].signature.verified
 
@@ -240,6 +242,11 @@ def test_after_the_idle_limit_the_login_id_is_asked_again(qtbot, window):
     later = [timedelta(0)]
     context.session.clock = lambda: utc_now() + later[0]  # the session's own clock, moved
 
+    # The first signing of the session: the login id and the password.
+    view.review.accept()
+    sign(qtbot, window, login="ann")
+    qtbot.waitUntil(lambda: len(view.state.reviews) == 1, timeout=WAIT)
+
     # Idle while the dialog is open: the password alone is refused, the login id is asked.
     view.review.accept()
     dialog = sign_dialog(qtbot, window)
@@ -252,7 +259,7 @@ def test_after_the_idle_limit_the_login_id_is_asked_again(qtbot, window):
     dialog.login.setText("ann")
     dialog.password.setText(PASSWORD)
     qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(view.state.reviews) == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: len(view.state.reviews) == 2, timeout=WAIT)
 
     # Idle before the next one: the dialog asks for both at once.
     later[0] = timedelta(minutes=40)
@@ -260,7 +267,7 @@ def test_after_the_idle_limit_the_login_id_is_asked_again(qtbot, window):
     assert "next signing asks for your login id" in window.account_status.label.text()
     view.review.accept()
     sign(qtbot, window, login="ann")
-    qtbot.waitUntil(lambda: len(view.state.reviews) == 2, timeout=WAIT)
+    qtbot.waitUntil(lambda: len(view.state.reviews) == 3, timeout=WAIT)
     assert all(r.signature.verified for r in stored_reviews(qtbot, context))
 
 
@@ -269,7 +276,7 @@ def test_a_wrong_password_in_the_sign_dialog_signs_nothing(qtbot, window):
     sign_in(qtbot, context, "ann")
     view = open_case(qtbot, window)
     view.review.accept()
-    dialog = sign(qtbot, window, password="not ann's password")
+    dialog = sign(qtbot, window, password="not ann's password", login="ann")
     answered(qtbot, dialog)
     assert "4 attempt(s) left" in dialog.error.text() and dialog.isVisible()
     qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Cancel),
@@ -284,7 +291,7 @@ def test_a_reviewer_may_not_sign_as_approved(qtbot, window):
     view = open_case(qtbot, window)
     view.review.meaning.setCurrentText("approved")
     view.review.accept()
-    dialog = sign(qtbot, window)
+    dialog = sign(qtbot, window, login="rita")
     answered(qtbot, dialog)
     assert "needs an approver" in dialog.error.text() and dialog.isVisible()
     assert stored_reviews(qtbot, context) == []

@@ -95,16 +95,24 @@ class AccountSession:
         self.clock = clock
         self.user: Account | None = None
         self._last_active: datetime | None = None
+        self._signed = False  # a signing made since this sign-in (11.200(a)(1)(i))
 
     # -- signing in ------------------------------------------------------------------------
 
     def sign_in(self, login: str, password: str) -> Account:
         self.user = authenticate(self.store, login, password)
         self._last_active = self.clock()
+        self._signed = False
         return self.user
 
     def sign_out(self) -> None:
-        self.user, self._last_active = None, None
+        self.user, self._last_active, self._signed = None, None, False
+
+    def needs_login_to_sign(self) -> bool:
+        """True when the next signing needs the login id as well as the password: the first
+        signing of a session uses every component of the signature, even right after the
+        sign-in (11.200(a)(1)(i)), and so does any after the idle limit."""
+        return self.expired() or not self._signed
 
     def expired(self) -> bool:
         """True when the next signing needs the login id as well as the password."""
@@ -128,6 +136,9 @@ class AccountSession:
             self.sign_in(login, password)
         else:
             assert self.user is not None
+            if not login and not self._signed:
+                raise SessionExpired("Give your login id and password: the first signing of "
+                                     "a session needs both.")
             if login and login.strip() != self.user.login:
                 raise AccountError(f"Signed in as '{self.user.login}'; sign out first to sign "
                                    "as someone else.")
@@ -136,6 +147,7 @@ class AccountSession:
         credentials = self.store.credentials(self.user.id)
         private = open_private_key(credentials.sealed, password, credentials.public_key)
         self._last_active = self.clock()
+        self._signed = True
         return UserSigner(signatory_of(credentials.account), private)
 
     # -- roles -----------------------------------------------------------------------------

@@ -84,7 +84,7 @@ class SignDialog(QDialog):
         self.setWindowTitle(f"Sign the review of case {request.case_id}")
         self.setWindowIcon(icon("accept"))
         self._build()
-        self.set_needs_login(context.session is None or context.session.expired())
+        self.set_needs_login(context.session is None or context.session.needs_login_to_sign())
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
