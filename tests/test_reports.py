@@ -118,7 +118,7 @@ def test_one_case_reads_back_with_everything_an_auditor_needs(stored, tmp_path):
                    " ".join(stored.guarantee.split()), "AI-generated",
                    "'unicorn' is cited but does not occur", REVIEWER, "override",
                    "relapse after two weeks confirmed", "approved", "matches the case as exported",
-                   f"audit chain head: event {head[0]}, sha256 {head[1]}", "page 1 of",
+                   f"audit chain head (event:sha256): {head[0]}:{head[1]}", "page 1 of",
                    "Faithfulness", "comprehensiveness", "Intended use", "Limitations",
                    "weights sha256", "the card file matches the model's manifest"):
         assert needle in text, needle

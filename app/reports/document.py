@@ -1,6 +1,6 @@
 """The PDF document: page frame, the footer on every page, and layout checkpoints.
 
-The footer carries the audit chain head ("audit chain head: event N, sha256 ...") and
+The footer carries the audit chain head ("audit chain head (event:sha256): N:HASH") and
 "page X of Y". The total is only known at the end, so the canvas holds each finished page and
 draws the footers when the document is saved.
 """
@@ -38,7 +38,8 @@ class ReportContext:
         if self.chain_head is None:
             return "audit chain head: no events yet"
         event, digest = self.chain_head
-        return f"audit chain head: event {event}, sha256 {digest}"
+        # In the form `audit verify --against` takes, so it can be pasted as printed.
+        return f"audit chain head (event:sha256): {event}:{digest}"
 
 
 class FooterCanvas(Canvas):
