@@ -422,6 +422,7 @@ def _run_chunk(bench: Workbench, chunk: Sequence[CaseInput], store: Any, steps: 
     _decide_chunk(bench, pending, counts, cancel)
     decided = [p for p in pending if not p.failed]
     _store_decisions(store, decided)
+    _recall_attributions(store, decided, steps, llm)
     for item in decided:  # the slow part (attributions, the LLM): progress per case
         raise_if_cancelled(cancel)
         _extras(bench, item, steps, llm, counts, cancel)
@@ -457,6 +458,18 @@ def _sort_out(bench: Workbench, chunk: Sequence[CaseInput], progress: dict[str, 
         else:
             counts.skipped += 1
     return pending
+
+
+def _recall_attributions(store: Any, pending: list[_Pending], steps: Steps,
+                         llm: LLMChoice | None) -> None:
+    """A resumed case that has its attribution but lacks its opinion is asked with that
+    attribution as evidence, as a fresh run would ask (not with no evidence at all)."""
+    for item in pending:
+        if (item.stage == "resume" and item.known is not None and item.known.explained
+                and item.result.attribution is None and item.needs_opinion(steps, llm)):
+            stored = store.get_case(item.result.case_id).attribution
+            if stored is not None:
+                item.result.attribution = stored.value
 
 
 def _lacks(known: CaseProgress, steps: Steps, llm: LLMChoice | None) -> bool:

@@ -184,6 +184,24 @@ def test_a_case_filed_without_attribution_is_finished_by_a_batch(bench, history)
     assert history.case_progress([case.text])[case.text].explained
 
 
+def test_a_resumed_case_is_asked_with_its_stored_attribution(bench, history, tmp_path):
+    """A case explained by an earlier run and asked now sends the LLM the same prompt (its
+    top words, its word values) as a case explained and asked in one run; it used to be
+    asked with no evidence at all."""
+    [case] = cases(1, seed=12)
+    with serving() as server:
+        backend = OpenAICompatibleBackend(server.url, "ok", timeout=5.0, max_retries=0)
+        llm = LLMChoice(lambda: backend, "openai", "ok", server.url)
+        run_batch(bench, [case], history)  # explained, not asked
+        resumed = run_batch(bench, [case], history, steps=Steps(ask=ASK_ALWAYS), llm=llm)
+        asked_later = server.requests[-1]["messages"]
+        with open_store(tmp_path / "fresh.db", actor="tester") as fresh:
+            run_batch(bench, [case], fresh, steps=Steps(ask=ASK_ALWAYS), llm=llm)
+        asked_fresh = server.requests[-1]["messages"]
+    assert resumed.completed == 1
+    assert asked_later == asked_fresh
+
+
 def test_a_failing_case_is_counted_and_the_batch_goes_on(bench, history, monkeypatch):
     batch = cases(6)
     original = pipeline.explain
