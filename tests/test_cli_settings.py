@@ -97,6 +97,29 @@ def test_ask_takes_its_llm_from_the_settings_and_flags_override_it(home, window_
     assert local["remote"] is False and local["base_url"] == "http://127.0.0.1:9/v1"
 
 
+def test_score_asks_the_llm_of_the_settings_as_the_window_does(home, window_home, tmp_path,
+                                                                capsys):
+    """``score --llm`` asks the LLM the settings name (the window's batch import asks that
+    one too); it used to ask the embedded model whatever the settings said."""
+    from tests.helpers.data import synthetic_rows, write_csv
+    from tests.helpers.llm_server import serving
+
+    rows = [{"text": r["text"]} for r in synthetic_rows(2, seed=21)]
+    cases = write_csv(tmp_path / "cases.csv", rows)
+    with serving() as server:
+        settings_for(home, llm_backend="openai", llm_model="ok", llm_base_url=server.url)
+        out = run(capsys, "score", str(cases), "--llm", "--no-explain", "--json",
+                  "--db", str(tmp_path / "cases.db"))
+        asked = len(server.requests)
+    escalated = json.loads(out.splitlines()[-1])["escalated"]
+    assert escalated > 0 and asked == escalated
+    with_flag = tmp_path / "flag.db"
+    with serving() as other:
+        run(capsys, "score", str(cases), "--llm", "--no-explain", "--json", "--db",
+            str(with_flag), "--base-url", other.url)
+        assert len(other.requests) == escalated  # the flag overrides the setting
+
+
 def test_calibrate_takes_alpha_and_delta_from_the_settings(home, window_home, capsys):
     settings_for(home, alpha=0.2, delta=0.05)
     fitted = json.loads(run(capsys, "calibrate", "--json", "--no-store"))

@@ -91,6 +91,32 @@ def llm_api_key(args: argparse.Namespace) -> str | None:
     return api_key()
 
 
+def llm_choice(args: argparse.Namespace, backend: str, model: str | None,
+               max_tokens: int | None = None):
+    """The LLM a command names, with the URL, allow-remote and timeout it was given (or the
+    settings gave it), made when first used: ``ask`` and ``score --llm`` ask the same one."""
+    from app.pipeline import LLMChoice
+    from models.llm.factory import make_backend
+
+    return LLMChoice(lambda: make_backend(backend, model, args.base_url, llm_api_key(args),
+                                          args.timeout),
+                     backend, model or "", args.base_url, args.allow_remote, max_tokens)
+
+
+def add_llm_server_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``ask`` and ``score`` share for reaching an LLM (default: the settings')."""
+    parser.add_argument("--base-url", help="openai: the server's URL, e.g. "
+                                           "http://localhost:11434/v1 (default: the settings')")
+    # No --api-key: a key on the command line lands in the shell history and the process
+    # list. It comes from $CASEWISE_LLM_API_KEY (or $OPENAI_API_KEY), else the 0600 key file
+    # the window's settings save.
+    parser.add_argument("--allow-remote", action=argparse.BooleanOptionalAction,
+                        help="allow sending a de-identified copy to a non-loopback server "
+                             "(default: the settings', off unless changed)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="server timeout in seconds")
+
+
 def _flags(args: argparse.Namespace) -> dict[str, str]:
     return getattr(args, "settings_flags", None) or {}
 

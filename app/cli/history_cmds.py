@@ -17,7 +17,9 @@ from app.cli.common import (
     TerminalProgress,
     add_db_option,
     add_filter_options,
+    add_llm_server_options,
     case_filters,
+    llm_choice,
     load_cli_workbench,
     open_cli_store,
     settings_flags,
@@ -32,15 +34,15 @@ def cmd_score(args: argparse.Namespace) -> int:
     what a case lacks and skips whole ones. Exit 4 when any case failed, 3 when the history
     stopped taking them."""
     from app.batch import read_cases
-    from app.pipeline import ASK_ESCALATED, ASK_NEVER, BatchCounts, LLMChoice, Steps, score_into
+    from app.pipeline import ASK_ESCALATED, ASK_NEVER, BatchCounts, Steps, score_into
     from app.store import StoreError
-    from models.llm.factory import embedded_backend
 
+    args = with_settings(args)  # the LLM the window's batch import would ask, unless told
     keep = None if args.keep_cols is None else [c.strip() for c in args.keep_cols.split(",")
                                                  if c.strip()]
     cases = read_cases(Path(args.file), args.text_col, args.encoding, keep)
     bench = load_cli_workbench(args, args.model)
-    llm = LLMChoice(embedded_backend, "embedded") if args.llm else None
+    llm = llm_choice(args, args.llm_backend, args.llm_model) if args.llm else None
     steps = Steps(explain=not args.no_explain, ask=ASK_ESCALATED if args.llm else ASK_NEVER)
     store = open_cli_store(args)
     reporter = TerminalProgress()
@@ -171,7 +173,15 @@ def add_history_parsers(commands) -> None:
                        help="columns stored with each case (default: all but the text; "
                             "\"\" keeps none); an id column also joins the case's source")
     score.add_argument("--llm", action="store_true",
-                       help="also ask the embedded LLM about escalated cases")
+                       help="also ask the LLM about escalated cases (the settings' LLM, as "
+                            "the window's batch import asks, unless the options below say)")
+    score.add_argument("--llm-backend", choices=("embedded", "local", "openai", "llama-cpp"),
+                       help="with --llm: the LLM backend (default: the settings')")
+    score.add_argument("--llm-model", help="with --llm: a local model directory or .gguf "
+                                           "file, or the server's model name")
+    add_llm_server_options(score)
+    settings_flags(score, llm_backend="llm_backend", llm_model="llm_model",
+                   llm_base_url="base_url", allow_remote="allow_remote")
     score.add_argument("--no-explain", action="store_true", help="skip the attributions")
     score.add_argument("--model", help="model id (default: the active model)")
     score.set_defaults(handler=cmd_score)

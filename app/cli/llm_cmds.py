@@ -9,9 +9,10 @@ import sys
 
 from app.cli.common import (
     PARTLY_FAILED,
+    add_llm_server_options,
     add_record_options,
     case_store,
-    llm_api_key,
+    llm_choice,
     load_cli_workbench,
     settings_flags,
     with_settings,
@@ -49,13 +50,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def _llm_choice(args: argparse.Namespace):
     """The backend the command names (made when first used; preview needs it to trim)."""
-    from app.pipeline import LLMChoice
-    from models.llm.factory import make_backend
-
-    return LLMChoice(lambda: make_backend(args.backend, args.model, args.base_url,
-                                          llm_api_key(args), args.timeout),
-                     args.backend, args.model or "", args.base_url, args.allow_remote,
-                     args.max_tokens)
+    return llm_choice(args, args.backend, args.model, args.max_tokens)
 
 
 def _print_preview(args: argparse.Namespace, request) -> int:
@@ -121,15 +116,7 @@ def add_ask_parser(commands) -> None:
                           "backend in the settings, embedded unless changed")
     ask.add_argument("--model", help="local: a model directory or .gguf file; openai: the "
                                      "server's model name (default: the settings')")
-    ask.add_argument("--base-url", help="openai: the server's URL, e.g. http://localhost:11434/v1 "
-                                        "(default: the settings')")
-    # No --api-key: a key on the command line lands in the shell history and the process
-    # list. It comes from $CASEWISE_LLM_API_KEY (or $OPENAI_API_KEY), else the 0600 key file
-    # the window's settings save.
-    ask.add_argument("--allow-remote", action=argparse.BooleanOptionalAction,
-                     help="allow sending a de-identified copy to a non-loopback server "
-                          "(default: the settings', off unless changed)")
-    ask.add_argument("--timeout", type=float, default=60.0, help="server timeout in seconds")
+    add_llm_server_options(ask)
     ask.add_argument("--max-tokens", type=int, default=256, help="longest answer in tokens")
     ask.add_argument("--no-attributions", action="store_true",
                      help="skip the word attributions in the prompt (faster)")
