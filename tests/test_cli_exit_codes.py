@@ -79,3 +79,29 @@ def test_a_remote_preview_names_what_is_not_de_identified(home, monkeypatch, cap
     assert "Not de-identified:" in plain and "without a day and year" in plain
     shown = json.loads(run_main([*base, "--json"], capsys, code=0).out.splitlines()[-1])
     assert shown["not_deidentified"] == list(NOT_HANDLED)
+
+
+def test_ask_preview_from_the_terminal_is_what_ask_sends_for_a_trimmed_case(
+        home, tmp_path, monkeypatch, capsys):
+    """``ask --preview`` (attributions on, no checks) against ``ask`` (attributions with their
+    checks, then sent): the server gets exactly the messages and hash the preview showed, for
+    a case trimmed to fit. The prompt's size limit is lowered so that a short case is trimmed
+    and its attribution stays quick."""
+    from explainers import second_opinion
+    from tests.helpers.llm_server import serving
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    monkeypatch.setattr(second_opinion, "REMOTE_PROMPT_CHARS", 1500)
+    case = " ".join(["the rash came back after two awful weeks on the new tablets"] * 30)
+    with serving() as server:
+        base = ["ask", case, "--backend", "openai", "--base-url", server.url, "--model", "ok",
+                "--json"]
+        shown = json.loads(run_main([*base, "--preview"], capsys).out.splitlines()[-1])
+        assert not server.requests  # a preview sends nothing
+        opinion = json.loads(run_main([*base, "--db", str(tmp_path / "cases.db")],
+                                      capsys).out.splitlines()[-1])
+        sent = server.requests[-1]["messages"]
+    assert shown["case_trimmed"] and opinion["case_trimmed"]
+    assert "none computed" not in json.dumps(shown["messages"])  # the attribution is in it
+    assert sent == shown["messages"]
+    assert opinion["prompt_sha256"] == shown["prompt_sha256"]
