@@ -12,8 +12,7 @@ from PySide6.QtCore import Qt
 from app.ui.history_view import COLUMNS, PAGE_SIZE, PLACEHOLDER, HistoryView
 from tests.helpers.accounts import signer
 from tests.helpers.data import SCORED_CASES
-
-TIMEOUT = 15000
+from tests.helpers.history_view import TIMEOUT, run_db, shown_ids, wait_rows_loaded
 
 
 def export_missing() -> bool:
@@ -43,22 +42,6 @@ def view(qtbot, ui_context):
     widget.activateWindow()  # focus and shortcuts need the active window
     qtbot.waitUntil(lambda: widget.model.settled and not widget.model.loading, timeout=TIMEOUT)
     return widget
-
-
-def run_db(context, qtbot, work):
-    task = context.runner.db("test", lambda: work(context.store))
-    with qtbot.waitSignal(task.signals.succeeded, timeout=TIMEOUT) as blocker:
-        task.start()
-    return blocker.args[0]
-
-
-def shown_ids(view) -> list[int]:
-    return [view.model.case_id_at(r) for r in range(view.model.rowCount())]
-
-
-def wait_rows_loaded(qtbot, view, rows) -> None:
-    qtbot.waitUntil(lambda: all(view.model.case_id_at(r) is not None for r in rows),
-                    timeout=TIMEOUT)
 
 
 def test_the_table_knows_every_case_but_fetches_only_the_pages_shown(qtbot, view):

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.ui.history_view import COLUMNS, HistoryView
-from tests.test_ui_history import TIMEOUT, run_db, shown_ids, wait_rows_loaded
+from tests.helpers.history_view import TIMEOUT, run_db, shown_ids, wait_rows_loaded
 
 PREVIEW = next(i for i, c in enumerate(COLUMNS) if c.key == "preview")
 LABEL = next(i for i, c in enumerate(COLUMNS) if c.key == "label")
