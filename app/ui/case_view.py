@@ -656,7 +656,8 @@ class CaseView(QWidget):
     def _revealed(self, judgement) -> None:
         self.state.judgements.append(judgement)
         self.state.blind = False
-        self.context.cases_changed.emit(None)
+        # No history row changes: a judgement is not in the case list (its row stays blind
+        # until a signed review), so nothing is refetched.
         self._show_state()
         self.review.set_enabled(True)
         self.review.accept_button.setFocus()
