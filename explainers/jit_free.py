@@ -7,10 +7,11 @@ partition tree (``make_masks``), the spreading of each node's credit down to its
 Compiling them took about 5 s of every ``main.py explain`` on a 2-core CPU, and numba's on-disk
 cache does not help: it only applies to functions declared ``cache=True``, which these are not.
 
-For a text their work is small — a tree over at most a model window of words (a few hundred
-nodes) and a few hundred masks — so the compiled code saves microseconds per explanation
-(measured in ``benchmarks/bench_cold_start.py``: the plain versions take about a millisecond at
-250 words). The versions here compute the same numbers in the same order, so the attributions
+For a text their work is small — a tree over its words (a few hundred nodes for a review, at
+most the 8,192 tokens a text is read to) and a few masks per word — so the compiled code saves
+microseconds to milliseconds per explanation, against seconds of compiling (measured in
+``benchmarks/bench_cold_start.py``: the plain versions take about a millisecond at 250 words).
+The versions here compute the same numbers in the same order, so the attributions
 are identical (the tests hold them to 1e-6 against shap's compiled functions).
 
 They are installed into shap's modules once (``install()``) as switches: inside ``jit_free()``
@@ -31,7 +32,8 @@ import numpy as np
 import scipy.sparse
 
 # Beyond this many features (an image, not a text) the compiled code may be worth its compile.
-MAX_FEATURES = 4096
+# A text is read to 8,192 tokens (models.windows.READ_LIMIT_TOKENS), so every text's words fit.
+MAX_FEATURES = 16384
 
 _ACTIVE = contextvars.ContextVar("casewise_jit_free", default=False)
 _INSTALLED = "__casewise_jit_free__"
