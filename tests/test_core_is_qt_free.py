@@ -51,3 +51,16 @@ def test_importing_the_core_loads_no_qt():
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_seam_types_load_nothing_heavy():
+    """The typed records every layer passes (models.types, explainers.types) import no model,
+    explainer, store or GUI library: a view or the PDF can take them without loading torch."""
+    heavy = ("torch", "transformers", "shap", "numba", "sqlalchemy", "sklearn", *QT_MODULES)
+    code = (
+        "import sys, models.types, explainers.types\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]"
