@@ -175,6 +175,35 @@ def test_a_killed_batch_resumes_to_whole_cases(bench, history):
     assert history.verify_chain().ok
 
 
+def test_a_history_locked_mid_batch_stops_it_whole_and_a_rerun_finishes(bench, history):
+    """Another process takes the history's write lock after the first chunk (as the adversarial
+    probe did): the batch stops with a StoreError, every case stored is whole, and a re-run
+    once the lock is gone stores the rest. A real SQLite lock, not a mock."""
+    import sqlite3
+
+    batch = cases(12)
+    holder: list[sqlite3.Connection] = []
+
+    def lock_once(write, counts):
+        if not holder:
+            other = sqlite3.connect(history.location, isolation_level=None, timeout=0)
+            other.execute("BEGIN EXCLUSIVE")
+            holder.append(other)
+
+    try:
+        with pytest.raises(StoreError):
+            run_batch(bench, batch, history, chunk_size=6, on_stored=lock_once)
+    finally:
+        for other in holder:
+            other.execute("ROLLBACK")
+            other.close()
+    progress = history.case_progress([c.text for c in batch])
+    assert len(progress) == 6 and all(p.explained for p in progress.values())
+    counts = run_batch(bench, batch, history, chunk_size=6)
+    assert (counts.stored, counts.skipped) == (6, 6)
+    assert history.verify_chain().ok
+
+
 def test_a_case_filed_without_attribution_is_finished_by_a_batch(bench, history):
     """``predict`` stores a case with no attribution; ``score`` used to skip it forever."""
     [case] = cases(1, seed=9)
