@@ -94,10 +94,10 @@ def test_predict_and_explain_take_a_long_case_from_a_file(home, tmp_path):
     assert both.returncode == 2 and "not both" in both.stderr
 
 
-@pytest.fixture()
-def immutable_history(casewise_home):
-    """A history file nobody may write, not even root: ``chattr +i`` (skipped where the
-    file system or the user cannot set it)."""
+@pytest.fixture(params=["file", "folder"])
+def immutable_history(casewise_home, request):
+    """A history file, or the folder holding it, that nobody may write, not even root:
+    ``chattr +i`` (skipped where the file system or the user cannot set it)."""
     import shutil
     import subprocess
 
@@ -110,13 +110,14 @@ def immutable_history(casewise_home):
     with open_store(db) as store:
         case_id = store.add_case("A rash after the drug.", prediction=prediction()).case_id
         store.add_review(case_id, signer(store, "ann"), "accept")
+    frozen = db if request.param == "file" else casewise_home
     if shutil.which("chattr") is None or subprocess.run(
-            ["chattr", "+i", str(db)], capture_output=True).returncode != 0:
+            ["chattr", "+i", str(frozen)], capture_output=True).returncode != 0:
         pytest.skip("cannot make a file immutable here")
     try:
         yield db
     finally:
-        subprocess.run(["chattr", "-i", str(db)], check=True)
+        subprocess.run(["chattr", "-i", str(frozen)], check=True)
 
 
 def test_a_history_that_cannot_be_written_is_read(immutable_history, tmp_path, capsys):
