@@ -266,17 +266,19 @@ def test_only_an_approver_signs_approved(store):
     assert store.add_review(scored(store), approver, "accept", meaning="approved").signature
 
 
-def test_two_windows_signed_in_as_the_same_user_both_sign(store):
+def test_two_windows_signed_in_as_the_same_user_both_sign(store, db):
+    """Two windows are two connections to the file, each with its own session, signing at
+    the same time: every signature lands on the one chain and verifies."""
     user(store, "ann")
-    first, second = AccountSession(store), AccountSession(store)
-    signers = [first.unlock(PASSWORD, "ann"), second.unlock(PASSWORD, "ann")]
     ids = [scored(store, f"Case {i} for two windows.") for i in range(6)]
+    windows = [open_store(db, actor="ann", busy_timeout=10.0) for _ in range(2)]
+    signers = [AccountSession(w).unlock(PASSWORD, "ann") for w in windows]
     errors: list[BaseException] = []
 
     def sign(which: int) -> None:
         try:
             for case_id in ids[which::2]:
-                store.add_review(case_id, signers[which], "defer")
+                windows[which].add_review(case_id, signers[which], "defer")
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -285,6 +287,8 @@ def test_two_windows_signed_in_as_the_same_user_both_sign(store):
         thread.start()
     for thread in threads:
         thread.join()
+    for window in windows:
+        window.close()
     assert not errors
     result = store.verify_chain()
     assert result.ok and result.signatures == 6
