@@ -1,0 +1,104 @@
+"""Is the certified bound still true? An anytime-valid watch over the audited AUTO cases.
+
+The escalation policy promises that at most α of the cases it decides automatically (AUTO) are
+wrong. Reviewers see only escalated cases, so that promise is checked on a random audit sample
+of AUTO cases, reviewed blind: each audited case is right (0) or wrong (1). The monitor keeps a
+confidence sequence for the AUTO error rate — a lower bound valid at every sample size at once,
+so it may be looked at after every case without inflating the false alarms — and raises the
+alarm when that lower bound passes α: the guarantee is then broken with confidence 1 − δ.
+
+The sequence is the betting construction of Waudby-Smith and Ramdas ("Estimating means of
+bounded random variables by betting", JRSS-B 86(1), 2024, arXiv:2010.09686), one-sided. For
+each candidate error rate m, a gambler starts with capital 1 and bets a predictable fraction λ
+of it that the next audited case is wrong more often than m: the capital is
+K_t(m) = Π (1 + λ_i (x_i − m)). If the true rate is at most m, K(m) is a non-negative
+supermartingale, so by Ville's inequality it ever reaches 1/δ with probability at most δ. Every
+m whose capital has reached 1/δ is rejected; the lower bound is the largest rejected m. The bet
+is their predictable plug-in λ_t = sqrt(2 log(1/δ) / (σ̂²_{t−1} t log(1 + t))), capped at
+1/(2m) so that a wrong bet loses at most half the capital.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+GRID_STEPS = 1000  # candidate error rates m = 0.001 ... 0.999
+BET_CAP = 0.5  # λ ≤ BET_CAP / m: one case can cost at most half the capital
+
+
+@dataclass(frozen=True)
+class GuaranteeWatch:
+    """What the audited AUTO cases say about the certified bound, after ``n`` of them."""
+
+    n: int  # audited AUTO cases
+    errors: int  # of them wrong
+    alpha: float  # the bound the policy certified
+    delta: float  # the monitor's error: a false alarm at most this often, ever
+    lower_bound: float  # anytime-valid lower confidence bound of the AUTO error rate
+    alarm_at: int | None  # the audited case at which the bound first passed α (None: never)
+
+    @property
+    def alarm(self) -> bool:
+        return self.alarm_at is not None
+
+    @property
+    def observed_rate(self) -> float | None:
+        return self.errors / self.n if self.n else None
+
+    def summary(self) -> str:
+        if self.n == 0:
+            return ("No audited automatic decision yet: nothing can be said about the bound "
+                    "until audit samples are reviewed.")
+        seen = (f"{self.errors} of {self.n} audited automatic decisions were wrong "
+                f"({self.errors / self.n:.1%}); the error rate is at least "
+                f"{self.lower_bound:.1%} with {1 - self.delta:.0%} confidence, at any time.")
+        if self.alarm:
+            return (f"The guarantee is broken: {seen} That is above the certified "
+                    f"{self.alpha:.0%} (since audited case {self.alarm_at}). Every case is "
+                    "escalated until a new policy is fitted.")
+        return f"The guarantee holds so far: {seen} The certified bound is {self.alpha:.0%}."
+
+
+def watch(wrong: Sequence[bool], alpha: float, delta: float) -> GuaranteeWatch:
+    """The monitor after the audited AUTO cases ``wrong`` (True: the model was wrong), in the
+    order they were reviewed."""
+    if not (0 < alpha < 1 and 0 < delta < 1):
+        raise ValueError("alpha and delta must be between 0 and 1")
+    x = np.asarray(wrong, dtype=float)
+    grid = np.arange(1, GRID_STEPS) / GRID_STEPS
+    reached = first_rejection(x, grid, delta)  # per m: the case at which 1/δ was reached
+    rejected = reached <= len(x)
+    lower = float(grid[rejected].max()) if rejected.any() else 0.0
+    at_alpha = first_rejection(x, np.array([alpha]), delta)[0]
+    return GuaranteeWatch(len(x), int(x.sum()), alpha, delta, lower,
+                          int(at_alpha) if at_alpha <= len(x) else None)
+
+
+def lower_bounds(wrong: Sequence[bool], delta: float) -> np.ndarray:
+    """The lower confidence bound after each audited case (for the plot of the sequence)."""
+    x = np.asarray(wrong, dtype=float)
+    grid = np.arange(1, GRID_STEPS) / GRID_STEPS
+    reached = first_rejection(x, grid, delta)
+    return np.array([grid[reached <= t].max() if (reached <= t).any() else 0.0
+                     for t in range(1, len(x) + 1)])
+
+
+def first_rejection(x: np.ndarray, grid: np.ndarray, delta: float) -> np.ndarray:
+    """For each candidate rate m in ``grid``: the 1-based case at which the capital betting
+    against "the rate is at most m" first reached 1/δ (len(x) + 1: never)."""
+    if len(x) == 0:
+        return np.ones(len(grid), dtype=int)
+    t = np.arange(1, len(x) + 1, dtype=float)
+    # Their regularised running mean and variance; the bet on case t uses cases 1 .. t - 1.
+    mean = (0.5 + np.cumsum(x)) / (t + 1)
+    spread = np.cumsum((x - mean) ** 2)
+    variance_before = (0.25 + np.concatenate([[0.0], spread[:-1]])) / t
+    bet = np.sqrt(2 * math.log(1 / delta) / (variance_before * t * np.log1p(t)))
+    lam = np.minimum(bet[None, :], BET_CAP / grid[:, None])
+    log_capital = np.cumsum(np.log1p(lam * (x[None, :] - grid[:, None])), axis=1)
+    hit = log_capital >= math.log(1 / delta)
+    return np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, len(x) + 1)
