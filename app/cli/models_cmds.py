@@ -20,11 +20,13 @@ from app.cli.common import (
     load_cli_classifier,
     log_model_activated,
     log_policy_refitted,
+    open_cli_store,
     recorded_weights,
     registry,
     settings_flags,
     with_settings,
 )
+from app.cli.common import record as file_in_history
 from models.errors import DataError
 
 if TYPE_CHECKING:
@@ -33,8 +35,9 @@ if TYPE_CHECKING:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from models.train_job import DatasetSpec, train_and_save
-    from models.training import TrainingConfig
 
+    if args.from_history:
+        return _train_from_history(args)
     if args.data is None:
         spec = DatasetSpec.demo()
     else:
@@ -42,9 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                            args.encoding, Path(args.test_data) if args.test_data else None)
     if not args.no_activate:  # before the minutes of training, not after
         require_admin(args, "train and activate a model")
-    overrides = {k: v for k, v in {"max_epochs": args.epochs, "max_length": args.max_length,
-                                   "seed": args.seed}.items() if v is not None}
-    config = TrainingConfig(**overrides)
+    config = _training_config(args)
     reporter = TerminalProgress()
     try:
         record = train_and_save(spec, registry(args), config, progress=reporter,
@@ -65,6 +66,82 @@ def cmd_train(args: argparse.Namespace) -> int:
     stored = _log_training(args, record)
     # Activation was asked for and refused: part of the work failed (README, "Exit codes").
     return stored or (PARTLY_FAILED if record.chance_warning and not args.no_activate else 0)
+
+
+def _training_config(args: argparse.Namespace):
+    from models.training import TrainingConfig
+
+    overrides = {k: v for k, v in {"max_epochs": args.epochs, "max_length": args.max_length,
+                                   "seed": args.seed}.items() if v is not None}
+    return TrainingConfig(**overrides)
+
+
+def _train_from_history(args: argparse.Namespace) -> int:
+    """Train a challenger on the reviewed cases, compare it with the active model on reviewed
+    cases neither saw, and put it to work only if it is not worse (or an admin forces it,
+    saying why). The comparison is an audit event either way."""
+    import tempfile
+
+    from app.casework import activate_model, load_classifier
+    from app.learning import (
+        compare_on_held_out,
+        new_labels,
+        original_training_pairs,
+        split_reviewed,
+        write_training_file,
+    )
+    from models.model_card import read_model_card
+    from models.train_job import DatasetSpec, train_and_save
+
+    store = open_cli_store(args)
+    try:
+        reviewed = store.reviewed_cases(approved_only=args.approved_only)
+    finally:
+        store.close()
+    split = split_reviewed(reviewed, args.held_out, args.seed or 13)
+    champion = load_classifier(data_path(args))
+    unknown = new_labels(split, champion.labels)
+    if unknown:
+        print(f"Reviewers used labels the active model does not have: {', '.join(unknown)}. "
+              "The new model learns them; the active one counts as wrong on them.",
+              file=sys.stderr)
+    original = []
+    if args.with_original:
+        card = read_model_card(Path(champion.path), champion.model_id)
+        original = original_training_pairs(card, args.text_col, args.label_col)
+    if args.force_reason or not args.no_activate:
+        require_admin(args, "put a model trained from the history to work")
+    with tempfile.TemporaryDirectory(prefix="casewise-reviewed-") as scratch:
+        data = write_training_file(split, Path(scratch) / "reviewed.jsonl", original)
+        reporter = TerminalProgress()
+        try:
+            record = train_and_save(DatasetSpec("reviewed cases from the case history", data),
+                                    registry(args), _training_config(args),
+                                    progress=reporter, activate=False,
+                                    base_dir=Path(args.base_model) if args.base_model else None)
+        finally:
+            reporter.close()
+    challenger = load_classifier(data_path(args), record.id)
+    comparison = compare_on_held_out(split, champion, challenger)
+    print(comparison.summary())
+    compared: list = []  # the comparison's audit event, for a forced promotion to cite
+    logged = file_in_history(args, "the comparison", lambda s: compared.append(
+        s.record_comparison(champion.model_id, record.id, comparison.to_dict(),
+                            split.record())))
+    if args.no_activate or not (comparison.promote or args.force_reason):
+        why = "--no-activate" if args.no_activate else (
+            f"the rule: {comparison.rule}. An admin may still put it to work with "
+            "--force-reason \"why\"")
+        print(f"{record.id} is kept, not active ({why}).", file=sys.stderr)
+        return logged or _log_training(args, registry(args).record(record.id))
+    path = activate_model(data_path(args), record.id, recorded_weights(args, record.id))
+    if not comparison.promote:
+        cited = compared[0].id if compared else None
+        logged = logged or file_in_history(args, "the forced promotion", lambda s:
+                                            s.record_forced_promotion(record.id,
+                                                                      args.force_reason, cited))
+    print(f"active model: {record.id} ({path.name})", file=sys.stderr)
+    return logged or _log_training(args, registry(args).record(record.id))
 
 
 def _log_training(args: argparse.Namespace, record) -> int:
@@ -225,6 +302,20 @@ def add_train_parser(commands) -> None:
     train.add_argument("--base-model", help="a local encoder directory to fine-tune instead of "
                        "the embedded all-MiniLM-L6-v2")
     train.add_argument("--no-activate", action="store_true", help="do not make it the active model")
+    train.add_argument("--from-history", action="store_true",
+                       help="train on the cases reviewers labelled (latest signed review of "
+                            "each case), compare with the active model on held-out reviewed "
+                            "cases, and activate only if not worse")
+    train.add_argument("--approved-only", action="store_true",
+                       help="with --from-history: only reviews signed as \"approved\"")
+    train.add_argument("--with-original", action="store_true",
+                       help="with --from-history: add the active model's own training data")
+    train.add_argument("--held-out", type=float, default=0.25, metavar="SHARE",
+                       help="with --from-history: share of reviewed cases held out to compare "
+                            "(default 0.25)")
+    train.add_argument("--force-reason", metavar="WHY",
+                       help="with --from-history: activate even if the comparison does not "
+                            "promote it (an admin's; recorded in the audit trail)")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.set_defaults(handler=cmd_train)
     add_auth_options(train)  # an admin's, once the history has accounts

@@ -28,6 +28,7 @@ from app.store.records import (
     ChainVerification,
     Judgement,
     Review,
+    ReviewedCase,
     ReviewRecord,
     StoredRecord,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "DB_FILE", "AppendOnlyViolation", "AuditEvent", "CaseNotFound", "CasePage", "CaseProgress",
     "CaseRecord", "CaseRepository", "CaseSummary", "CaseWrite", "ChainVerification",
     "InvalidRecord", "InvalidReview", "Judgement", "NewCase", "Review", "ReviewRecord",
+    "ReviewedCase",
     "StoreCorrupt", "StoreError", "StoreLocked", "StoreReadOnly", "StoreVersionError",
     "StoredRecord",
     "backup_store", "list_backups", "open_store",

@@ -50,7 +50,8 @@ RECORD_EVENTS: dict[str, type[Base]] = {
 # Events about the app and its accounts rather than a record; callers log these directly.
 APP_EVENTS = ("exported", "policy_refitted", "model_activated", "sign_in", "sign_in_failed",
               "account_locked", "account_unlocked", "password_changed", "password_reset",
-              "key_rotated", "user_disabled", "user_enabled", "judged")
+              "key_rotated", "user_disabled", "user_enabled", "judged", "models_compared",
+              "promotion_forced")
 EVENT_KINDS = (*RECORD_EVENTS, *APP_EVENTS)
 
 

@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 from app.store import audit
 from app.store.canonical import hash_of, iso, sha256_hex
 from app.store.errors import CaseNotFound
-from app.store.records import CaseProgress, CaseRecord, Review, ReviewSignature, StoredRecord
+from app.store.records import (
+    CaseProgress,
+    CaseRecord,
+    Review,
+    ReviewedCase,
+    ReviewSignature,
+    StoredRecord,
+)
 from app.store.schema import (
     ACCOUNTS_FROM_REVIEW,
     AttributionRow,
@@ -220,3 +227,21 @@ def load_case(session: Session, case_id: int) -> CaseRecord:
         escalations=histories["escalation"], opinions=histories["opinion"],
         reviews=tuple(reviews_of(session, case_id)),
         events=tuple(audit.to_event(e) for e in events), version_sha256=version)
+
+
+def reviewed_cases(session: Session, approved_only: bool = False) -> list[ReviewedCase]:
+    """Every case whose latest review is signed and is not a deferral, oldest case first: the
+    labels reviewers stand behind. Unsigned reviews (from before accounts) and cases whose
+    latest word is "defer" are left out; an earlier review superseded by a later one counts
+    only through the later one."""
+    newest = (select(func.max(ReviewRow.id)).group_by(ReviewRow.case_id)).scalar_subquery()
+    query = (select(ReviewRow, CaseRow.text)
+             .join(CaseRow, CaseRow.id == ReviewRow.case_id)
+             .join(SignatureRow, SignatureRow.review_id == ReviewRow.id)
+             .where(ReviewRow.id.in_(newest), ReviewRow.decision != "defer")
+             .order_by(ReviewRow.case_id))
+    if approved_only:
+        query = query.where(ReviewRow.meaning == "approved")
+    return [ReviewedCase(row.case_id, text, row.label, row.decision, row.meaning, row.id,
+                         row.case_sha256)
+            for row, text in session.execute(query)]

@@ -229,6 +229,20 @@ class CaseSummary:
 
 
 @dataclass(frozen=True)
+class ReviewedCase:
+    """A case whose latest review is signed and decides a label: a labelled example from a
+    reviewer (the model's label when accepted, the reviewer's when overridden)."""
+
+    case_id: int
+    text: str
+    label: str
+    decision: str  # "accept" | "override"
+    meaning: str  # "reviewed" | "approved"
+    review_id: int
+    case_sha256: str  # the case version the reviewer signed
+
+
+@dataclass(frozen=True)
 class CaseProgress:
     """How far a stored case got: what a resumed batch still has to do for it."""
 

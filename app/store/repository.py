@@ -48,6 +48,7 @@ from app.store.records import (
     ChainVerification,
     Judgement,
     Review,
+    ReviewedCase,
 )
 from app.store.review_rules import ReviewRequest
 from app.store.schema import AuditEventRow
@@ -268,6 +269,11 @@ class CaseRepository(AccountStore):
                            actor=judge)
         return Judgement.from_event(event)
 
+    def reviewed_cases(self, approved_only: bool = False) -> list[ReviewedCase]:
+        """The cases reviewers labelled by a signed review (``reads.reviewed_cases``)."""
+        with self._transaction(write=False) as session:
+            return reads.reviewed_cases(session, approved_only)
+
     def latest_review(self, case_id: int) -> Review | None:
         with self._transaction(write=False) as session:
             reads.require_case(session, case_id)
@@ -382,6 +388,24 @@ class CaseRepository(AccountStore):
         with self._txn() as tx:
             return tx.log("policy_refitted", {"model_id": model_id, "policy_id": policy_id,
                                               "details": details or {}})
+
+    def record_comparison(self, champion_id: str | None, challenger_id: str,
+                          comparison: dict[str, Any], held_out: dict[str, Any]) -> AuditEvent:
+        """A champion/challenger comparison on held-out reviewed cases, with how they were
+        drawn: the record of why a new model was, or was not, put to work."""
+        with self._txn() as tx:
+            return tx.log("models_compared", {"champion": champion_id,
+                                               "challenger": challenger_id,
+                                               "comparison": comparison, "held_out": held_out})
+
+    def record_forced_promotion(self, model_id: str, reason: str,
+                                comparison_event: int | None = None) -> AuditEvent:
+        """A person put a model to work that the comparison did not promote, and said why."""
+        if not reason or not reason.strip():
+            raise StoreError("A forced promotion needs a reason.")
+        with self._txn() as tx:
+            return tx.log("promotion_forced", {"model_id": model_id, "reason": reason.strip(),
+                                                "comparison_event": comparison_event})
 
     def record_export(self, path: str, sha256: str, case_ids: list[int],
                       kind: str = "pdf") -> AuditEvent:

@@ -1,0 +1,126 @@
+"""The model learns from its reviewers: reviewed cases become the next model's training data,
+and a new model is put to work only if it is not worse than the one at work.
+
+Each case's latest *signed* review gives its label (an accepted case the model's label, an
+overridden one the reviewer's; deferrals and unsigned reviews are left out). A share of those
+cases, drawn at random with a recorded seed, is held out and never trained on: the active model
+(the champion) and the new one (the challenger) both answer it, and ``models.model_comparison``
+decides by its stated rule. The new model's own escalation policy is fitted on the calibration
+split its training takes from the reviewed cases, which it does not train on either.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.store.records import ReviewedCase
+from models.errors import DataError
+from models.model_comparison import Comparison, compare
+
+HELD_OUT_SHARE = 0.25
+MIN_HELD_OUT = 20  # fewer cases cannot tell two models apart at all
+MIN_TRAIN_PER_LABEL = 4  # the training splits need a few of each label
+
+
+@dataclass(frozen=True)
+class ReviewedSplit:
+    """The reviewed cases to train on and those held out to compare the models, with how they
+    were drawn (kept in the audit trail with the comparison)."""
+
+    train: tuple[ReviewedCase, ...]
+    held_out: tuple[ReviewedCase, ...]
+    seed: int
+    share: float
+
+    def record(self) -> dict:
+        return {"seed": self.seed, "held_out_share": self.share,
+                "train_case_ids": [c.case_id for c in self.train],
+                "held_out_case_ids": [c.case_id for c in self.held_out],
+                "labels": dict(Counter(c.label for c in (*self.train, *self.held_out)))}
+
+
+def split_reviewed(cases: Sequence[ReviewedCase], share: float = HELD_OUT_SHARE,
+                   seed: int = 13) -> ReviewedSplit:
+    """Hold out a random ``share`` of the reviewed cases (at least ``MIN_HELD_OUT``); refuse,
+    saying how many more are needed, when there are too few to train and to compare."""
+    if not 0 < share < 1:
+        raise DataError("The held-out share must be between 0 and 1 (for example 0.25).")
+    labels = Counter(c.label for c in cases)
+    if len(labels) < 2:
+        only = f"all carry the label {next(iter(labels))!r}" if labels else "there are none"
+        raise DataError(f"The reviewed cases cannot train a classifier: {only}. A model needs "
+                        "reviewed cases of at least two labels.")
+    held = max(MIN_HELD_OUT, round(share * len(cases)))
+    needed = held + MIN_TRAIN_PER_LABEL * len(labels) * 4  # train, validation, calibration, test
+    if len(cases) < needed:
+        raise DataError(f"{len(cases)} reviewed cases (signed, not deferred) are too few to "
+                        f"train and compare a new model: at least {needed} are needed "
+                        f"({needed - len(cases)} more) for {len(labels)} labels.")
+    order = np.random.default_rng(seed).permutation(len(cases))
+    chosen = sorted(order[:held].tolist())
+    rest = sorted(order[held:].tolist())
+    return ReviewedSplit(tuple(cases[i] for i in rest), tuple(cases[i] for i in chosen),
+                         seed, share)
+
+
+def write_training_file(split: ReviewedSplit, path: Path,
+                        original: Sequence[tuple[str, str]] = ()) -> Path:
+    """The training cases as JSONL (``text``, ``label``): the reviewed ones, then ``original``
+    (text, label) pairs (the model's own training data, when asked), minus any held-out text."""
+    held = {c.text for c in split.held_out}
+    rows = [(c.text, c.label) for c in split.train]
+    rows += [(text, label) for text, label in original if text not in held]
+    with Path(path).open("w", encoding="utf-8") as out:
+        for text, label in rows:
+            out.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
+    return Path(path)
+
+
+def compare_on_held_out(split: ReviewedSplit, champion, challenger) -> Comparison:
+    """Both classifiers answer the held-out cases; a label a model does not know counts as a
+    wrong answer of that model (it cannot give it)."""
+    texts = [c.text for c in split.held_out]
+    truth = [c.label for c in split.held_out]
+    names = sorted({*truth, *champion.labels, *challenger.labels})
+    index = {name: i for i, name in enumerate(names)}
+
+    def answers(classifier) -> list[int]:
+        return [index[p.label] for p in classifier.predict_batch(texts)]
+
+    return compare([index[t] for t in truth], answers(champion), answers(challenger))
+
+
+def new_labels(split: ReviewedSplit, known: Sequence[str]) -> list[str]:
+    """Labels reviewers gave that the active model does not have (a new class)."""
+    return sorted({c.label for c in (*split.train, *split.held_out)} - set(known))
+
+
+def original_training_pairs(card, text_col: str = "text",
+                            label_col: str = "label") -> list[tuple[str, str]]:
+    """The (text, label) rows the model was trained from, read again: the demo data, or the
+    training file its card names, refused when that file is gone or has changed since."""
+    from models import data as data_io
+    from models.artifact import sha256_file
+
+    training = card.training_data or {}
+    if training.get("name") == data_io.DEMO_NAME:
+        (train, _), _ = data_io.load_demo()
+        return list(zip(train.texts, train.labels, strict=True))
+    files = training.get("files") or []
+    if not files:
+        raise DataError(f"Model {card.model_id}'s card does not name its training data.")
+    source = Path(files[0]["source"])
+    if not source.is_file():
+        raise DataError(f"Model {card.model_id} was trained from {source}, which is gone: "
+                        "train from the reviewed cases alone (without --with-original).")
+    if sha256_file(source) != files[0].get("sha256"):
+        raise DataError(f"{source} has changed since model {card.model_id} was trained from "
+                        "it: train from the reviewed cases alone (without --with-original).")
+    data, _ = data_io.load_labeled(source, text_col, label_col)
+    return list(zip(data.texts, data.labels, strict=True))
