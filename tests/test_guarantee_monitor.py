@@ -64,3 +64,46 @@ def test_the_lower_bound_only_rises_and_stays_under_the_observed_rate():
 def test_bad_levels_are_refused():
     with pytest.raises(ValueError, match="between 0 and 1"):
         watch([True], 0.0, 0.1)
+
+
+def test_audit_guarantee_reads_the_reviewed_auto_decisions_of_the_active_policy(
+        home, tmp_path, monkeypatch, capsys):
+    """Scored cases the policy decided automatically, then signed by a reviewer: all right,
+    the bound holds; the same decisions overridden, it is broken (a real history, the tiny
+    model with a policy refitted on 180 labelled cases so that it certifies, the CLI in
+    process)."""
+    import json
+
+    from app.casework import load_workbench
+    from app.pipeline import Steps, run_batch
+    from app.store import open_store
+    from models.types import CaseInput
+    from tests.helpers.accounts import signer
+    from tests.helpers.cli import run_main
+    from tests.helpers.data import synthetic_rows, write_csv
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    labelled = write_csv(tmp_path / "reviewed.csv", synthetic_rows(60, seed=9))
+    run_main(["calibrate", "--data", str(labelled), "--alpha", "0.2"], capsys)
+    bench = load_workbench(home)
+    assert bench.policy.threshold is not None
+    rows = synthetic_rows(40, seed=8)
+    with open_store(home / "casewise.db") as store:
+        run_batch(bench, [CaseInput(r["text"], f"s:{i}") for i, r in enumerate(rows)], store,
+                  steps=Steps(explain=False))
+        auto = [s for s in store.find_cases(escalated=False, page_size=500).items]
+        assert len(auto) >= 30, "the tiny model should decide most synthetic cases itself"
+        before = json.loads(run_main(["audit", "guarantee", "--json"], capsys).out)
+        assert before["n"] == 0 and not before["alarm"]
+        ann = signer(store, "ann")
+        for item in auto[:30]:
+            store.add_review(item.id, ann, "accept")
+    held = json.loads(run_main(["audit", "guarantee", "--json"], capsys).out)
+    assert held["n"] == 30 and held["errors"] == 0 and not held["alarm"]
+    with open_store(home / "casewise.db") as store:
+        ann = signer(store, "ann")
+        for item in auto[:30]:
+            other = next(lb for lb in bench.labels if lb != item.label)
+            store.add_review(item.id, ann, "override", label=other, reason="audit: wrong")
+    broken = run_main(["audit", "guarantee"], capsys).out
+    assert "The guarantee is broken" in broken and "30 of 30" in broken

@@ -163,6 +163,31 @@ def verification_lines(result) -> list[str]:
     return lines
 
 
+def cmd_audit_guarantee(args: argparse.Namespace) -> int:
+    """Does the certified bound still hold? The AUTO decisions of the active policy that
+    reviewers have since signed, through the anytime-valid monitor."""
+    from models.guarantee_monitor import watch
+
+    bench = load_cli_workbench(args, None)
+    if bench.policy is None:
+        raise CasewiseError("The active model has no escalation policy: nothing is certified, "
+                            "so there is no bound to watch (`python main.py calibrate`).")
+    policy = bench.policy
+    store = open_cli_store(args, anchor=False, read_only_ok=True)
+    try:
+        audited = store.audited_decisions(policy.policy_id)
+    finally:
+        store.close()
+    result = watch([d.wrong for d in audited], policy.settings.alpha, policy.settings.delta)
+    if args.json:
+        print(json.dumps({"policy_id": policy.policy_id, "model_id": bench.model_id,
+                          **asdict(result), "alarm": result.alarm,
+                          "wrong_case_ids": [d.case_id for d in audited if d.wrong]}))
+    else:
+        print(f"policy {policy.policy_id} of model {bench.model_id}: {result.summary()}")
+    return 0
+
+
 def add_history_parsers(commands) -> None:
     score = commands.add_parser("score", help="predict, explain, decide and store every case "
                                               "of a file (re-running skips stored cases)")
@@ -214,6 +239,10 @@ def add_history_parsers(commands) -> None:
                         help="also prove the history still holds this chain head unchanged "
                              "(as printed on an earlier audit PDF or export)")
     verify.set_defaults(handler=cmd_audit_verify)
-    for parser in (score, history, review, verify):
+    guarantee = audit_commands.add_parser(
+        "guarantee", help="does the certified bound still hold on the automatic decisions "
+                          "reviewers have since judged? (an anytime-valid lower bound)")
+    guarantee.set_defaults(handler=cmd_audit_guarantee)
+    for parser in (score, history, review, verify, guarantee):
         add_db_option(parser)
         parser.add_argument("--json", action="store_true", help="print JSON")

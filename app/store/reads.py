@@ -12,6 +12,7 @@ from app.store import audit
 from app.store.canonical import hash_of, iso, sha256_hex
 from app.store.errors import CaseNotFound
 from app.store.records import (
+    AuditedDecision,
     CaseProgress,
     CaseRecord,
     Review,
@@ -245,3 +246,19 @@ def reviewed_cases(session: Session, approved_only: bool = False) -> list[Review
     return [ReviewedCase(row.case_id, text, row.label, row.decision, row.meaning, row.id,
                          row.case_sha256)
             for row, text in session.execute(query)]
+
+
+def audited_decisions(session: Session, policy_id: str) -> list[AuditedDecision]:
+    """The AUTO decisions of ``policy_id`` that a signed, non-deferred review has since judged
+    (the review cites the prediction the decision was made on), in the order they were
+    signed. Only each case's latest review counts."""
+    newest = (select(func.max(ReviewRow.id)).group_by(ReviewRow.case_id)).scalar_subquery()
+    query = (select(EscalationRow, ReviewRow)
+             .join(ReviewRow, (ReviewRow.case_id == EscalationRow.case_id)
+                   & (ReviewRow.prediction_id == EscalationRow.prediction_id))
+             .join(SignatureRow, SignatureRow.review_id == ReviewRow.id)
+             .where(EscalationRow.policy_id == policy_id, EscalationRow.decision == "auto",
+                    ReviewRow.id.in_(newest), ReviewRow.decision != "defer")
+             .order_by(ReviewRow.id))
+    return [AuditedDecision(esc.case_id, esc.id, esc.data["label"], review.id, review.label)
+            for esc, review in session.execute(query)]

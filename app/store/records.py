@@ -243,6 +243,22 @@ class ReviewedCase:
 
 
 @dataclass(frozen=True)
+class AuditedDecision:
+    """An automatic (AUTO) decision a reviewer has since signed a label for: the measurement
+    of whether the certified bound holds (``models.guarantee_monitor``)."""
+
+    case_id: int
+    escalation_id: int
+    auto_label: str
+    review_id: int
+    reviewed_label: str
+
+    @property
+    def wrong(self) -> bool:
+        return self.auto_label != self.reviewed_label
+
+
+@dataclass(frozen=True)
 class CaseProgress:
     """How far a stored case got: what a resumed batch still has to do for it."""
 

@@ -40,6 +40,7 @@ from app.store.queries import (
 )
 from app.store.records import (
     JUDGED,
+    AuditedDecision,
     AuditEvent,
     CasePage,
     CaseProgress,
@@ -273,6 +274,11 @@ class CaseRepository(AccountStore):
         """The cases reviewers labelled by a signed review (``reads.reviewed_cases``)."""
         with self._transaction(write=False) as session:
             return reads.reviewed_cases(session, approved_only)
+
+    def audited_decisions(self, policy_id: str) -> list[AuditedDecision]:
+        """AUTO decisions of a policy that reviewers have since signed (``reads``)."""
+        with self._transaction(write=False) as session:
+            return reads.audited_decisions(session, policy_id)
 
     def latest_review(self, case_id: int) -> Review | None:
         with self._transaction(write=False) as session:
