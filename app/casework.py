@@ -78,6 +78,9 @@ class Workbench:
     policy: object | None
     model_dir: Path
     card: ModelCard | None = None
+    # What the audited AUTO decisions say of the policy's bound (``pipeline.watch_guarantee``);
+    # while it raises the alarm, every case is escalated.
+    guarantee: object | None = None
 
     @property
     def model_id(self) -> str:

@@ -135,7 +135,13 @@ def decide(bench: Workbench, texts: Sequence[str], progress: ProgressCallback | 
 
     if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
         raise DataError("The case text is empty: paste or type it, or open a file.")
-    return predict_and_decide(bench.classifier, bench.policy, list(texts), progress, cancel)
+    answers = predict_and_decide(bench.classifier, bench.policy, list(texts), progress, cancel)
+    watch = bench.guarantee
+    if watch is None or not watch.alarm:
+        return answers
+    from models.guarantee_monitor import suspended
+
+    return [(p, suspended(d, watch) if d.auto else d) for p, d in answers]
 
 
 def explain(bench: Workbench, result: CaseResult, listener: Listener | None = None,
@@ -302,10 +308,32 @@ def _file_decision(store: Any, result: CaseResult) -> CaseWrite:
 
 
 def register_model(store: Any, bench: Workbench) -> None:
-    """Make sure the store knows the model its predictions will cite."""
+    """Make sure the store knows the model its predictions will cite, and read what the
+    audited AUTO decisions say of its policy's bound (``watch_guarantee``)."""
     from app.casework import register_in_store
 
     register_in_store(store, bench)
+    watch_guarantee(store, bench)
+
+
+def watch_guarantee(store: Any, bench: Workbench) -> Any:
+    """The guarantee monitor over the policy's AUTO decisions that reviewers have since signed
+    (``models.guarantee_monitor``), kept on ``bench``: while it raises the alarm, ``decide``
+    escalates every case. The first alarm of a policy is an audit event."""
+    from models.guarantee_monitor import watch
+
+    policy = bench.policy
+    if policy is None or policy.threshold is None:
+        bench.guarantee = None
+        return None
+    audited = store.audited_decisions(policy.policy_id)
+    bench.guarantee = watch([d.wrong for d in audited], policy.settings.alpha,
+                            policy.settings.delta)
+    if bench.guarantee.alarm:
+        store.record_guarantee_alarm(bench.model_id, policy.policy_id,
+                                     bench.guarantee.summary(),
+                                     [d.case_id for d in audited if d.wrong])
+    return bench.guarantee
 
 
 # -- many cases --------------------------------------------------------------------------------

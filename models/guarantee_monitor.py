@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.types import ESCALATE, EscalationDecision
+
 GRID_STEPS = 1000  # candidate error rates m = 0.001 ... 0.999
 BET_CAP = 0.5  # λ ≤ BET_CAP / m: one case can cost at most half the capital
 
@@ -102,3 +104,16 @@ def first_rejection(x: np.ndarray, grid: np.ndarray, delta: float) -> np.ndarray
     log_capital = np.cumsum(np.log1p(lam * (x[None, :] - grid[:, None])), axis=1)
     hit = log_capital >= math.log(1 / delta)
     return np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, len(x) + 1)
+
+
+def suspended(decision: EscalationDecision, watch_: GuaranteeWatch) -> EscalationDecision:
+    """``decision`` escalated because the monitor found the certified bound broken: while the
+    alarm stands, no case is decided automatically (until a new policy is fitted)."""
+    from dataclasses import replace
+
+    reason = (f"the guarantee of this policy is broken: {watch_.errors} of {watch_.n} audited "
+              f"automatic decisions were wrong, at least {watch_.lower_bound:.0%} with "
+              f"{1 - watch_.delta:.0%} confidence, above the certified {watch_.alpha:.0%}; "
+              "every case is escalated until a new policy is fitted")
+    return replace(decision, decision=ESCALATE, reasons=(*decision.reasons, reason),
+                   reason_codes=(*decision.reason_codes, "guarantee_broken"))

@@ -107,3 +107,18 @@ def test_audit_guarantee_reads_the_reviewed_auto_decisions_of_the_active_policy(
             store.add_review(item.id, ann, "override", label=other, reason="audit: wrong")
     broken = run_main(["audit", "guarantee"], capsys).out
     assert "The guarantee is broken" in broken and "30 of 30" in broken
+    # While the alarm stands every case is escalated, saying why; the alarm is filed once.
+    from app.pipeline import decide, register_model
+
+    again = load_workbench(home)
+    with open_store(home / "casewise.db") as store:
+        register_model(store, again)
+        register_model(store, again)
+        (alarm,) = store.audit_events(kind="guarantee_alarm")
+        assert alarm.payload["policy_id"] == again.policy.policy_id
+        assert sorted(alarm.payload["wrong_case_ids"]) == sorted(i.id for i in auto[:30])
+    [(_, decision)] = decide(again, [auto[0].preview])
+    assert decision.escalated and "guarantee_broken" in decision.reason_codes
+    assert "broken" in decision.reasons[-1]
+    [(_, before_alarm)] = decide(bench, [auto[0].preview])
+    assert before_alarm.auto  # the same case, with no alarm read

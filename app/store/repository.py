@@ -9,6 +9,7 @@ Driver errors come out as ``StoreError`` subclasses that say what to do.
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -403,6 +404,19 @@ class CaseRepository(AccountStore):
             return tx.log("models_compared", {"champion": champion_id,
                                                "challenger": challenger_id,
                                                "comparison": comparison, "held_out": held_out})
+
+    def record_guarantee_alarm(self, model_id: str, policy_id: str, summary: str,
+                               wrong_case_ids: list[int]) -> AuditEvent | None:
+        """The monitor found a policy's bound broken: an audit event, once per policy (None
+        when it was recorded before)."""
+        with self._txn() as tx:
+            known = tx.session.scalars(select(AuditEventRow.payload).where(
+                AuditEventRow.kind == "guarantee_alarm"))
+            if any(json.loads(p).get("policy_id") == policy_id for p in known):
+                return None
+            return tx.log("guarantee_alarm", {"model_id": model_id, "policy_id": policy_id,
+                                               "summary": summary,
+                                               "wrong_case_ids": wrong_case_ids})
 
     def record_forced_promotion(self, model_id: str, reason: str,
                                 comparison_event: int | None = None) -> AuditEvent:

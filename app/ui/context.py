@@ -211,10 +211,12 @@ class AppContext(QObject):
             self._register(bench)
 
     def _register(self, bench) -> None:
-        from app.casework import register_in_store
+        from app.pipeline import register_model
 
         store = self.store
-        self.runner.db("register model", lambda: register_in_store(store, bench)).start()
+        # Also reads the guarantee monitor: while it raises the alarm, every case is escalated
+        # (the reason says so on each).
+        self.runner.db("register model", lambda: register_model(store, bench)).start()
 
     # -- the LLM -----------------------------------------------------------------------------
     def llm_backend(self):
