@@ -75,41 +75,26 @@ def test_audit_guarantee_reads_the_reviewed_auto_decisions_of_the_active_policy(
     import json
 
     from app.casework import load_workbench
-    from app.pipeline import Steps, run_batch
+    from app.pipeline import decide, register_model
     from app.store import open_store
-    from models.types import CaseInput
     from tests.helpers.accounts import signer
     from tests.helpers.cli import run_main
-    from tests.helpers.data import synthetic_rows, write_csv
+    from tests.helpers.guarantee import certify_and_score, judge
 
     monkeypatch.setenv("CASEWISE_HOME", str(home))
-    labelled = write_csv(tmp_path / "reviewed.csv", synthetic_rows(60, seed=9))
-    run_main(["calibrate", "--data", str(labelled), "--alpha", "0.2"], capsys)
-    bench = load_workbench(home)
-    assert bench.policy.threshold is not None
-    rows = synthetic_rows(40, seed=8)
+    bench, auto = certify_and_score(home, tmp_path, capsys)
+    before = json.loads(run_main(["audit", "guarantee", "--json"], capsys).out)
+    assert before["n"] == 0 and not before["alarm"]
     with open_store(home / "casewise.db") as store:
-        run_batch(bench, [CaseInput(r["text"], f"s:{i}") for i, r in enumerate(rows)], store,
-                  steps=Steps(explain=False))
-        auto = [s for s in store.find_cases(escalated=False, page_size=500).items]
-        assert len(auto) >= 30, "the tiny model should decide most synthetic cases itself"
-        before = json.loads(run_main(["audit", "guarantee", "--json"], capsys).out)
-        assert before["n"] == 0 and not before["alarm"]
-        ann = signer(store, "ann")
-        for item in auto[:30]:
-            store.add_review(item.id, ann, "accept")
+        judge(store, signer(store, "ann"), auto[:30], bench.labels, right=True)
     held = json.loads(run_main(["audit", "guarantee", "--json"], capsys).out)
     assert held["n"] == 30 and held["errors"] == 0 and not held["alarm"]
     with open_store(home / "casewise.db") as store:
-        ann = signer(store, "ann")
-        for item in auto[:30]:
-            other = next(lb for lb in bench.labels if lb != item.label)
-            store.add_review(item.id, ann, "override", label=other, reason="audit: wrong")
+        judge(store, signer(store, "ann"), auto[:30], bench.labels, right=False)
     broken = run_main(["audit", "guarantee"], capsys).out
     assert "The guarantee is broken" in broken and "30 of 30" in broken
-    # While the alarm stands every case is escalated, saying why; the alarm is filed once.
-    from app.pipeline import decide, register_model
 
+    # While the alarm stands every case is escalated, saying why; the alarm is filed once.
     again = load_workbench(home)
     with open_store(home / "casewise.db") as store:
         register_model(store, again)
@@ -122,3 +107,29 @@ def test_audit_guarantee_reads_the_reviewed_auto_decisions_of_the_active_policy(
     assert "broken" in decision.reasons[-1]
     [(_, before_alarm)] = decide(bench, [auto[0].preview])
     assert before_alarm.auto  # the same case, with no alarm read
+
+
+def test_the_window_says_when_the_guarantee_is_broken(qtbot, home, tmp_path, monkeypatch,
+                                                      capsys):
+    """The window reads the monitor when it loads the model and says so in the message bar
+    (a real AppContext over the history, Qt offscreen)."""
+    from app.settings import Settings
+    from app.store import open_store
+    from app.ui.context import AppContext
+    from tests.helpers.accounts import signer
+    from tests.helpers.guarantee import certify_and_score, judge
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    bench, auto = certify_and_score(home, tmp_path, capsys)
+    with open_store(home / "casewise.db") as store:
+        judge(store, signer(store, "ann"), auto[:30], bench.labels, right=False)
+    context = AppContext(Settings(data_dir=str(home)), config_dir=home / "config")
+    said: list[str] = []
+    context.message.connect(lambda level, text: said.append(text))
+    try:
+        with qtbot.waitSignal(context.store_ready, timeout=20000):
+            context.open_store(home / "casewise.db")
+        context.load_workbench()
+        qtbot.waitUntil(lambda: any("guarantee is broken" in t for t in said), timeout=60000)
+    finally:
+        context.close()

@@ -216,7 +216,14 @@ class AppContext(QObject):
         store = self.store
         # Also reads the guarantee monitor: while it raises the alarm, every case is escalated
         # (the reason says so on each).
-        self.runner.db("register model", lambda: register_model(store, bench)).start()
+        self.runner.db("register model", lambda: register_model(store, bench)) \
+            .on_success(lambda _none: self._tell_guarantee(bench)).start()
+
+    def _tell_guarantee(self, bench) -> None:
+        """A broken guarantee is said in the message bar, not only in each case's reasons."""
+        watch = getattr(bench, "guarantee", None)
+        if watch is not None and watch.alarm and bench is self.workbench:
+            self.message.emit("error", watch.summary())
 
     # -- the LLM -----------------------------------------------------------------------------
     def llm_backend(self):
