@@ -14,6 +14,7 @@ says what is not stored (``store_error``), and ``file_case`` stores it whole lat
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,9 @@ class Steps:
     explain: bool = True
     ask: str = ASK_NEVER
     store: bool = True
+    # The share of AUTO decisions drawn at random for the audit sample (the settings' 5 % in
+    # the window and the CLI; none unless asked here).
+    audit_share: float = 0.0
 
     def wants_opinion(self, decision: EscalationDecision | None) -> bool:
         if self.ask == ASK_ALWAYS:
@@ -109,6 +113,7 @@ class CaseResult:
     write: CaseWrite | None = None
     unstored: set[str] = field(default_factory=set)
     store_error: Exception | None = None
+    audit_sample: bool = False  # an AUTO case drawn for the audit sample: reviewed blind
 
     @property
     def text(self) -> str:
@@ -218,12 +223,15 @@ def run_case(bench: Workbench, case: CaseInput | CaseResult, *, store: Any = Non
     listener = listener or Listener()
     result = case if isinstance(case, CaseResult) else CaseResult(case)
     store = store if steps.store else None
+    decided_now = result.prediction is None or "prediction" in result.unstored
     if result.prediction is None:
         [(result.prediction, result.decision)] = decide(bench, [result.text], listener.progress,
                                                         cancel)
         result.unstored |= {"prediction"}
         listener.emit("decided", result)
     _file(store, result, listener)
+    if decided_now and store is not None and result.case_id is not None:
+        draw_audit_sample(store, [result], steps.audit_share)
     if steps.explain and result.attribution is None:
         raise_if_cancelled(cancel)
         result.attribution = explain(bench, result, listener, cancel, **(explain_options or {}))
@@ -256,6 +264,32 @@ def run_cases(bench: Workbench, cases: Sequence[CaseInput], *, store: Any = None
                                 listener=listener, cancel=cancel,
                                 explain_options=explain_options))
     return results
+
+
+_AUDIT_DRAW = random.SystemRandom()  # not predictable, so no one can steer what is audited
+
+
+def draw_audit_sample(store: Any, results: Sequence[CaseResult], share: float) -> None:
+    """Draw each newly decided AUTO case into the audit sample with probability ``share`` and
+    mark the drawn ones in the history (one transaction). The audit sample is reviewed blind
+    and is what the guarantee monitor reads; a store failure leaves the cases undrawn."""
+    if share <= 0:
+        return
+    drawn = [r for r in results if r.decision is not None and r.decision.auto
+             and r.case_id is not None and _AUDIT_DRAW.random() < share]
+    by_policy: dict[str, list[CaseResult]] = {}
+    for result in drawn:
+        by_policy.setdefault(result.decision.policy_id, []).append(result)
+    from app.store import StoreError
+
+    for policy_id, chosen in by_policy.items():
+        try:
+            store.record_audit_samples([r.case_id for r in chosen], policy_id, share)
+        except StoreError as exc:
+            log.warning("audit sample not recorded: %s", exc)
+            continue
+        for result in chosen:
+            result.audit_sample = True
 
 
 def _file(store: Any, result: CaseResult, listener: Listener) -> None:
@@ -450,6 +484,7 @@ def _run_chunk(bench: Workbench, chunk: Sequence[CaseInput], store: Any, steps: 
     _decide_chunk(bench, pending, counts, cancel)
     decided = [p for p in pending if not p.failed]
     _store_decisions(store, decided)
+    draw_audit_sample(store, [p.result for p in decided if p.stage == "new"], steps.audit_share)
     _recall_attributions(store, decided, steps, llm)
     for item in decided:  # the slow part (attributions, the LLM): progress per case
         raise_if_cancelled(cancel)

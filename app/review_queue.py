@@ -1,8 +1,9 @@
 """The review queue: which case a reviewer opens next ("Next unreviewed case").
 
-Cases nobody has reviewed come first, oldest first; then cases deferred in an earlier
-session (someone left them for someone else). A case deferred in this session is skipped, so
-deferring never traps the queue on one case; the reviewer revisits those on purpose
+Cases nobody has reviewed come first, oldest first — the escalated ones and the AUTO ones
+drawn for the audit sample (an AUTO case outside it needs no person) — then cases deferred in
+an earlier session (someone left them for someone else). A case deferred in this session is
+skipped, so deferring never traps the queue on one case; the reviewer revisits those on purpose
 (``revisit``). Plain functions of the store: the window and tests call them the same way.
 """
 
@@ -49,8 +50,11 @@ def _count(store, **filters) -> int:
 
 
 def _counts(store, skipped: int) -> dict[str, int]:
-    unreviewed, deferred = _count(store, reviewed=False), _count(store, decision="defer")
-    return {"never_reviewed": unreviewed - deferred, "deferred": deferred, "skipped": skipped}
+    unreviewed = _count(store, reviewed=False, needs_review=True)
+    deferred = _count(store, decision="defer")
+    deferred_here = _count(store, decision="defer", needs_review=True)
+    return {"never_reviewed": unreviewed - deferred_here, "deferred": deferred,
+            "skipped": skipped}
 
 
 def next_in_queue(store, deferred_here: frozenset[int] = frozenset(),
@@ -59,7 +63,7 @@ def next_in_queue(store, deferred_here: frozenset[int] = frozenset(),
     ``deferred_here`` (deferred in this session) and ``after`` (the case on screen) are
     never offered."""
     counts = _counts(store, len(deferred_here))
-    for case_id, decision in _ids(store, reviewed=False):
+    for case_id, decision in _ids(store, reviewed=False, needs_review=True):
         if decision is None and case_id != after:
             return QueueStep(case_id, **counts)
     for case_id, _decision in _ids(store, decision="defer"):

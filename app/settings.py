@@ -37,6 +37,9 @@ class Settings:
     # After this long without a signing, the next one needs the login id again (11.200(a)).
     signing_idle_minutes: int = 15
     blind_review: bool = False  # hide the model's answer until a first judgement is recorded
+    # The share of AUTO decisions sent to the review queue, blind, as the audit sample the
+    # guarantee monitor reads (0 turns the audit off).
+    audit_share: float = 0.05
     review_queue: bool = True  # after a review, open the next unreviewed case
     alpha: float = 0.10  # tolerated error rate of AUTO decisions
     delta: float = 0.10  # allowed chance that the guarantee fails
@@ -53,6 +56,8 @@ class Settings:
         found = []
         if not 0 < self.alpha < 1 or not 0 < self.delta < 1:
             found.append("α and δ must be between 0 and 1 (for example 0.10).")
+        if not 0 <= self.audit_share <= 0.5:
+            found.append("The audit share is between 0 and 0.5 (for example 0.05).")
         if self.llm_backend not in LLM_BACKENDS:
             found.append(f"The LLM backend must be one of {', '.join(LLM_BACKENDS)}.")
         if self.llm_backend == "openai" and not (self.llm_base_url and self.llm_model):

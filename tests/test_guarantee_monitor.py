@@ -82,7 +82,7 @@ def test_audit_guarantee_reads_the_reviewed_auto_decisions_of_the_active_policy(
     from tests.helpers.guarantee import certify_and_score, judge
 
     monkeypatch.setenv("CASEWISE_HOME", str(home))
-    bench, auto = certify_and_score(home, tmp_path, capsys)
+    bench, auto = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
     before = json.loads(run_main(["audit", "guarantee", "--json"], capsys).out)
     assert before["n"] == 0 and not before["alarm"]
     with open_store(home / "casewise.db") as store:
@@ -120,7 +120,7 @@ def test_the_window_says_when_the_guarantee_is_broken(qtbot, home, tmp_path, mon
     from tests.helpers.guarantee import certify_and_score, judge
 
     monkeypatch.setenv("CASEWISE_HOME", str(home))
-    bench, auto = certify_and_score(home, tmp_path, capsys)
+    bench, auto = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
     with open_store(home / "casewise.db") as store:
         judge(store, signer(store, "ann"), auto[:30], bench.labels, right=False)
     context = AppContext(Settings(data_dir=str(home)), config_dir=home / "config")
@@ -133,3 +133,49 @@ def test_the_window_says_when_the_guarantee_is_broken(qtbot, home, tmp_path, mon
         qtbot.waitUntil(lambda: any("guarantee is broken" in t for t in said), timeout=60000)
     finally:
         context.close()
+
+
+def test_the_audit_sample_is_drawn_queued_and_alone_read_by_the_monitor(home, tmp_path,
+                                                                         monkeypatch, capsys):
+    """About half the AUTO cases are drawn (share 0.5); the queue offers escalated and drawn
+    cases only; a wrong AUTO decision reviewed outside the sample does not count."""
+    import json
+
+    from app.review_queue import next_in_queue
+    from app.store import open_store
+    from tests.helpers.accounts import signer
+    from tests.helpers.cli import run_main
+    from tests.helpers.guarantee import certify_and_score, judge
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=0.5)
+    with open_store(home / "casewise.db") as store:
+        undrawn = store.find_cases(escalated=False, audit_sample=False, page_size=500).items
+        assert undrawn, "with a share of one half some AUTO cases stay undrawn"
+        total_auto = len(drawn) + len(undrawn)
+        assert 0.3 < len(drawn) / total_auto < 0.7
+        queued = {c.id for c in store.find_cases(reviewed=False, needs_review=True,
+                                                   page_size=1000).items}
+        assert {c.id for c in drawn} <= queued and not queued & {c.id for c in undrawn}
+        assert next_in_queue(store).case_id in queued
+        assert next_in_queue(store).never_reviewed == len(queued)
+        judge(store, signer(store, "ann"), undrawn[:5], bench.labels, right=False)
+    result = json.loads(run_main(["audit", "guarantee", "--json"], capsys).out)
+    assert result["n"] == 0  # reviews outside the sample are not a random sample
+
+
+def test_an_audit_sample_opens_blind_in_the_window(qtbot, gui, home, tmp_path, monkeypatch,
+                                                  capsys):
+    """The window opens a drawn AUTO case blind even with blind review off, and says it is
+    an audit sample (the real window, offscreen)."""
+    from tests.helpers.guarantee import certify_and_score
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    _bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
+    window = gui(blind_review=False)
+    view = window.case_view
+    window.open_case(drawn[0].id)
+    qtbot.waitUntil(lambda: view.state is not None and view.state.case_id == drawn[0].id,
+                    timeout=30000)
+    assert view.state.blind
+    assert "audit sample" in view.source_label.text()

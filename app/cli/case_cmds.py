@@ -10,6 +10,7 @@ from pathlib import Path
 from app.cli.common import (
     TerminalProgress,
     add_record_options,
+    audit_share,
     case_store,
     load_cli_workbench,
 )
@@ -43,13 +44,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     source = Path(args.file).name if args.file else "terminal"
     with case_store(args, bench) as history:
         results = run_cases(bench, [CaseInput(text, source) for text in kept],
-                            store=history.store, steps=Steps(explain=False))
+                            store=history.store,
+                            steps=Steps(explain=False, audit_share=audit_share(args)))
     for result in results:
         prediction, decision = result.prediction, result.decision
         if args.json:
-            print(json.dumps({**prediction.to_dict(), "escalation": decision.to_dict()}))
+            print(json.dumps({**prediction.to_dict(), "escalation": decision.to_dict(),
+                              "audit_sample": result.audit_sample}))
         else:
-            print(f"{_format_prediction(prediction)}  -> {_format_decision(decision)}")
+            sampled = "  (drawn for the audit sample: a reviewer checks it blind)" \
+                if result.audit_sample else ""
+            print(f"{_format_prediction(prediction)}  -> {_format_decision(decision)}{sampled}")
     return history.report("the result", results)
 
 
@@ -70,7 +75,7 @@ def _format_decision(decision) -> str:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from app.batch import read_case_text
-    from app.pipeline import Listener, run_case
+    from app.pipeline import Listener, Steps, run_case
     from models.types import CaseInput
 
     if (args.text is None) == (args.file is None):
@@ -86,6 +91,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         with case_store(args, bench) as history:
             source = "terminal" if args.file is None else Path(args.file).name
             result = run_case(bench, CaseInput(text, source), store=history.store,
+                              steps=Steps(audit_share=audit_share(args)),
                               listener=Listener(progress=reporter), explain_options=options)
     finally:
         if reporter is not None:

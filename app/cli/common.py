@@ -83,6 +83,11 @@ def data_path(args: argparse.Namespace) -> Path:
     return cli_settings(args).data_path()
 
 
+def audit_share(args: argparse.Namespace) -> float:
+    """The settings' share of AUTO decisions drawn for the audit sample (as the window's)."""
+    return cli_settings(args).audit_share
+
+
 def llm_api_key(args: argparse.Namespace) -> str | None:
     """What the window uses: the environment, then the saved key file (never an argument:
     arguments are seen in the process list and kept in shell histories)."""

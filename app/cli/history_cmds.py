@@ -43,7 +43,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     cases = read_cases(Path(args.file), args.text_col, args.encoding, keep)
     bench = load_cli_workbench(args, args.model)
     llm = llm_choice(args, args.llm_backend, args.llm_model) if args.llm else None
-    steps = Steps(explain=not args.no_explain, ask=ASK_ESCALATED if args.llm else ASK_NEVER)
+    steps = Steps(explain=not args.no_explain, ask=ASK_ESCALATED if args.llm else ASK_NEVER,
+                  audit_share=args.settings.audit_share)
     store = open_cli_store(args)
     reporter = TerminalProgress()
     counts, stopped = BatchCounts(), None

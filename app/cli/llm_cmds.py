@@ -11,6 +11,7 @@ from app.cli.common import (
     PARTLY_FAILED,
     add_llm_server_options,
     add_record_options,
+    audit_share,
     case_store,
     llm_choice,
     load_cli_workbench,
@@ -38,7 +39,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # the record (and its audit PDF) should say how far to trust it (~0.5 s more).
     with case_store(args, bench) as history:
         result = run_case(bench, case, store=history.store, llm=llm, listener=Listener(
-            llm_text=stream), steps=Steps(explain=not args.no_attributions, ask=ASK_ALWAYS))
+            llm_text=stream), steps=Steps(explain=not args.no_attributions, ask=ASK_ALWAYS,
+                                          audit_share=audit_share(args)))
     opinion = result.opinion
     if args.json:
         print(json.dumps(opinion.to_dict(), ensure_ascii=False))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     and_,
     cast,
     func,
+    or_,
     select,
     text,
 )
@@ -33,7 +34,9 @@ from app.store.canonical import iso
 from app.store.errors import StoreError
 from app.store.records import CaseSummary, Review
 from app.store.schema import (
+    AUDIT_SAMPLED,
     REVIEW_DECISIONS,
+    AuditEventRow,
     CaseLatestRow,
     CaseRow,
     ReviewerRow,
@@ -60,6 +63,10 @@ class CaseFilter:
     date_from: date | datetime | str | None = None  # case created at or after (UTC)
     date_to: date | datetime | str | None = None  # at or before; a date includes the whole day
     search: str | None = None
+    # True: a case a person should decide: escalated (or never decided), or an AUTO case drawn
+    # for the audit sample; False: the AUTO cases not drawn.
+    needs_review: bool | None = None
+    audit_sample: bool | None = None  # True: drawn for the audit sample of AUTO decisions
 
 
 @dataclass(frozen=True)
@@ -201,6 +208,13 @@ def _conditions(f: CaseFilter) -> list[ColumnElement[bool]]:
         checks.append(_bound(f.date_from, upper=False))
     if f.date_to is not None:
         checks.append(_bound(f.date_to, upper=True))
+    sampled = L.case_id.in_(select(AuditEventRow.case_id)
+                            .where(AuditEventRow.kind == AUDIT_SAMPLED))
+    if f.audit_sample is not None:
+        checks.append(sampled if f.audit_sample else ~sampled)
+    if f.needs_review is not None:
+        wanted = or_(L.escalation.is_distinct_from("auto"), sampled)
+        checks.append(wanted if f.needs_review else ~wanted)
     return checks
 
 

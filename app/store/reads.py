@@ -22,6 +22,7 @@ from app.store.records import (
 )
 from app.store.schema import (
     ACCOUNTS_FROM_REVIEW,
+    AUDIT_SAMPLED,
     AttributionRow,
     AuditEventRow,
     Base,
@@ -249,16 +250,19 @@ def reviewed_cases(session: Session, approved_only: bool = False) -> list[Review
 
 
 def audited_decisions(session: Session, policy_id: str) -> list[AuditedDecision]:
-    """The AUTO decisions of ``policy_id`` that a signed, non-deferred review has since judged
-    (the review cites the prediction the decision was made on), in the order they were
-    signed. Only each case's latest review counts."""
+    """The AUTO decisions of ``policy_id`` drawn for the audit sample that a signed,
+    non-deferred review has since judged (the review cites the prediction the decision was
+    made on), in the order they were signed. Only each case's latest review counts; AUTO
+    cases reviewed outside the sample are not a random sample, so they are left out."""
     newest = (select(func.max(ReviewRow.id)).group_by(ReviewRow.case_id)).scalar_subquery()
     query = (select(EscalationRow, ReviewRow)
              .join(ReviewRow, (ReviewRow.case_id == EscalationRow.case_id)
                    & (ReviewRow.prediction_id == EscalationRow.prediction_id))
              .join(SignatureRow, SignatureRow.review_id == ReviewRow.id)
              .where(EscalationRow.policy_id == policy_id, EscalationRow.decision == "auto",
-                    ReviewRow.id.in_(newest), ReviewRow.decision != "defer")
+                    ReviewRow.id.in_(newest), ReviewRow.decision != "defer",
+                    EscalationRow.case_id.in_(select(AuditEventRow.case_id).where(
+                        AuditEventRow.kind == AUDIT_SAMPLED)))
              .order_by(ReviewRow.id))
     return [AuditedDecision(esc.case_id, esc.id, esc.data["label"], review.id, review.label)
             for esc, review in session.execute(query)]

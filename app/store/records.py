@@ -193,6 +193,11 @@ class CaseRecord:
         return self.predictions[-1] if self.predictions else None
 
     @property
+    def audit_sample(self) -> bool:
+        """An AUTO decision drawn for the audit sample: a person reviews it blind."""
+        return any(event.kind == "audit_sampled" for event in self.events)
+
+    @property
     def attribution(self) -> StoredRecord | None:
         return self.attributions[-1] if self.attributions else None
 

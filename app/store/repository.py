@@ -53,7 +53,7 @@ from app.store.records import (
     ReviewedCase,
 )
 from app.store.review_rules import ReviewRequest
-from app.store.schema import AuditEventRow
+from app.store.schema import AUDIT_SAMPLED, AuditEventRow
 from app.store.verify import verify_history
 from explainers.types import Attribution, LLMOpinion
 from models.progress import ProgressCallback
@@ -298,6 +298,7 @@ class CaseRepository(AccountStore):
                    reviewer: str | None = None, model_id: str | None = None,
                    date_from: date | datetime | str | None = None,
                    date_to: date | datetime | str | None = None, search: str | None = None,
+                   needs_review: bool | None = None, audit_sample: bool | None = None,
                    sort: str = "-created", page: int = 1, page_size: int = 50) -> CasePage:
         """One page of case summaries and the number of matching cases. See
         ``queries.CaseFilter`` for what each filter means; ``sort`` is one of created, id,
@@ -305,7 +306,7 @@ class CaseRepository(AccountStore):
         if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise StoreError(f"page starts at 1 and page_size is 1 to {MAX_PAGE_SIZE}.")
         filters = CaseFilter(label, decision, escalated, reviewed, reviewer, model_id,
-                             date_from, date_to, search)
+                             date_from, date_to, search, needs_review, audit_sample)
         listing = list_query(filters, sort, self._engine.dialect.name)
         with self._transaction(write=False) as session:
             ids, total = _page(session, listing, page, page_size)
@@ -417,6 +418,23 @@ class CaseRepository(AccountStore):
             return tx.log("guarantee_alarm", {"model_id": model_id, "policy_id": policy_id,
                                                "summary": summary,
                                                "wrong_case_ids": wrong_case_ids})
+
+    def record_audit_samples(self, case_ids: Sequence[int], policy_id: str,
+                             share: float) -> None:
+        """Mark AUTO cases drawn at random for the audit sample: they join the review queue,
+        blind, and their reviews are what the guarantee monitor reads. One transaction."""
+        if not case_ids:
+            return
+        with self._txn() as tx:
+            reads.require_cases(tx.session, set(case_ids))
+            for case_id in case_ids:
+                tx.log(AUDIT_SAMPLED, {"policy_id": policy_id, "share": share}, case_id)
+
+    def audit_sampled(self, case_id: int) -> bool:
+        with self._transaction(write=False) as session:
+            return session.scalar(select(AuditEventRow.id).where(
+                AuditEventRow.kind == AUDIT_SAMPLED, AuditEventRow.case_id == case_id)
+                .limit(1)) is not None
 
     def record_forced_promotion(self, model_id: str, reason: str,
                                 comparison_event: int | None = None) -> AuditEvent:

@@ -366,4 +366,6 @@ RECORD_TABLES: dict[str, type[Base]] = {
 APPEND_ONLY_TABLES = ("reviewers", "cases", "predictions", "attributions", "escalations",
                       "llm_opinions", "reviews", "audit_events", "users", "signing_keys",
                       "signatures", "checkpoints", "store_facts")
+# The audit event that marks an AUTO case drawn for the audit sample (its case_id column).
+AUDIT_SAMPLED = "audit_sampled"
 ACCOUNTS_FROM_REVIEW = "accounts_from_review_id"  # store_facts: reviews after it are signed

@@ -357,7 +357,8 @@ class BatchImportDialog(QDialog):
         bench, explain, ask = self.context.workbench, self.explain.isChecked(), \
             self.ask_llm.isChecked()
         llm = self.context.llm_choice() if ask else None
-        steps = Steps(explain=explain, ask=ASK_ESCALATED if ask else ASK_NEVER)
+        steps = Steps(explain=explain, ask=ASK_ESCALATED if ask else ASK_NEVER,
+                      audit_share=self.context.settings.audit_share)
         stopped = self.stopped = StoppedRun()
 
         def work(ctx):

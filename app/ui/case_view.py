@@ -96,7 +96,7 @@ class CaseState:
         result = CaseResult(CaseInput(record.text, record.source, dict(record.metadata)),
                             latest("prediction"), latest("escalation"), latest("attribution"),
                             latest("opinion"), case_id=record.id,
-                            version=record.version_sha256)
+                            version=record.version_sha256, audit_sample=record.audit_sample)
         return cls(result, list(record.reviews), record.version_sha256,
                    judgements=list(record.judgements))
 
@@ -429,7 +429,8 @@ class CaseView(QWidget):
             needs_preview = remote_settings(settings) and not self._skip_preview
             ask = ASK_ESCALATED if settings.open_llm_on_escalation and not needs_preview \
                 else ASK_NEVER
-        return Steps(explain=explain, ask=ask, store=self.context.store is not None)
+        return Steps(explain=explain, ask=ask, store=self.context.store is not None,
+                     audit_share=self.context.settings.audit_share)
 
     def _run(self, explain: bool, ask: str | None = None) -> Task | None:
         """Run the pipeline on the current case from where it stands."""
@@ -714,13 +715,18 @@ class CaseView(QWidget):
             .on_success(self._current(generation, self._loaded)).start()
 
     def _loaded(self, state: CaseState) -> None:
-        state.blind = self.context.settings.blind_review and not state.judged
+        # An audit sample is always judged blind: the monitor needs judgements the model's
+        # answer did not steer.
+        blind = self.context.settings.blind_review or state.result.audit_sample
+        state.blind = blind and not state.judged
         self.state = state
         self._source = (state.source, state.metadata)
         self.editor.blockSignals(True)
         self.editor.setPlainText(state.text)
         self.editor.blockSignals(False)
-        self.show_source(f"case {state.case_id} · from {state.source}", state.metadata)
+        sampled = " · audit sample of automatic decisions (reviewed blind)" \
+            if state.result.audit_sample else ""
+        self.show_source(f"case {state.case_id} · from {state.source}{sampled}", state.metadata)
         self.edit_note.hide()
         self._show_state()
         self.review.set_enabled(state.prediction is not None)

@@ -164,6 +164,15 @@ class SettingsDialog(QDialog):
         self.delta = self._probability("settingsDelta")
         form.addRow("α, tolerated error among &automatic decisions:", self.alpha)
         form.addRow("δ, allowed chance the &guarantee fails:", self.delta)
+        self.audit = QDoubleSpinBox(objectName="settingsAuditShare")
+        self.audit.setRange(0.0, 50.0)
+        self.audit.setDecimals(1)
+        self.audit.setSingleStep(1.0)
+        self.audit.setSuffix(" %")
+        self.audit.setToolTip("This share of the automatic decisions, drawn at random, joins "
+                              "the review queue, reviewed blind: the guarantee monitor reads "
+                              "their reviews (0 % turns the audit off).")
+        form.addRow("A&udit sample of automatic decisions:", self.audit)
         note = QLabel("Changing α or δ refits the escalation policy on the model's calibration "
                       "split (a few seconds) and records it in the audit trail. A smaller α "
                       "decides fewer cases automatically.")
@@ -245,6 +254,7 @@ class SettingsDialog(QDialog):
         self.queue.setChecked(settings.review_queue)
         self.alpha.setValue(settings.alpha)
         self.delta.setValue(settings.delta)
+        self.audit.setValue(settings.audit_share * 100)
         self.backend.setCurrentIndex(max(0, self.backend.findData(settings.llm_backend)))
         self.llm_model.setText(settings.llm_model)
         self.base_url.setText(settings.llm_base_url)
@@ -261,7 +271,8 @@ class SettingsDialog(QDialog):
             signature_meaning=self.meaning.currentData(), blind_review=self.blind.isChecked(),
             signing_idle_minutes=self.idle.value(),
             review_queue=self.queue.isChecked(), alpha=round(self.alpha.value(), 6),
-            delta=round(self.delta.value(), 6), llm_backend=self.backend.currentData(),
+            delta=round(self.delta.value(), 6), audit_share=round(self.audit.value() / 100, 4),
+            llm_backend=self.backend.currentData(),
             llm_model=self.llm_model.text().strip(), llm_base_url=self.base_url.text().strip(),
             allow_remote=self.allow_remote.isChecked(),
             open_llm_on_escalation=self.open_llm.isChecked(),

@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def certify_and_score(home: Path, tmp_path: Path, capsys):
-    """Refit the policy (``calibrate --data``), score 120 cases into ``home``'s history; the
-    workbench and the summaries of the cases it decided automatically."""
+def certify_and_score(home: Path, tmp_path: Path, capsys, audit_share: float = 0.5):
+    """Refit the policy (``calibrate --data``), score 120 cases into ``home``'s history with
+    ``audit_share`` of the AUTO ones drawn for the audit sample; the workbench and the
+    summaries of the drawn cases (every AUTO case with a share of 1)."""
     from app.casework import load_workbench
     from app.pipeline import Steps, run_batch
     from app.store import open_store
@@ -24,8 +25,8 @@ def certify_and_score(home: Path, tmp_path: Path, capsys):
     rows = synthetic_rows(40, seed=8)
     with open_store(home / "casewise.db") as store:
         run_batch(bench, [CaseInput(r["text"], f"s:{i}") for i, r in enumerate(rows)], store,
-                  steps=Steps(explain=False))
-        auto = list(store.find_cases(escalated=False, page_size=500).items)
+                  steps=Steps(explain=False, audit_share=audit_share))
+        auto = list(store.find_cases(escalated=False, audit_sample=True, page_size=500).items)
     assert len(auto) >= 30, "the tiny model should decide most synthetic cases itself"
     return bench, auto
 
