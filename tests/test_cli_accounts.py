@@ -157,3 +157,22 @@ def test_activating_a_model_needs_an_admin_once_there_are_accounts(home, tmp_pat
         assert refused.returncode == 2 and "Only an admin may" in refused.stderr, command
     run_cli(home, "models", "--activate", model_id, "--db", str(empty), "--user", "admin",
             "--password-file", str(secret))
+
+
+def test_rotate_key_replaces_the_key_and_old_signatures_still_verify(history, capsys):
+    casewise_home, pw = history
+    run_main(["users", "add", "ada", "--name", "Ada Admin", "--new-password-file", pw["ada"]],
+             capsys)
+    run_main(["review", "1", "--accept", "--user", "ada", "--password-file", pw["ada"]], capsys)
+    with open_store(casewise_home / "casewise.db") as store:
+        before = store.account("ada").key_fingerprint
+    out = run_main(["users", "rotate-key", "--user", "ada", "--password-file", pw["ada"]],
+                   capsys).out
+    with open_store(casewise_home / "casewise.db") as store:
+        after = store.account("ada").key_fingerprint
+        assert after != before and after[:16] in out.replace(" ", "")
+        assert store.audit_events(kind="key_rotated")[-1].payload["old_key_fingerprint"] == \
+            before
+    run_main(["review", "1", "--defer", "--user", "ada", "--password-file", pw["ada"]], capsys)
+    verified = run_main(["audit", "verify"], capsys).out
+    assert "signatures: 2 checked, 0 bad" in verified
