@@ -265,3 +265,15 @@ def test_checkpoints_are_signed_every_n_events_without_a_write_at_open(db, tmp_p
             store.add_case(f"Case {i}.", prediction=prediction())  # 2 events each
         assert store.verify_chain().anchored_to == 7  # the write that passed 5 after event 1
     assert verify(db).unanchored_events == 0  # and the close anchored the rest
+
+
+def test_an_export_is_anchored_at_once(db, tmp_path):
+    """A checkpoint is signed right after the export event, so the head an export prints is
+    anchored before the history is closed (an export is the moment a record leaves)."""
+    with open_store(db, actor="tester") as store:
+        store.set_anchor(installation_key(tmp_path / "config"))
+        store.checkpoint_every = 10_000  # no count-based checkpoint in the way
+        case_id = store.add_case("A rash after the drug.", prediction=prediction()).case_id
+        event = store.record_export(str(tmp_path / "case.pdf"), "0" * 64, [case_id])
+        checked = store.verify_chain()
+        assert checked.anchored_to == event.id and checked.unanchored_events == 0
