@@ -179,3 +179,15 @@ def test_an_audit_sample_opens_blind_in_the_window(qtbot, gui, home, tmp_path, m
                     timeout=30000)
     assert view.state.blind
     assert "audit sample" in view.source_label.text()
+    # The History does not tell the drawn case's answer either, blind review off.
+    from app.ui.history_view import COLUMNS, HIDDEN, HistoryView
+
+    label = next(i for i, c in enumerate(COLUMNS) if c.key == "label")
+    history = window.findChild(HistoryView)
+    model = history.model
+    qtbot.waitUntil(lambda: model.rowCount() > 0 and all(
+        model.case_id_at(r) is not None for r in range(model.rowCount())), timeout=30000)
+    rows = {model.case_id_at(r): r for r in range(model.rowCount())}
+    assert model.index(rows[drawn[0].id], label).data() == HIDDEN
+    escalated = [i for i in rows if i not in {d.id for d in drawn}]
+    assert escalated and model.index(rows[escalated[0]], label).data() != HIDDEN

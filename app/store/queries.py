@@ -88,6 +88,8 @@ SUMMARY_COLUMNS = (
     R.id.label("review_id"), R.decision.label("review_decision"),
     R.label.label("review_label"), R.reason, R.meaning, R.signed_at, R.case_sha256,
     R.prediction_id.label("review_prediction_id"), R.supersedes_id, RV.name.label("reviewer"),
+    L.case_id.in_(select(AuditEventRow.case_id).where(AuditEventRow.kind == AUDIT_SAMPLED))
+    .label("audit_sample"),
 )
 
 
@@ -250,4 +252,5 @@ def summary_of(row: Any) -> CaseSummary:
         prediction_id=row.review_prediction_id, supersedes_id=row.supersedes_id)
     return CaseSummary(id=row.id, created=iso(row.created), source=row.source,
                        preview=_preview(row.preview), label=row.label, confidence=row.confidence,
-                       model_id=row.model_id, escalation=row.escalation, review=review)
+                       model_id=row.model_id, escalation=row.escalation, review=review,
+                       audit_sample=bool(row.audit_sample))

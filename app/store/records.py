@@ -231,6 +231,7 @@ class CaseSummary:
     model_id: str | None
     escalation: str | None  # "auto" | "escalate" | None (not decided yet)
     review: ReviewRecord | None
+    audit_sample: bool = False  # an AUTO case drawn for the audit sample (reviewed blind)
 
 
 @dataclass(frozen=True)

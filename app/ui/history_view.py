@@ -166,6 +166,7 @@ class Row:
     escalated: bool
     review_decision: str | None
     tooltip: str
+    audit_sample: bool = False  # its answer stays hidden until someone judges it
 
 
 def row_of(item) -> Row:
@@ -178,7 +179,7 @@ def row_of(item) -> Row:
              item.model_id or "—", item.source, " ".join(item.preview.split()))
     tooltip = item.preview + (f"\n\nReview: {review.reason}" if review and review.reason else "")
     return Row(item.id, cells, item.escalation == "escalate",
-               review.decision if review else None, tooltip)
+               review.decision if review else None, tooltip, item.audit_sample)
 
 
 def _review_text(review) -> str:
@@ -489,7 +490,9 @@ class CaseTableModel(QAbstractTableModel):
     def _cell(self, row: Row, column: int, role: int) -> Any:
         if role == CASE_ID_ROLE:
             return row.case_id
-        if self.blind and row.review_decision is None and column in BLIND_COLUMNS:
+        # An audit sample is judged blind whatever the setting: the list must not tell it.
+        if (self.blind or row.audit_sample) and row.review_decision is None \
+                and column in BLIND_COLUMNS:
             return self._hidden(role)
         if role == Qt.ItemDataRole.DisplayRole:
             return row.cells[column]
