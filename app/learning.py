@@ -22,6 +22,7 @@ import numpy as np
 from app.store.records import ReviewedCase
 from models.errors import DataError
 from models.model_comparison import Comparison, compare
+from models.progress import CancelFlag, ProgressCallback
 
 HELD_OUT_SHARE = 0.25
 MIN_HELD_OUT = 20  # fewer cases cannot tell two models apart at all
@@ -124,3 +125,61 @@ def original_training_pairs(card, text_col: str = "text",
                         "it: train from the reviewed cases alone (without --with-original).")
     data, _ = data_io.load_labeled(source, text_col, label_col)
     return list(zip(data.texts, data.labels, strict=True))
+
+
+@dataclass(frozen=True)
+class LearningOptions:
+    """How to train from the history (the CLI's flags, the window's dialog)."""
+
+    approved_only: bool = False
+    with_original: bool = False
+    held_out: float = HELD_OUT_SHARE
+    seed: int = 13
+    text_col: str = "text"  # of the original training file, with ``with_original``
+    label_col: str = "label"
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A challenger trained from the reviewed cases and its comparison with the champion."""
+
+    champion_id: str
+    challenger: object  # models.registry.ModelRecord (saved, not active)
+    comparison: Comparison
+    split: ReviewedSplit
+    new_labels: tuple[str, ...]
+
+
+def prepare(store, champion, options: LearningOptions) -> tuple[ReviewedSplit, list]:
+    """The reviewed cases split, and the original training rows when asked: every check that
+    can refuse (too few cases, a gone file) before the minutes of training."""
+    split = split_reviewed(store.reviewed_cases(approved_only=options.approved_only),
+                           options.held_out, options.seed)
+    original: list = []
+    if options.with_original:
+        from models.model_card import read_model_card
+
+        card = read_model_card(Path(champion.path), champion.model_id)
+        original = original_training_pairs(card, options.text_col, options.label_col)
+    return split, original
+
+
+def train_challenger(registry, champion, split: ReviewedSplit, original: Sequence,
+                     config=None, base_dir: Path | None = None,
+                     progress: ProgressCallback | None = None,
+                     cancel: CancelFlag | None = None) -> Challenge:
+    """Train a new model on the split's training cases (and ``original``), saved but not
+    active, and compare it with ``champion`` on the held-out ones."""
+    import tempfile
+
+    from models.train_job import DatasetSpec, train_and_save
+
+    with tempfile.TemporaryDirectory(prefix="casewise-reviewed-") as scratch:
+        data = write_training_file(split, Path(scratch) / "reviewed.jsonl", original)
+        record = train_and_save(DatasetSpec("reviewed cases from the case history", data),
+                                registry, config, progress=progress, cancel=cancel,
+                                activate=False, base_dir=base_dir)
+    challenger = registry.classifier(record.id)
+    comparison = compare_on_held_out(split, champion, challenger)
+    return Challenge(champion.model_id, record, comparison, split,
+                     tuple(new_labels(split, champion.labels)))

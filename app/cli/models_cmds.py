@@ -80,49 +80,32 @@ def _train_from_history(args: argparse.Namespace) -> int:
     """Train a challenger on the reviewed cases, compare it with the active model on reviewed
     cases neither saw, and put it to work only if it is not worse (or an admin forces it,
     saying why). The comparison is an audit event either way."""
-    import tempfile
-
     from app.casework import activate_model, load_classifier
-    from app.learning import (
-        compare_on_held_out,
-        new_labels,
-        original_training_pairs,
-        split_reviewed,
-        write_training_file,
-    )
-    from models.model_card import read_model_card
-    from models.train_job import DatasetSpec, train_and_save
+    from app.learning import LearningOptions, prepare, train_challenger
 
+    options = LearningOptions(args.approved_only, args.with_original, args.held_out,
+                              args.seed or 13, args.text_col, args.label_col)
+    champion = load_classifier(data_path(args))
     store = open_cli_store(args)
     try:
-        reviewed = store.reviewed_cases(approved_only=args.approved_only)
+        split, original = prepare(store, champion, options)
     finally:
         store.close()
-    split = split_reviewed(reviewed, args.held_out, args.seed or 13)
-    champion = load_classifier(data_path(args))
-    unknown = new_labels(split, champion.labels)
-    if unknown:
-        print(f"Reviewers used labels the active model does not have: {', '.join(unknown)}. "
-              "The new model learns them; the active one counts as wrong on them.",
-              file=sys.stderr)
-    original = []
-    if args.with_original:
-        card = read_model_card(Path(champion.path), champion.model_id)
-        original = original_training_pairs(card, args.text_col, args.label_col)
     if args.force_reason or not args.no_activate:
         require_admin(args, "put a model trained from the history to work")
-    with tempfile.TemporaryDirectory(prefix="casewise-reviewed-") as scratch:
-        data = write_training_file(split, Path(scratch) / "reviewed.jsonl", original)
-        reporter = TerminalProgress()
-        try:
-            record = train_and_save(DatasetSpec("reviewed cases from the case history", data),
-                                    registry(args), _training_config(args),
-                                    progress=reporter, activate=False,
-                                    base_dir=Path(args.base_model) if args.base_model else None)
-        finally:
-            reporter.close()
-    challenger = load_classifier(data_path(args), record.id)
-    comparison = compare_on_held_out(split, champion, challenger)
+    reporter = TerminalProgress()
+    try:
+        challenge = train_challenger(registry(args), champion, split, original,
+                                     _training_config(args),
+                                     Path(args.base_model) if args.base_model else None,
+                                     progress=reporter)
+    finally:
+        reporter.close()
+    if challenge.new_labels:
+        print(f"Reviewers used labels the active model does not have: "
+              f"{', '.join(challenge.new_labels)}. The new model learns them; the active one "
+              "counts as wrong on them.", file=sys.stderr)
+    record, comparison = challenge.challenger, challenge.comparison
     print(comparison.summary())
     compared: list = []  # the comparison's audit event, for a forced promotion to cite
     logged = file_in_history(args, "the comparison", lambda s: compared.append(
