@@ -145,3 +145,51 @@ def test_a_forced_promotion_needs_an_admin_and_is_recorded_with_its_reason(home,
     (event,) = forced
     assert event.payload == {"model_id": challenger, "reason": "pilot on ward 4",
                              "comparison_event": compared.id} and event.actor == "admin"
+
+
+def test_the_window_trains_from_the_history_shows_the_comparison_and_promotes(
+        qtbot, home, trained_home, tiny_base_dir, tmp_path):
+    """The model manager's "Train from reviewed cases…": the same flow in the background,
+    the comparison shown, and "Put it to work anyway…" with a reason (the untrained tiny
+    BERT's challenger is worse), as the signed-in admin (a real AppContext, Qt offscreen)."""
+    from app.settings import Settings
+    from app.ui.context import AppContext
+    from app.ui.models_dialog import ModelsDialog
+    from models.registry import ModelRegistry
+    from models.training import TrainingConfig
+    from tests.helpers.ui_accounts import sign_in
+
+    champion = ModelRegistry(home).active_id()
+    with open_store(home / "casewise.db") as store:
+        review_all(store, synthetic(30))
+    context = AppContext(Settings(data_dir=str(home)), config_dir=home / "config")
+    try:
+        with qtbot.waitSignal(context.store_ready, timeout=20000):
+            context.open_store(home / "casewise.db")
+        with qtbot.waitSignal(context.workbench_changed, timeout=60000):
+            context.load_workbench()
+        sign_in(qtbot, context, "admin")
+        manager = ModelsDialog(context)
+        qtbot.addWidget(manager)
+        dialog = manager.learn(config=TrainingConfig(max_epochs=1, max_length=32),
+                               base_dir=tiny_base_dir)
+        qtbot.waitUntil(lambda: dialog.challenge is not None, timeout=120000)
+        assert "held-out reviewed cases" in dialog.stage.text()
+        assert dialog.promote_button.isVisible()
+        assert dialog.promote_button.text() == "Put it to work anyway…"
+        challenger = dialog.challenge.challenger.id
+        assert ModelRegistry(home).active_id() == champion  # nothing changes by itself
+        dialog.promote("pilot on ward 4")
+        qtbot.waitUntil(lambda: context.workbench is not None
+                        and context.workbench.model_id == challenger, timeout=60000)
+        context.runner.wait()
+        with open_store(home / "casewise.db") as store:
+            (compared,) = store.audit_events(kind="models_compared")
+            (forced,) = store.audit_events(kind="promotion_forced")
+            activated = store.audit_events(kind="model_activated")
+        assert compared.payload["challenger"] == challenger
+        assert forced.payload["reason"] == "pilot on ward 4"
+        assert forced.payload["comparison_event"] == compared.id and forced.actor == "admin"
+        assert activated[-1].payload["model_id"] == challenger
+    finally:
+        context.close()

@@ -299,6 +299,7 @@ class TrainingDialog(QDialog):
         row.addWidget(self.cancel_button)
         row.addWidget(self.close_button)
         layout.addLayout(row)
+        self.button_row = row
 
     def show_progress(self, progress) -> None:
         if progress.total <= 1:
@@ -557,10 +558,16 @@ class ModelsDialog(QDialog):
         self.train_default_button.setToolTip("Fine-tune the embedded encoder on the drug-review "
                                              "demo data (about 4–5 minutes on a laptop CPU)")
         self.train_default_button.clicked.connect(lambda: self.train(None))
+        self.learn_button = QPushButton(icon("train"), "Train from reviewed cases…",
+                                        objectName="trainFromHistory")
+        self.learn_button.setToolTip("Train a new model on the labels reviewers signed, compare "
+                                     "it with the active one on reviewed cases neither saw, "
+                                     "then decide whether to put it to work")
+        self.learn_button.clicked.connect(self.learn)
         close = QPushButton("Close")
         close.clicked.connect(self.close)
         for button in (self.activate_button, self.card_button, self.train_file_button,
-                       self.train_default_button):
+                       self.train_default_button, self.learn_button):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(close)
@@ -660,6 +667,15 @@ class ModelsDialog(QDialog):
         chooser = TrainFromFileDialog(self.context, self)
         if chooser.exec() == QDialog.DialogCode.Accepted and chooser.path.text().strip():
             self.train(chooser.spec(), chooser.config(), chooser.activate.isChecked())
+
+    def learn(self, config=None, base_dir=None):
+        """Train from the reviewed cases (``app.ui.learning_dialog``); the list shows the new
+        model when it is saved."""
+        from app.ui.learning_dialog import start_learning
+
+        self.training = start_learning(self.context, self, config=config, base_dir=base_dir)
+        self.training.task.on_success(if_alive(self, lambda _result: self.refresh()))
+        return self.training
 
     def train(self, spec=None, config=None, activate: bool = True) -> TrainingDialog:
         self.training = start_training(self.context, spec, self, config=config,
