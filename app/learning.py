@@ -183,3 +183,39 @@ def train_challenger(registry, champion, split: ReviewedSplit, original: Sequenc
     comparison = compare_on_held_out(split, champion, challenger)
     return Challenge(champion.model_id, record, comparison, split,
                      tuple(new_labels(split, champion.labels)))
+
+
+@dataclass(frozen=True)
+class ComparisonRecord:
+    """A comparison the history holds for a model, and a forced promotion that overrode it."""
+
+    event_id: int
+    time: str
+    actor: str
+    champion: str | None
+    challenger: str
+    comparison: dict
+    forced_reason: str | None = None
+
+    def line(self) -> str:
+        c = self.comparison
+        f1 = c["macro_f1_difference"]
+        verdict = ("promoted by the rule" if c["promote"] else
+                   f"put to work anyway: {self.forced_reason}" if self.forced_reason else
+                   "kept inactive: not shown to be as good")
+        return (f"{self.time[:16].replace('T', ' ')} UTC, {self.actor}: challenger "
+                f"{self.challenger} against champion {self.champion or '—'} on {c['n']} "
+                f"held-out reviewed cases: macro-F1 {c['champion_macro_f1']:.3f} → "
+                f"{c['challenger_macro_f1']:.3f} ({f1[0]:+.3f}, 95 % [{f1[1]:+.3f}, "
+                f"{f1[2]:+.3f}]); {verdict} (audit event {self.event_id}).")
+
+
+def comparisons_of(store, model_id: str) -> list[ComparisonRecord]:
+    """Every champion/challenger comparison in the history that involves ``model_id``: what
+    its model card shows (the record itself is the audit trail's)."""
+    forced = {e.payload.get("comparison_event"): e.payload.get("reason")
+              for e in store.audit_events(kind="promotion_forced", limit=10_000)}
+    return [ComparisonRecord(e.id, e.time, e.actor, e.payload.get("champion"),
+                             e.payload["challenger"], e.payload["comparison"], forced.get(e.id))
+            for e in store.audit_events(kind="models_compared", limit=10_000)
+            if model_id in (e.payload.get("challenger"), e.payload.get("champion"))]

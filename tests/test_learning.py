@@ -191,5 +191,15 @@ def test_the_window_trains_from_the_history_shows_the_comparison_and_promotes(
         assert forced.payload["reason"] == "pilot on ward 4"
         assert forced.payload["comparison_event"] == compared.id and forced.actor == "admin"
         assert activated[-1].payload["model_id"] == challenger
+        # The card of the new model shows the comparison, and why it was put to work.
+        from app.ui.models_dialog import ModelCardDialog, show_model_card_for
+
+        show_model_card_for(context, challenger, manager)
+        qtbot.waitUntil(lambda: any(d.comparisons for d in
+                                    manager.findChildren(ModelCardDialog)), timeout=30000)
+        card = next(d for d in manager.findChildren(ModelCardDialog) if d.comparisons)
+        text = card.browser.toPlainText()
+        assert "Champion and challenger" in text and "pilot on ward 4" in text
+        assert champion in text
     finally:
         context.close()

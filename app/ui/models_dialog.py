@@ -183,6 +183,7 @@ class ModelCardDialog(QDialog):
         super().__init__(parent)
         self.card, self.model_dir = card, Path(model_dir)
         self.policies = policies or []
+        self.comparisons: list = []  # app.learning.ComparisonRecord, from the history
         self.plot: Path | None = find_plot(self.model_dir, card)
         self.setWindowTitle(f"Model card: {card.model_id or self.model_dir.name}")
         self.setWindowIcon(icon("model"))
@@ -201,6 +202,10 @@ class ModelCardDialog(QDialog):
         self.plot = Path(path)
         self.render()
 
+    def set_comparisons(self, comparisons: list) -> None:
+        self.comparisons = list(comparisons)
+        self.render()
+
     def render(self) -> None:
         card = self.card
         parts = [f"<h1>{ESC(card.model_id or self.model_dir.name)}</h1>"]
@@ -217,6 +222,9 @@ class ModelCardDialog(QDialog):
                 parts.append(self._plot_html())
                 if self.policies:
                     parts.append(_policies(self.policies))
+        if self.comparisons:
+            parts.append("<h2>Champion and challenger</h2><ul>" + "".join(
+                f"<li>{ESC(c.line())}</li>" for c in self.comparisons) + "</ul>")
         self.browser.setHtml("".join(parts))
 
     def _plot_html(self) -> str:
@@ -240,6 +248,7 @@ def show_model_card(context: AppContext, parent: QWidget | None = None
     dialog = ModelCardDialog(bench.card or no_card(bench.model_id), bench.model_dir, parent,
                              policies=policy_history(bench.model_dir))
     dialog.show()
+    read_comparisons(context, dialog, bench.model_id)
     if dialog.plot is None and bench.policy is not None:
         dialog.plot_task = context.runner.run(
             "draw risk-coverage plot", lambda _ctx: draw_plot(bench, context.data_dir)) \
@@ -261,9 +270,24 @@ def show_model_card_for(context: AppContext, model_id: str, parent: QWidget | No
     def show(found) -> None:
         card, path, policies = found
         alive = parent is None or shiboken6.isValid(parent)
-        ModelCardDialog(card, path, parent if alive else None, policies=policies).show()
+        dialog = ModelCardDialog(card, path, parent if alive else None, policies=policies)
+        dialog.show()
+        read_comparisons(context, dialog, model_id)
 
     return context.runner.run("read model card", read).on_success(show).start()
+
+
+def read_comparisons(context: AppContext, dialog: ModelCardDialog, model_id: str) -> Task | None:
+    """The history's champion/challenger comparisons of the model, into its card."""
+    from app.learning import comparisons_of
+
+    store = context.store
+    if store is None:
+        return None
+    dialog.comparisons_task = context.runner.db(
+        "read comparisons", lambda: comparisons_of(store, model_id)) \
+        .on_success(if_alive(dialog, dialog.set_comparisons)).start()
+    return dialog.comparisons_task
 
 
 # -- training -----------------------------------------------------------------------------------
