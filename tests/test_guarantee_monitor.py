@@ -191,3 +191,20 @@ def test_an_audit_sample_opens_blind_in_the_window(qtbot, gui, home, tmp_path, m
     assert model.index(rows[drawn[0].id], label).data() == HIDDEN
     escalated = [i for i in rows if i not in {d.id for d in drawn}]
     assert escalated and model.index(rows[escalated[0]], label).data() != HIDDEN
+
+
+def test_a_broken_guarantee_stands_in_the_windows_banner(qtbot, gui, home, tmp_path,
+                                                        monkeypatch, capsys):
+    from app.store import open_store
+    from tests.helpers.accounts import signer
+    from tests.helpers.guarantee import certify_and_score, judge
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
+    with open_store(home / "casewise.db") as store:
+        judge(store, signer(store, "ann"), drawn[:30], bench.labels, right=False)
+    window = gui()
+    banner = window.model_banner
+    qtbot.waitUntil(lambda: banner.isVisible() and "broken" in banner.text.text(),
+                    timeout=30000)
+    assert banner.level == "error"

@@ -43,6 +43,8 @@ class AppContext(QObject):
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
     offer = Signal(str, str, str, object)  # level, text, action label, action (a callable)
     account_changed = Signal(object)  # the signed-in app.store.Account, or None
+    # models.guarantee_monitor.GuaranteeWatch of the loaded policy, after each registration
+    guarantee_changed = Signal(object)
 
     def __init__(self, settings: Settings, runner: TaskRunner | None = None,
                  config_dir: Path | None = None, parent: QObject | None = None) -> None:
@@ -220,9 +222,13 @@ class AppContext(QObject):
             .on_success(lambda _none: self._tell_guarantee(bench)).start()
 
     def _tell_guarantee(self, bench) -> None:
-        """A broken guarantee is said in the message bar, not only in each case's reasons."""
+        """A broken guarantee is said in the message bar and stands in the window's banner,
+        not only in each case's reasons."""
+        if bench is not self.workbench:
+            return
         watch = getattr(bench, "guarantee", None)
-        if watch is not None and watch.alarm and bench is self.workbench:
+        self.guarantee_changed.emit(watch)
+        if watch is not None and watch.alarm:
             self.message.emit("error", watch.summary())
 
     # -- the LLM -----------------------------------------------------------------------------

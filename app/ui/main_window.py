@@ -314,6 +314,7 @@ class MainWindow(QMainWindow):
         ctx.offer.connect(lambda level, text, label, action:
                           self.show_message(level, text, (label, action)))
         ctx.workbench_changed.connect(self._workbench_changed)
+        ctx.guarantee_changed.connect(self._guarantee_changed)
         ctx.settings_changed.connect(self._settings_changed)
         ctx.store_ready.connect(lambda store: self._show_store(store))
         ctx.runner.busy_changed.connect(self._busy_changed)
@@ -364,6 +365,14 @@ class MainWindow(QMainWindow):
         policy = "no escalation policy" if bench.policy is None else "escalation policy fitted"
         self.model_status.setText(f"Model {bench.model_id} · {', '.join(bench.labels)} · "
                                   f"{policy}")
+
+    def _guarantee_changed(self, watch) -> None:
+        """While the audited automatic decisions break the certified bound, the banner says
+        so and stays (every case is escalated until a new policy is fitted)."""
+        if watch is not None and watch.alarm:
+            self.model_banner.show_message("error", watch.summary())
+        elif self.context.workbench is not None:
+            self.model_banner.dismiss()
 
     def _task_failed(self, name: str, _text: str) -> None:
         if name == "load model":
