@@ -367,6 +367,8 @@ def watch_guarantee(store: Any, bench: Workbench) -> Any:
         store.record_guarantee_alarm(bench.model_id, policy.policy_id,
                                      bench.guarantee.summary(),
                                      [d.case_id for d in audited if d.wrong])
+    else:
+        store.end_guarantee_alarms(bench.model_id, policy.policy_id)
     return bench.guarantee
 
 

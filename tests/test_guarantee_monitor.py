@@ -108,6 +108,25 @@ def test_audit_guarantee_reads_the_reviewed_auto_decisions_of_the_active_policy(
     [(_, before_alarm)] = decide(bench, [auto[0].preview])
     assert before_alarm.auto  # the same case, with no alarm read
 
+    # A new policy ends the alarm (the monitor is per policy): its end is on the record too.
+    from tests.helpers.accounts import PASSWORD
+    from tests.helpers.data import synthetic_rows, write_csv
+
+    secret = tmp_path / "pw"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o600)
+    fresh = write_csv(tmp_path / "more.csv", synthetic_rows(60, seed=11))
+    run_main(["calibrate", "--data", str(fresh), "--alpha", "0.2", "--user", "admin",
+              "--password-file", str(secret)], capsys)
+    refitted = load_workbench(home)
+    with open_store(home / "casewise.db") as store:
+        register_model(store, refitted)
+        register_model(store, refitted)
+        (ended,) = store.audit_events(kind="guarantee_alarm_ended")
+    assert ended.payload["policy_id"] == again.policy.policy_id
+    assert ended.payload["ended_by"] == refitted.policy.policy_id
+    assert not refitted.guarantee.alarm
+
 
 def test_the_window_says_when_the_guarantee_is_broken(qtbot, home, tmp_path, monkeypatch,
                                                       capsys):

@@ -51,7 +51,8 @@ RECORD_EVENTS: dict[str, type[Base]] = {
 APP_EVENTS = ("exported", "policy_refitted", "model_activated", "sign_in", "sign_in_failed",
               "account_locked", "account_unlocked", "password_changed", "password_reset",
               "key_rotated", "user_disabled", "user_enabled", "judged", "models_compared",
-              "promotion_forced", "guarantee_alarm", "audit_sampled")
+              "promotion_forced", "guarantee_alarm", "guarantee_alarm_ended",
+              "audit_sampled")
 EVENT_KINDS = (*RECORD_EVENTS, *APP_EVENTS)
 
 

@@ -436,6 +436,24 @@ class CaseRepository(AccountStore):
                 AuditEventRow.kind == AUDIT_SAMPLED, AuditEventRow.case_id == case_id)
                 .limit(1)) is not None
 
+    def end_guarantee_alarms(self, model_id: str, policy_id: str) -> list[AuditEvent]:
+        """Close the alarms of the model's earlier policies once another policy is at work
+        and has not raised one: an audit event for each (the alarm and its end are both on
+        the record)."""
+        with self._txn() as tx:
+            payloads = [json.loads(p) for p in tx.session.scalars(
+                select(AuditEventRow.payload).where(AuditEventRow.kind.in_(
+                    ("guarantee_alarm", "guarantee_alarm_ended"))).order_by(AuditEventRow.id))]
+            ended = {p["policy_id"] for p in payloads if "ended_by" in p}
+            open_alarms = [p for p in payloads if "ended_by" not in p
+                           and p.get("model_id") == model_id
+                           and p["policy_id"] not in ended and p["policy_id"] != policy_id]
+            return [tx.log("guarantee_alarm_ended",
+                           {"model_id": model_id, "policy_id": p["policy_id"],
+                            "ended_by": policy_id,
+                            "reason": "a new policy was fitted and is at work"})
+                    for p in open_alarms]
+
     def record_forced_promotion(self, model_id: str, reason: str,
                                 comparison_event: int | None = None) -> AuditEvent:
         """A person put a model to work that the comparison did not promote, and said why."""
