@@ -248,3 +248,25 @@ def test_app_code_loads_models_only_through_the_trusted_registry():
              for use in _direct_uses(path)]
     assert found == [], ("build registries with app.casework.model_registry and load with "
                          f"its classifier/policy, so signatures are checked: {found}")
+
+
+def test_the_window_refuses_weights_other_than_those_the_history_recorded(qtbot,
+                                                                        ui_context_home):
+    """Models → Activate in the window holds a model to the weights its history recorded, as
+    the CLI does (the scored history recorded the tiny model's weights)."""
+    from app.ui.models_dialog import ModelsDialog
+    from tests.helpers.ui_accounts import sign_in
+
+    context = ui_context_home
+    model = model_registry(context.data_dir).active_path()
+    change_weights(model)
+    recompute_manifest(model)
+    (model / SIGNATURE_FILE).unlink()
+    sign_in(qtbot, context, "admin")
+    manager = ModelsDialog(context)
+    qtbot.addWidget(manager)
+    qtbot.waitUntil(lambda: manager.table.rowCount() == 1, timeout=30000)
+    manager.select(model.name)
+    manager.activate_selected()
+    qtbot.waitUntil(lambda: "case history recorded" in manager.status.text(), timeout=30000)
+    assert not (model / SIGNATURE_FILE).exists()  # nothing was signed

@@ -657,14 +657,27 @@ class ModelsDialog(QDialog):
         return self.last_task
 
     def _activate(self, model_id: str) -> Task:
+        store = self.context.store
+        if store is None:
+            return self._activate_recorded(model_id, None)
+        # What the history recorded for this model id holds it to its weights (read on the
+        # database worker, then the activation hashes and signs off it).
+        self.last_task = self.context.runner.db(
+            "recorded weights", lambda: store.recorded_weights(model_id)) \
+            .on_success(lambda known: self._activate_recorded(model_id, known)) \
+            .on_failure(if_alive(self, self.status.setText)).start()
+        return self.last_task
+
+    def _activate_recorded(self, model_id: str, known: str | None) -> Task:
         data_dir = self.context.data_dir
 
         def activate(_ctx):
             from app.casework import activate_model, model_identity
 
-            # Checks the files against their manifest, then signs it with this
-            # installation's key: the admin vouches for the model from now on.
-            return model_identity(activate_model(data_dir, model_id))
+            # Checks the files against their manifest (and the history's record of the
+            # weights), then signs it with this installation's key: the admin vouches for
+            # the model from now on.
+            return model_identity(activate_model(data_dir, model_id, [known] if known else []))
 
         self.status.setText(f"Activating {model_id}…")
         self.last_task = self.context.runner.run("activate model", activate) \
