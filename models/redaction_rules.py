@@ -55,13 +55,17 @@ TITLED_BRANDS = ("dr pepper", "dr. pepper", "dr scholl", "dr. scholl", "dr marte
 MEDICATION_VERBS = _words("""
 started starting stopped stopping took taking takes take continue continued continuing
 restarted resumed switched tried trying prescribed increased decreased held on off and or
+start starts stop stops hold holds resume resumes restart increase decrease taper titrate
+give given
 """)
 
-# Words before a titled brand ("drinks Dr. Pepper") that make it the product, not a person.
+# Words shortly before a titled brand ("drinks two cans of Dr. Pepper") that make it the
+# product, not a person ("under the care of Dr. Pepper" is a physician).
 BRAND_CONTEXT = _words("""
-a an of drink drinks drank drinking diet can cans bottle bottles glass glasses cup cups soda
-sip sips some liter litre liters litres had have has buy buys bought wear wears wearing
+drink drinks drank drinking diet cans bottle bottles glass glasses cup cups soda sip sips
+liter litre liters litres buy buys bought wear wears wearing
 """)
+BRAND_CONTEXT_WORDS = 3  # how far back such a word may be
 
 # Common words that open a sentence and that a small NER model may take for a name.
 COMMON_OPENERS = _words("""
@@ -70,6 +74,9 @@ follow check review refer discuss see note plan advise please return repeat rech
 consider monitor encourage counsel educate reassure ask tell give take increase decrease
 titrate taper order obtain draw print sign scan upload update notify contact
 """)
+
+# Openers that are names too ("Page Smith"): never trimmed off a name.
+NAME_LIKE_OPENERS = frozenset({"page", "hope", "grant", "will", "mark", "sign"})
 
 # Words never propagated as parts of a name (particles, titles, suffixes).
 NAME_PARTICLES = _words("""
@@ -187,8 +194,8 @@ def _is_drug(words: list[str]) -> bool:
     name shares a word with a brand, and are hidden whole."""
     if not any(w.lower() in DRUG_BRANDS for w in words):
         return False
-    return all(w.lower() in DRUG_BRANDS or w.lower() in MEDICATION_VERBS
-               or w.lower() in COMMON_OPENERS or w.lower() in stop_words() for w in words)
+    # Only the words said of a medicine may stand beside it: "Allegra May" is a person.
+    return all(w.lower() in DRUG_BRANDS or w.lower() in MEDICATION_VERBS for w in words)
 
 
 def _titled_brand(text: str, start: int, end: int) -> bool:
@@ -199,8 +206,8 @@ def _titled_brand(text: str, start: int, end: int) -> bool:
     if not any(before.endswith(brand) for brand in TITLED_BRANDS):
         return False
     head = regex.sub(r"(?i)\b(dr|mr|mrs)\.?\s*$", "", text[:start]).rstrip()
-    previous = regex.findall(r"[A-Za-z]+", head[-40:])
-    return bool(previous) and previous[-1].lower() in BRAND_CONTEXT
+    previous = regex.findall(r"[A-Za-z]+", head[-60:])[-BRAND_CONTEXT_WORDS:]
+    return any(word.lower() in BRAND_CONTEXT for word in previous)
 
 
 def false_name(text: str, start: int, end: int) -> bool:
@@ -219,7 +226,10 @@ def trim_opener(text: str, span: Span) -> Span:
     ("Email Jane about it" -> "Jane"); any other span unchanged."""
     start, end, kind, score = span
     first = regex.match(r"([A-Za-z-]+)\s+(?=\S)", text[start:end])
-    if (kind != "NAME" or first is None or first.group(1).lower() not in COMMON_OPENERS
+    # A word that is also a name ("Page Smith called") stays part of the name.
+    word = first.group(1).lower() if first else ""
+    if (kind != "NAME" or first is None or word not in COMMON_OPENERS
+            or word in FIRST_NAMES or word in NAME_LIKE_OPENERS
             or not _SENTENCE_START.search(text[:start])):
         return span
     return (start + first.end(), end, kind, score)

@@ -405,8 +405,12 @@ def test_the_issues_false_hides_are_kept(text, word):
     ("Ambien Jones was admitted.", "[NAME] was admitted", "Jones"),
     # A physician called Pepper is not the drink.
     ("Seen by Dr. Pepper in clinic today.", "Dr. [NAME] in clinic", "Pepper"),
-    # The command that opens a sentence is not part of the name after it.
+    # The command that opens a sentence is not part of the name after it...
     ("Email Jane about it.", "Email [NAME] about it.", "Jane"),
+    # ... unless it is a name too; and "of" does not make a physician a drink.
+    ("Page Smith called back.", "[NAME] called back.", "Page"),
+    ("Seen under the care of Dr. Pepper since May.", "Dr. [NAME]", "Pepper"),
+    ("The daughter of Mrs. Dash visited.", "Mrs. [NAME] visited", "Dash"),
 ])
 def test_the_false_hide_rules_do_not_let_names_out(text, hidden, kept):
     if not has_ner():
