@@ -47,9 +47,10 @@ class ReviewedSplit:
 
 
 def split_reviewed(cases: Sequence[ReviewedCase], share: float = HELD_OUT_SHARE,
-                   seed: int = 13) -> ReviewedSplit:
-    """Hold out a random ``share`` of the reviewed cases (at least ``MIN_HELD_OUT``); refuse,
-    saying how many more are needed, when there are too few to train and to compare."""
+                   seed: int = 13, train_only: frozenset[int] = frozenset()) -> ReviewedSplit:
+    """Hold out a random ``share`` of the reviewed cases (at least ``MIN_HELD_OUT``), never
+    one of ``train_only`` (cases the champion was trained on: a comparison on them would
+    favour it); refuse, saying how many more are needed, when there are too few."""
     if not 0 < share < 1:
         raise DataError("The held-out share must be between 0 and 1 (for example 0.25).")
     labels = Counter(c.label for c in cases)
@@ -63,9 +64,15 @@ def split_reviewed(cases: Sequence[ReviewedCase], share: float = HELD_OUT_SHARE,
         raise DataError(f"{len(cases)} reviewed cases (signed, not deferred) are too few to "
                         f"train and compare a new model: at least {needed} are needed "
                         f"({needed - len(cases)} more) for {len(labels)} labels.")
-    order = np.random.default_rng(seed).permutation(len(cases))
-    chosen = sorted(order[:held].tolist())
-    rest = sorted(order[held:].tolist())
+    eligible = [i for i, c in enumerate(cases) if c.case_id not in train_only]
+    if len(eligible) < held:
+        raise DataError(f"Only {len(eligible)} reviewed cases were not used to train the "
+                        f"active model; {held} are needed to compare a new model with it "
+                        f"({held - len(eligible)} more reviews of new cases).")
+    order = np.random.default_rng(seed).permutation(len(eligible))
+    chosen_set = {eligible[i] for i in order[:held]}
+    chosen = sorted(chosen_set)
+    rest = [i for i in range(len(cases)) if i not in chosen_set]
     return ReviewedSplit(tuple(cases[i] for i in rest), tuple(cases[i] for i in chosen),
                          seed, share)
 
@@ -150,11 +157,21 @@ class Challenge:
     new_labels: tuple[str, ...]
 
 
+def trained_on(store, model_id: str) -> frozenset[int]:
+    """The reviewed cases a model trained from the history was trained on (its comparison's
+    record): never held out to compare it with a new model."""
+    return frozenset(
+        case_id for e in store.audit_events(kind="models_compared", limit=10_000)
+        if e.payload.get("challenger") == model_id
+        for case_id in e.payload.get("held_out", {}).get("train_case_ids", []))
+
+
 def prepare(store, champion, options: LearningOptions) -> tuple[ReviewedSplit, list]:
     """The reviewed cases split, and the original training rows when asked: every check that
     can refuse (too few cases, a gone file) before the minutes of training."""
     split = split_reviewed(store.reviewed_cases(approved_only=options.approved_only),
-                           options.held_out, options.seed)
+                           options.held_out, options.seed,
+                           trained_on(store, champion.model_id))
     original: list = []
     if options.with_original:
         from models.model_card import read_model_card
@@ -200,7 +217,7 @@ class ComparisonRecord:
     def line(self) -> str:
         c = self.comparison
         f1 = c["macro_f1_difference"]
-        verdict = ("promoted by the rule" if c["promote"] else
+        verdict = ("not worse by the rule" if c["promote"] else
                    f"put to work anyway: {self.forced_reason}" if self.forced_reason else
                    "kept inactive: not shown to be as good")
         return (f"{self.time[:16].replace('T', ' ')} UTC, {self.actor}: challenger "

@@ -350,10 +350,11 @@ def register_model(store: Any, bench: Workbench) -> None:
     watch_guarantee(store, bench)
 
 
-def watch_guarantee(store: Any, bench: Workbench) -> Any:
+def watch_guarantee(store: Any, bench: Workbench, record: bool = True) -> Any:
     """The guarantee monitor over the policy's AUTO decisions that reviewers have since signed
     (``models.guarantee_monitor``), kept on ``bench``: while it raises the alarm, ``decide``
-    escalates every case. The first alarm of a policy is an audit event."""
+    escalates every case. The first alarm of a policy, and its end, are audit events (with
+    ``record``; a read-only look writes nothing)."""
     from models.guarantee_monitor import watch
 
     policy = bench.policy
@@ -363,6 +364,8 @@ def watch_guarantee(store: Any, bench: Workbench) -> Any:
     audited = store.audited_decisions(policy.policy_id)
     bench.guarantee = watch([d.wrong for d in audited], policy.settings.alpha,
                             policy.settings.delta)
+    if not record:
+        return bench.guarantee
     if bench.guarantee.alarm:
         store.record_guarantee_alarm(bench.model_id, policy.policy_id,
                                      bench.guarantee.summary(),

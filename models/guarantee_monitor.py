@@ -71,13 +71,24 @@ def watch(wrong: Sequence[bool], alpha: float, delta: float) -> GuaranteeWatch:
     if not (0 < alpha < 1 and 0 < delta < 1):
         raise ValueError("alpha and delta must be between 0 and 1")
     x = np.asarray(wrong, dtype=float)
-    grid = np.arange(1, GRID_STEPS) / GRID_STEPS
-    reached = first_rejection(x, grid, delta)  # per m: the case at which 1/δ was reached
-    rejected = reached <= len(x)
-    lower = float(grid[rejected].max()) if rejected.any() else 0.0
+    lower = _largest_rejected(x, delta)
     at_alpha = first_rejection(x, np.array([alpha]), delta)[0]
     return GuaranteeWatch(len(x), int(x.sum()), alpha, delta, lower,
                           int(at_alpha) if at_alpha <= len(x) else None)
+
+
+def _largest_rejected(x: np.ndarray, delta: float) -> float:
+    """The largest grid rate m rejected by now, by bisection: the capital falls as m rises,
+    so the rejected rates are those below some point (a few passes over the cases, not one
+    per grid rate: 20,000 audited cases cost milliseconds, not half a gigabyte)."""
+    low, high = 0, GRID_STEPS - 1  # grid indices 1 .. GRID_STEPS - 1; 0 = none rejected
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first_rejection(x, np.array([middle / GRID_STEPS]), delta)[0] <= len(x):
+            low = middle
+        else:
+            high = middle - 1
+    return low / GRID_STEPS
 
 
 def lower_bounds(wrong: Sequence[bool], delta: float) -> np.ndarray:

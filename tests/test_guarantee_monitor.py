@@ -91,7 +91,7 @@ def test_audit_guarantee_reads_the_reviewed_auto_decisions_of_the_active_policy(
     assert held["n"] == 30 and held["errors"] == 0 and not held["alarm"]
     with open_store(home / "casewise.db") as store:
         judge(store, signer(store, "ann"), auto[:30], bench.labels, right=False)
-    broken = run_main(["audit", "guarantee"], capsys).out
+    broken = run_main(["audit", "guarantee"], capsys, code=1).out
     assert "The guarantee is broken" in broken and "30 of 30" in broken
 
     # While the alarm stands every case is escalated, saying why; the alarm is filed once.
@@ -181,6 +181,15 @@ def test_the_audit_sample_is_drawn_queued_and_alone_read_by_the_monitor(home, tm
         judge(store, signer(store, "ann"), undrawn[:5], bench.labels, right=False)
     result = json.loads(run_main(["audit", "guarantee", "--json"], capsys).out)
     assert result["n"] == 0  # reviews outside the sample are not a random sample
+    # The blind first judgement, not the signed label that came after the answer showed,
+    # says whether the automatic decision was wrong.
+    with open_store(home / "casewise.db", actor="ann") as store:
+        case = drawn[0]
+        other = next(label for label in bench.labels if label != case.label)
+        store.record_judgement(case.id, other, "before the answer showed")
+        store.add_review(case.id, signer(store, "ann"), "accept")
+    result = json.loads(run_main(["audit", "guarantee", "--json"], capsys).out)
+    assert (result["n"], result["errors"]) == (1, 1)
 
 
 def test_an_audit_sample_opens_blind_in_the_window(qtbot, gui, home, tmp_path, monkeypatch,
@@ -227,3 +236,27 @@ def test_a_broken_guarantee_stands_in_the_windows_banner(qtbot, gui, home, tmp_p
     qtbot.waitUntil(lambda: banner.isVisible() and "broken" in banner.text.text(),
                     timeout=30000)
     assert banner.level == "error"
+
+
+def test_not_filing_a_case_is_no_way_around_a_broken_guarantee(home, tmp_path, monkeypatch,
+                                                               capsys):
+    """``predict --no-store`` reads the monitor (read-only) and escalates during an alarm."""
+    import json
+
+    from app.store import open_store
+    from tests.helpers.accounts import signer
+    from tests.helpers.cli import run_main
+    from tests.helpers.guarantee import certify_and_score, judge
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
+    text = drawn[0].preview
+    quiet = json.loads(run_main(["predict", text, "--no-store", "--json"], capsys).out)
+    assert quiet["escalation"]["decision"] == "auto"
+    with open_store(home / "casewise.db") as store:
+        judge(store, signer(store, "ann"), drawn[:30], bench.labels, right=False)
+        events = len(store.audit_events(limit=100_000))
+    alarmed = json.loads(run_main(["predict", text, "--no-store", "--json"], capsys).out)
+    assert "guarantee_broken" in alarmed["escalation"]["reason_codes"]
+    with open_store(home / "casewise.db") as store:
+        assert len(store.audit_events(limit=100_000)) == events  # nothing was written

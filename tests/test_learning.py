@@ -203,3 +203,17 @@ def test_the_window_trains_from_the_history_shows_the_comparison_and_promotes(
         assert champion in text
     finally:
         context.close()
+
+
+def test_cases_the_champion_trained_on_are_never_held_out(store):
+    from app.learning import split_reviewed
+
+    review_all(store, synthetic(30))
+    cases = store.reviewed_cases()
+    used = frozenset(c.case_id for c in cases[:60])
+    split = split_reviewed(cases, 0.25, seed=5, train_only=used)
+    assert not {c.case_id for c in split.held_out} & used
+    assert len(split.held_out) + len(split.train) == len(cases)
+    with pytest.raises(DataError, match=r"Only 10 reviewed cases were not used .* 22 are "
+                                        r"needed .* \(12 more"):
+        split_reviewed(cases, 0.25, seed=5, train_only=frozenset(c.case_id for c in cases[:80]))

@@ -290,10 +290,12 @@ def recorded_weights(args: argparse.Namespace, model_id: str) -> list[str]:
 
     found = []
     for location in histories_in_play(args):
+        if "://" not in str(location) and not Path(location).exists():
+            continue  # no history there: nothing recorded to hold the model to
         try:
             store = open_cli_store(args, anchor=False, read_only_ok=True, location=location)
-        except StoreError:
-            continue  # no readable history there: nothing recorded to hold the model to
+        except StoreError as exc:  # a history that exists but cannot be read: no guessing
+            raise StoreError(f"Cannot check the model against {location}: {exc}") from exc
         try:
             found.append(store.recorded_weights(model_id))
         finally:
@@ -344,6 +346,7 @@ class CaseStore:
 def case_store(args: argparse.Namespace, bench: Workbench) -> Iterator[CaseStore]:
     """Open the history for a case command and register the model its answers cite."""
     if getattr(args, "no_store", False):  # before importing the store (alembic: ~1 s)
+        _watch_without_storing(args, bench)
         yield CaseStore()
         return
     from app.pipeline import register_model
@@ -361,6 +364,24 @@ def case_store(args: argparse.Namespace, bench: Workbench) -> Iterator[CaseStore
             yield CaseStore(error=exc)
             return
         yield CaseStore(store)
+    finally:
+        store.close()
+
+
+def _watch_without_storing(args: argparse.Namespace, bench: Workbench) -> None:
+    """Not filing a case is no way around a broken guarantee: the history's monitor is read
+    (read-only, nothing written) whenever the policy certifies anything and a history exists."""
+    from app.store import DB_FILE
+
+    location = getattr(args, "db", None) or (data_path(args) / DB_FILE)
+    if bench.policy is None or bench.policy.threshold is None or (
+            "://" not in str(location) and not Path(location).exists()):
+        return
+    from app.pipeline import watch_guarantee
+
+    store = open_cli_store(args, anchor=False, read_only_ok=True, location=location)
+    try:
+        watch_guarantee(store, bench, record=False)
     finally:
         store.close()
 

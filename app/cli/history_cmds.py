@@ -186,7 +186,7 @@ def cmd_audit_guarantee(args: argparse.Namespace) -> int:
                           "wrong_case_ids": [d.case_id for d in audited if d.wrong]}))
     else:
         print(f"policy {policy.policy_id} of model {bench.model_id}: {result.summary()}")
-    return 0
+    return 1 if result.alarm else 0  # as `audit verify`: 1 when what it checks does not hold
 
 
 def add_history_parsers(commands) -> None:

@@ -83,8 +83,12 @@ def _train_from_history(args: argparse.Namespace) -> int:
     from app.casework import activate_model, load_classifier
     from app.learning import LearningOptions, prepare, train_challenger
 
+    if args.force_reason and args.no_store:
+        raise DataError("A forced promotion is recorded in the audit trail with its reason: "
+                        "it cannot be made with --no-store.")
     options = LearningOptions(args.approved_only, args.with_original, args.held_out,
-                              args.seed or 13, args.text_col, args.label_col)
+                              13 if args.seed is None else args.seed, args.text_col,
+                              args.label_col)
     champion = load_classifier(data_path(args))
     store = open_cli_store(args)
     try:
@@ -117,12 +121,16 @@ def _train_from_history(args: argparse.Namespace) -> int:
             "--force-reason \"why\"")
         print(f"{record.id} is kept, not active ({why}).", file=sys.stderr)
         return logged or _log_training(args, registry(args).record(record.id))
-    path = activate_model(data_path(args), record.id, recorded_weights(args, record.id))
-    if not comparison.promote:
+    if not comparison.promote:  # the reason is on the record before the model is at work
         cited = compared[0].id if compared else None
         logged = logged or file_in_history(args, "the forced promotion", lambda s:
                                             s.record_forced_promotion(record.id,
                                                                       args.force_reason, cited))
+        if logged:
+            print(f"{record.id} is kept, not active: its forced promotion could not be "
+                  "recorded.", file=sys.stderr)
+            return logged
+    path = activate_model(data_path(args), record.id, recorded_weights(args, record.id))
     print(f"active model: {record.id} ({path.name})", file=sys.stderr)
     return logged or _log_training(args, registry(args).record(record.id))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from app.store import audit
 from app.store.canonical import hash_of, iso, sha256_hex
 from app.store.errors import CaseNotFound
 from app.store.records import (
+    JUDGED,
     AuditedDecision,
     CaseProgress,
     CaseRecord,
@@ -260,9 +262,20 @@ def audited_decisions(session: Session, policy_id: str) -> list[AuditedDecision]
                    & (ReviewRow.prediction_id == EscalationRow.prediction_id))
              .join(SignatureRow, SignatureRow.review_id == ReviewRow.id)
              .where(EscalationRow.policy_id == policy_id, EscalationRow.decision == "auto",
-                    ReviewRow.id.in_(newest), ReviewRow.decision != "defer",
-                    EscalationRow.case_id.in_(select(AuditEventRow.case_id).where(
-                        AuditEventRow.kind == AUDIT_SAMPLED)))
+                    ReviewRow.id.in_(newest), ReviewRow.decision != "defer")
              .order_by(ReviewRow.id))
-    return [AuditedDecision(esc.case_id, esc.id, esc.data["label"], review.id, review.label)
-            for esc, review in session.execute(query)]
+    drawn = {case_id for case_id, payload in session.execute(
+        select(AuditEventRow.case_id, AuditEventRow.payload)
+        .where(AuditEventRow.kind == AUDIT_SAMPLED))
+        if json.loads(payload).get("policy_id") == policy_id}  # drawn under this policy
+    rows = [(esc, review) for esc, review in session.execute(query) if esc.case_id in drawn]
+    judged: dict[int, str] = {}
+    events = (select(AuditEventRow.case_id, AuditEventRow.payload)
+              .where(AuditEventRow.kind == JUDGED).order_by(AuditEventRow.id))
+    for case_id, payload in session.execute(events):
+        label = json.loads(payload).get("label")
+        if label is not None:
+            judged.setdefault(case_id, label)  # the first judgement: made blind
+    return [AuditedDecision(esc.case_id, esc.id, esc.data["label"], review.id, review.label,
+                            judged.get(esc.case_id))
+            for esc, review in rows]

@@ -258,10 +258,13 @@ class AuditedDecision:
     auto_label: str
     review_id: int
     reviewed_label: str
+    judged_label: str | None = None  # the blind first judgement, made before the answer showed
 
     @property
     def wrong(self) -> bool:
-        return self.auto_label != self.reviewed_label
+        """Judged by the blind first judgement when there is one (the signed review came after
+        the model's answer was shown, and may lean on it), else by the signed review."""
+        return self.auto_label != (self.judged_label or self.reviewed_label)
 
 
 @dataclass(frozen=True)

@@ -73,9 +73,9 @@ class LearningDialog(TrainingDialog):
 
         def work(_ctx):
             known = store.recorded_weights(record.id)
-            path = activate_model(data_dir, record.id, [known] if known else [])
-            if reason is not None:
+            if reason is not None:  # on the record before the model is put to work
                 store.record_forced_promotion(record.id, reason, cited)
+            path = activate_model(data_dir, record.id, [known] if known else [])
             store.record_model_activated(record.id, *model_identity(path))
             return model_registry(data_dir).record(record.id)
 
