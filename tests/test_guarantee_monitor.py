@@ -260,3 +260,29 @@ def test_not_filing_a_case_is_no_way_around_a_broken_guarantee(home, tmp_path, m
     assert "guarantee_broken" in alarmed["escalation"]["reason_codes"]
     with open_store(home / "casewise.db") as store:
         assert len(store.audit_events(limit=100_000)) == events  # nothing was written
+
+
+def test_audit_weekly_counts_the_week_and_carries_the_monitor(home, tmp_path, monkeypatch,
+                                                              capsys):
+    """``audit weekly``: this week's decisions, escalations and overrides of the model at
+    work, and its audited automatic decisions with the monitor's bound (a real history)."""
+    import json
+
+    from app.store import open_store
+    from tests.helpers.accounts import signer
+    from tests.helpers.cli import run_main
+    from tests.helpers.guarantee import certify_and_score, judge
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
+    with open_store(home / "casewise.db") as store:
+        escalated = store.find_cases(escalated=True, page_size=1).total
+        judge(store, signer(store, "ann"), drawn[:30], bench.labels, right=False)
+    weeks = json.loads(run_main(["audit", "weekly", "--json"], capsys).out)
+    [this] = [w for w in weeks if w["model_id"] == bench.model_id]
+    assert this["decided"] == 120 and this["escalated"] == escalated
+    assert (this["reviewed"], this["overridden"]) == (30, 30)
+    assert (this["audited"], this["audited_wrong"]) == (30, 30)
+    assert this["lower_bound"] > bench.policy.settings.alpha
+    table = run_main(["audit", "weekly"], capsys).out
+    assert "30/30" in table and "> α" in table

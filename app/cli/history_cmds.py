@@ -189,6 +189,39 @@ def cmd_audit_guarantee(args: argparse.Namespace) -> int:
     return 1 if result.alarm else 0  # as `audit verify`: 1 when what it checks does not hold
 
 
+def cmd_audit_weekly(args: argparse.Namespace) -> int:
+    """Per week and model: decided, escalated, unusual texts, reviews and overrides, and for
+    the model at work the audited automatic decisions and the guarantee monitor's bound."""
+    from app.oversight import oversight_weeks
+
+    bench = load_cli_workbench(args, None)
+    store = open_cli_store(args, anchor=False, read_only_ok=True)
+    try:
+        weeks = oversight_weeks(store, bench)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([w.to_dict() for w in weeks]))
+        return 0
+    alpha = bench.policy.settings.alpha if bench.policy is not None else None
+    print(f"{'week':<9} {'model':<26} {'decided':>7} {'escal.':>7} {'unusual':>7} "
+          f"{'reviewed':>8} {'overr.':>7} {'audited':>9} {'AUTO err ≥':>10}")
+    for w in weeks:
+        bound = "" if w.lower_bound is None else f"{w.lower_bound:.1%}"
+        if bound and alpha is not None and w.lower_bound > alpha:
+            bound += " > α"
+        print(f"{w.week:<9} {w.model_id[:26]:<26} {w.decided:>7} {_pct(w.escalation_rate):>7} "
+              f"{_pct(w.unusual_rate):>7} {w.reviewed:>8} {_pct(w.override_rate):>7} "
+              f"{f'{w.audited_wrong}/{w.audited}' if w.audited else '':>9} {bound:>10}")
+    if alpha is not None:
+        print(f"α = {alpha:.0%}: the certified bound of automatic decisions' errors.")
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.0%}"
+
+
 def add_history_parsers(commands) -> None:
     score = commands.add_parser("score", help="predict, explain, decide and store every case "
                                               "of a file (re-running skips stored cases)")
@@ -244,6 +277,10 @@ def add_history_parsers(commands) -> None:
         "guarantee", help="does the certified bound still hold on the automatic decisions "
                           "reviewers have since judged? (an anytime-valid lower bound)")
     guarantee.set_defaults(handler=cmd_audit_guarantee)
-    for parser in (score, history, review, verify, guarantee):
+    weekly = audit_commands.add_parser(
+        "weekly", help="per week and model: decisions, escalations, unusual texts, overrides, "
+                       "and the audited automatic decisions against α")
+    weekly.set_defaults(handler=cmd_audit_weekly)
+    for parser in (score, history, review, verify, guarantee, weekly):
         add_db_option(parser)
         parser.add_argument("--json", action="store_true", help="print JSON")

@@ -277,5 +277,41 @@ def audited_decisions(session: Session, policy_id: str) -> list[AuditedDecision]
         if label is not None:
             judged.setdefault(case_id, label)  # the first judgement: made blind
     return [AuditedDecision(esc.case_id, esc.id, esc.data["label"], review.id, review.label,
-                            judged.get(esc.case_id))
+                            judged.get(esc.case_id), iso(review.signed_at))
             for esc, review in rows]
+
+
+def weekly_activity(session: Session) -> list[dict[str, Any]]:
+    """Per ISO week and model: decisions made, escalated, escalated as unusual text, and
+    reviews signed (accepts and overrides) of that model's predictions. The oversight view's
+    counts; the guarantee monitor's weekly values come from ``audited_decisions``."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+
+    def bucket(moment, model_id) -> dict[str, int]:
+        key = (_iso_week(moment), model_id or "—")
+        return counts.setdefault(key, {"decided": 0, "escalated": 0, "unusual": 0,
+                                       "reviewed": 0, "overridden": 0})
+
+    decisions = (select(EscalationRow.created, EscalationRow.decision, EscalationRow.data,
+                        PredictionRow.model_id)
+                 .join(PredictionRow, PredictionRow.id == EscalationRow.prediction_id)
+                 .execution_options(yield_per=2000))
+    for created, decision, data, model_id in session.execute(decisions):
+        row = bucket(created, model_id)
+        row["decided"] += 1
+        row["escalated"] += decision == "escalate"
+        row["unusual"] += any(code.startswith("unusual") for code in data.get("reason_codes", ()))
+    reviews = (select(ReviewRow.signed_at, ReviewRow.decision, PredictionRow.model_id)
+               .join(PredictionRow, PredictionRow.id == ReviewRow.prediction_id)
+               .where(ReviewRow.decision != "defer").execution_options(yield_per=2000))
+    for signed_at, decision, model_id in session.execute(reviews):
+        row = bucket(signed_at, model_id)
+        row["reviewed"] += 1
+        row["overridden"] += decision == "override"
+    return [{"week": week, "model_id": model, **values}
+            for (week, model), values in sorted(counts.items())]
+
+
+def _iso_week(moment) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"

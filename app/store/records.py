@@ -259,6 +259,7 @@ class AuditedDecision:
     review_id: int
     reviewed_label: str
     judged_label: str | None = None  # the blind first judgement, made before the answer showed
+    signed_at: str = ""  # when the review was signed (UTC, ISO 8601)
 
     @property
     def wrong(self) -> bool:

@@ -281,6 +281,11 @@ class CaseRepository(AccountStore):
         with self._transaction(write=False) as session:
             return reads.audited_decisions(session, policy_id)
 
+    def weekly_activity(self) -> list[dict[str, Any]]:
+        """Per ISO week and model: decisions, escalations, unusual texts, reviews, overrides."""
+        with self._transaction(write=False) as session:
+            return reads.weekly_activity(session)
+
     def latest_review(self, case_id: int) -> Review | None:
         with self._transaction(write=False) as session:
             reads.require_case(session, case_id)

@@ -1,0 +1,72 @@
+"""The oversight view's numbers: per ISO week and per model, how many cases were decided and
+escalated, how often the text was unusual, how often reviewers overrode the model, and — for
+the model at work — the audited automatic decisions with the guarantee monitor's lower bound
+of their error rate at the end of the week, against α."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OversightWeek:
+    week: str  # ISO week, e.g. 2026-W49
+    model_id: str
+    decided: int
+    escalated: int
+    unusual: int
+    reviewed: int  # accepts and overrides signed that week
+    overridden: int
+    audited: int = 0  # audited AUTO decisions reviewed that week (the model at work only)
+    audited_wrong: int = 0
+    lower_bound: float | None = None  # the monitor's bound after that week's audited cases
+
+    @property
+    def escalation_rate(self) -> float | None:
+        return self.escalated / self.decided if self.decided else None
+
+    @property
+    def unusual_rate(self) -> float | None:
+        return self.unusual / self.decided if self.decided else None
+
+    @property
+    def override_rate(self) -> float | None:
+        return self.overridden / self.reviewed if self.reviewed else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "escalation_rate": self.escalation_rate,
+                "unusual_rate": self.unusual_rate, "override_rate": self.override_rate}
+
+
+def oversight_weeks(store, bench) -> list[OversightWeek]:
+    """Every week's row; the model at work's rows carry its audited decisions and the
+    monitor's bound (its policy's, as ``audit guarantee`` reads it)."""
+    from models.guarantee_monitor import lower_bounds
+
+    rows = {(r["week"], r["model_id"]): r for r in store.weekly_activity()}
+    audit: dict[str, dict[str, Any]] = {}
+    policy = getattr(bench, "policy", None)
+    if policy is not None and policy.threshold is not None:
+        audited = store.audited_decisions(policy.policy_id)
+        bounds = lower_bounds([d.wrong for d in audited], policy.settings.delta)
+        for decision, bound in zip(audited, bounds, strict=True):
+            week = _week_of(decision.signed_at)
+            entry = audit.setdefault(week, {"audited": 0, "audited_wrong": 0})
+            entry["audited"] += 1
+            entry["audited_wrong"] += decision.wrong
+            entry["lower_bound"] = float(bound)  # the last of the week: cumulative
+    weeks = []
+    for (week, model_id), counts in sorted(rows.items()):
+        extra = audit.pop(week, {}) if bench is not None and model_id == bench.model_id else {}
+        weeks.append(OversightWeek(week=week, model_id=model_id, **{
+            k: v for k, v in counts.items() if k not in ("week", "model_id")}, **extra))
+    for week, extra in sorted(audit.items()):  # audited in a week with no decision
+        weeks.append(OversightWeek(week, bench.model_id, 0, 0, 0, 0, 0, **extra))
+    return sorted(weeks, key=lambda w: (w.week, w.model_id))
+
+
+def _week_of(iso_time: str) -> str:
+    year, week, _ = datetime.fromisoformat(iso_time).isocalendar()
+    return f"{year}-W{week:02d}"
