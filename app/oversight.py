@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -70,3 +71,58 @@ def oversight_weeks(store, bench) -> list[OversightWeek]:
 def _week_of(iso_time: str) -> str:
     year, week, _ = datetime.fromisoformat(iso_time).isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def oversight_plot(weeks: list[OversightWeek], alpha: float | None, path: Path) -> Path:
+    """Two panels, week by week: the escalation, unusual-text and override rates; and the
+    monitor's lower bound of the AUTO error rate against α. A white card, legible on a light
+    or a dark window."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = sorted({w.week for w in weeks})
+    x = range(len(labels))
+
+    def series(rate: str) -> list[float]:
+        by_week: dict[str, list[OversightWeek]] = {}
+        for w in weeks:
+            by_week.setdefault(w.week, []).append(w)
+        out = []
+        for label in labels:
+            rows = by_week[label]
+            top = sum(getattr(r, rate[0]) for r in rows)
+            bottom = sum(getattr(r, rate[1]) for r in rows)
+            out.append(top / bottom if bottom else float("nan"))
+        return out
+
+    fig, (rates, bound) = plt.subplots(2, 1, figsize=(7, 5.2), dpi=110, sharex=True)
+    fig.patch.set_facecolor("white")
+    for name, pair, colour in (("escalated", ("escalated", "decided"), "#2166ac"),
+                               ("unusual text", ("unusual", "decided"), "#5aae61"),
+                               ("overridden (of reviewed)", ("overridden", "reviewed"),
+                                "#b2182b")):
+        rates.plot(list(x), series(pair), marker="o", color=colour, label=name)
+    rates.set_ylim(0, 1)
+    rates.set_ylabel("share of cases")
+    rates.legend(loc="upper left", fontsize=8)
+    audited = [next((w.lower_bound for w in weeks if w.week == label
+                     and w.lower_bound is not None), float("nan")) for label in labels]
+    bound.plot(list(x), audited, marker="s", color="#762a83",
+               label="audited AUTO error, lower bound (anytime-valid)")
+    if alpha is not None:
+        bound.axhline(alpha, color="#b2182b", linestyle="--", label=f"certified bound α = "
+                                                                    f"{alpha:.0%}")
+    bound.set_ylim(0, max(0.3, (alpha or 0) * 2))
+    bound.set_ylabel("AUTO error")
+    bound.legend(loc="upper left", fontsize=8)
+    bound.set_xticks(list(x), labels, rotation=30, fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(path.name + ".partial")
+    fig.savefig(scratch, format="png", facecolor="white")
+    plt.close(fig)
+    scratch.replace(path)
+    return path

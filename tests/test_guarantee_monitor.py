@@ -286,3 +286,26 @@ def test_audit_weekly_counts_the_week_and_carries_the_monitor(home, tmp_path, mo
     assert this["lower_bound"] > bench.policy.settings.alpha
     table = run_main(["audit", "weekly"], capsys).out
     assert "30/30" in table and "> α" in table
+
+
+def test_the_oversight_page_shows_the_weeks_and_the_plot(qtbot, gui, home, tmp_path,
+                                                        monkeypatch, capsys):
+    """Models → Oversight…: the table of weeks and the drawn plot (the real window)."""
+    from app.store import open_store
+    from app.ui.oversight_view import OversightDialog
+    from tests.helpers.accounts import signer
+    from tests.helpers.guarantee import certify_and_score, judge
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
+    with open_store(home / "casewise.db") as store:
+        judge(store, signer(store, "ann"), drawn[:30], bench.labels, right=False)
+    window = gui()
+    window.act_oversight.trigger()
+    qtbot.waitUntil(lambda: window.findChild(OversightDialog) is not None, timeout=10000)
+    page = window.findChild(OversightDialog)
+    qtbot.waitUntil(lambda: page.table.rowCount() >= 1 and page.plot.pixmap() is not None
+                    and not page.plot.pixmap().isNull(), timeout=60000)
+    cells = [page.table.item(r, c).text() for r in range(page.table.rowCount())
+             for c in range(page.table.columnCount())]
+    assert "30 (30)" in cells and (home / "reports" / "oversight.png").is_file()

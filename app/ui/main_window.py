@@ -277,6 +277,9 @@ class MainWindow(QMainWindow):
                                      "model", "Intended use, data, metrics, evidence, limits")
         self.act_train = self._action("&Train the default model", self.train_default, None,
                                       "train")
+        self.act_oversight = self._action("&Oversight…", self.open_oversight, None, "history",
+                                          "Per week and model: escalations, overrides, and "
+                                          "the audited automatic decisions against α")
         self.act_sign_in = self._action("Sign &in…", self.sign_in, None, None,
                                         "Sign in to sign reviews and manage models")
         self.act_sign_out = self._action("Sign &out", self.context.sign_out, None, None,
@@ -291,7 +294,8 @@ class MainWindow(QMainWindow):
                             self.act_accept, self.act_override, self.act_defer, None,
                             self.act_next, self.act_revisit)),
                  ("&View", (self.act_case_tab, self.act_history, self.act_llm)),
-                 ("&Models", (self.act_card, self.act_models, self.act_train)),
+                 ("&Models", (self.act_card, self.act_models, self.act_train, None,
+                              self.act_oversight)),
                  ("A&ccount", (self.act_sign_in, self.act_sign_out)),
                  ("&Help", (self.act_keys, self.act_about)))
         for title, actions in menus:
@@ -498,6 +502,10 @@ class MainWindow(QMainWindow):
 
     def import_batch(self) -> None:
         self._open_part("app.ui.batch_import", "BatchImportDialog", "Batch import",
+                        self.context)
+
+    def open_oversight(self) -> None:
+        self._open_part("app.ui.oversight_view", "OversightDialog", "The oversight page",
                         self.context)
 
     def open_about(self) -> None:
