@@ -41,17 +41,34 @@ class OversightWeek:
                 "unusual_rate": self.unusual_rate, "override_rate": self.override_rate}
 
 
-def oversight_weeks(store, bench) -> list[OversightWeek]:
-    """Every week's row; the model at work's rows carry its audited decisions and the
-    monitor's bound (its policy's, as ``audit guarantee`` reads it)."""
+@dataclass(frozen=True)
+class WatchedPolicy:
+    """Whose audited decisions the monitor reads: a model, its policy and the policy's α, δ."""
+
+    model_id: str
+    policy_id: str
+    alpha: float
+    delta: float
+
+    @classmethod
+    def of_bench(cls, bench) -> WatchedPolicy | None:
+        policy = getattr(bench, "policy", None)
+        if policy is None or policy.threshold is None:
+            return None
+        return cls(bench.model_id, policy.policy_id, policy.settings.alpha,
+                   policy.settings.delta)
+
+
+def oversight_weeks(store, watched: WatchedPolicy | None) -> list[OversightWeek]:
+    """Every week's row; the watched model's rows carry its policy's audited decisions and
+    the monitor's bound (as ``audit guarantee`` reads it)."""
     from models.guarantee_monitor import lower_bounds
 
     rows = {(r["week"], r["model_id"]): r for r in store.weekly_activity()}
     audit: dict[str, dict[str, Any]] = {}
-    policy = getattr(bench, "policy", None)
-    if policy is not None and policy.threshold is not None:
-        audited = store.audited_decisions(policy.policy_id)
-        bounds = lower_bounds([d.wrong for d in audited], policy.settings.delta)
+    if watched is not None:
+        audited = store.audited_decisions(watched.policy_id)
+        bounds = lower_bounds([d.wrong for d in audited], watched.delta)
         for decision, bound in zip(audited, bounds, strict=True):
             week = _week_of(decision.signed_at)
             entry = audit.setdefault(week, {"audited": 0, "audited_wrong": 0})
@@ -60,11 +77,11 @@ def oversight_weeks(store, bench) -> list[OversightWeek]:
             entry["lower_bound"] = float(bound)  # the last of the week: cumulative
     weeks = []
     for (week, model_id), counts in sorted(rows.items()):
-        extra = audit.pop(week, {}) if bench is not None and model_id == bench.model_id else {}
+        extra = audit.pop(week, {}) if watched and model_id == watched.model_id else {}
         weeks.append(OversightWeek(week=week, model_id=model_id, **{
             k: v for k, v in counts.items() if k not in ("week", "model_id")}, **extra))
     for week, extra in sorted(audit.items()):  # audited in a week with no decision
-        weeks.append(OversightWeek(week, bench.model_id, 0, 0, 0, 0, 0, **extra))
+        weeks.append(OversightWeek(week, watched.model_id, 0, 0, 0, 0, 0, **extra))
     return sorted(weeks, key=lambda w: (w.week, w.model_id))
 
 

@@ -309,3 +309,25 @@ def test_the_oversight_page_shows_the_weeks_and_the_plot(qtbot, gui, home, tmp_p
     cells = [page.table.item(r, c).text() for r in range(page.table.rowCount())
              for c in range(page.table.columnCount())]
     assert "30 (30)" in cells and (home / "reports" / "oversight.png").is_file()
+
+
+def test_the_batch_pdf_has_a_monitoring_section(home, tmp_path, monkeypatch, capsys):
+    """A batch audit PDF ends with the weekly monitoring table and plot, read back from the
+    real PDF (the policy that decided the newest case is the one audited)."""
+    from pypdf import PdfReader
+
+    from app.reports import export_cases
+    from app.store import open_store
+    from tests.helpers.accounts import signer
+    from tests.helpers.guarantee import certify_and_score, judge
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
+    with open_store(home / "casewise.db") as store:
+        judge(store, signer(store, "ann"), drawn[:30], bench.labels, right=False)
+        result = export_cases(store, [d.id for d in drawn[:3]], tmp_path / "batch.pdf")
+    pages = PdfReader(result.path).pages
+    text = " ".join(" ".join(page.extract_text().split()) for page in pages)
+    assert "Monitoring" in text and "30 (30)" in text
+    assert bench.policy.policy_id in text.replace(" ", "") or bench.policy.policy_id in text
+    assert any(page.images for page in pages[-2:])  # the plot

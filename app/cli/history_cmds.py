@@ -192,12 +192,12 @@ def cmd_audit_guarantee(args: argparse.Namespace) -> int:
 def cmd_audit_weekly(args: argparse.Namespace) -> int:
     """Per week and model: decided, escalated, unusual texts, reviews and overrides, and for
     the model at work the audited automatic decisions and the guarantee monitor's bound."""
-    from app.oversight import oversight_weeks
+    from app.oversight import WatchedPolicy, oversight_weeks
 
     bench = load_cli_workbench(args, None)
     store = open_cli_store(args, anchor=False, read_only_ok=True)
     try:
-        weeks = oversight_weeks(store, bench)
+        weeks = oversight_weeks(store, WatchedPolicy.of_bench(bench))
     finally:
         store.close()
     if args.json:

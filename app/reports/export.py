@@ -181,6 +181,10 @@ def _render(store: Any, ids: list[int], model_card_for: ModelCardFor | None,
         tracker.advance()
 
     story = _story(cases, models, cards, ctx, reached, selection)
+    if len(cases) > 1:  # a batch report: how the model and its guarantee have fared, by week
+        from app.reports.monitoring import monitoring_flowables
+
+        story = [*story, PageBreak(), *monitoring_flowables(store, cases, ctx)]
     title = (f"Casewise audit report: case #{cases[0].id}" if len(cases) == 1
              else f"Casewise audit report: {len(cases)} cases")
     return build_pdf(story, ctx, title)

@@ -53,13 +53,14 @@ class OversightDialog(QDialog):
         self.task = self.refresh()
 
     def refresh(self) -> Task | None:
-        from app.oversight import oversight_weeks
+        from app.oversight import WatchedPolicy, oversight_weeks
 
         store, bench = self.context.store, self.context.workbench
         if store is None:
             self.note.setText("The case history is not open yet.")
             return None
-        return self.context.runner.db("read oversight", lambda: oversight_weeks(store, bench)) \
+        return self.context.runner.db("read oversight", lambda: oversight_weeks(
+            store, WatchedPolicy.of_bench(bench))) \
             .on_success(if_alive(self, self.show_weeks)) \
             .on_failure(if_alive(self, self.note.setText)).start()
 
