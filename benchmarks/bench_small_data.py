@@ -480,7 +480,7 @@ class Bench:
         for seed in ENSEMBLE_SEEDS[1:]:
             if not self.time_left(f"ensemble member seed {seed}", 6):
                 return
-            _, outputs, seconds, one = run_fine_tune(data, seed)
+            _, outputs, seconds, one, _extra = run_fine_tune(data, seed)
             members.append((outputs, seconds, one))
         logits = {n: np.mean([m[0].logits[n] for m in members], axis=0) for n in EVAL_SPLITS}
         ensemble = Outputs(logits, first.embeddings, first.reads)
