@@ -10,6 +10,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+# The columns every view of the weeks shows (the window's table, the PDF's).
+HEADERS = ("week", "model", "decided", "escalated", "unusual", "reviewed", "overridden",
+           "audited (wrong)", "AUTO error ≥")
+
+
+def percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.0%}"
+
 
 @dataclass(frozen=True)
 class OversightWeek:
@@ -35,6 +43,14 @@ class OversightWeek:
     @property
     def override_rate(self) -> float | None:
         return self.overridden / self.reviewed if self.reviewed else None
+
+    def cells(self) -> tuple[str, ...]:
+        """The row under ``HEADERS``, as text."""
+        audited = f"{self.audited} ({self.audited_wrong})" if self.audited else ""
+        bound = "" if self.lower_bound is None else f"{self.lower_bound:.1%}"
+        return (self.week, self.model_id, str(self.decided), percent(self.escalation_rate),
+                percent(self.unusual_rate), str(self.reviewed), percent(self.override_rate),
+                audited, bound)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "escalation_rate": self.escalation_rate,

@@ -193,6 +193,7 @@ def cmd_audit_weekly(args: argparse.Namespace) -> int:
     """Per week and model: decided, escalated, unusual texts, reviews and overrides, and for
     the model at work the audited automatic decisions and the guarantee monitor's bound."""
     from app.oversight import WatchedPolicy, oversight_weeks
+    from app.oversight import percent as _pct
 
     bench = load_cli_workbench(args, None)
     store = open_cli_store(args, anchor=False, read_only_ok=True)
@@ -216,10 +217,6 @@ def cmd_audit_weekly(args: argparse.Namespace) -> int:
     if alpha is not None:
         print(f"α = {alpha:.0%}: the certified bound of automatic decisions' errors.")
     return 0
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value:.0%}"
 
 
 def add_history_parsers(commands) -> None:

@@ -13,7 +13,13 @@ from typing import Any
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Image, Spacer
 
-from app.oversight import OversightWeek, WatchedPolicy, oversight_plot, oversight_weeks
+from app.oversight import (
+    HEADERS,
+    OversightWeek,
+    WatchedPolicy,
+    oversight_plot,
+    oversight_weeks,
+)
 from app.reports.document import ReportContext
 from app.reports.styles import CONTENT_WIDTH, grid
 from app.store.records import CaseRecord
@@ -58,21 +64,9 @@ def monitoring_flowables(store: Any, cases: Sequence[CaseRecord],
     return out
 
 
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value:.0%}"
-
-
 def _table(weeks: list[OversightWeek], ctx: ReportContext):
     w = ctx.writer
-    head = ["week", "model", "decided", "escalated", "unusual", "reviewed", "overridden",
-            "audited (wrong)", "AUTO error ≥"]
-    rows = [[w.p(h, w.styles.label) for h in head]]
-    for week in weeks:
-        audited = f"{week.audited} ({week.audited_wrong})" if week.audited else ""
-        bound = "" if week.lower_bound is None else f"{week.lower_bound:.1%}"
-        rows.append([w.p(v) for v in (week.week, week.model_id, str(week.decided),
-                                       _pct(week.escalation_rate), _pct(week.unusual_rate),
-                                       str(week.reviewed), _pct(week.override_rate),
-                                       audited, bound)])
+    rows = [[w.p(h, w.styles.label) for h in HEADERS]]
+    rows += [[w.p(value) for value in week.cells()] for week in weeks]
     fractions = [0.09, 0.25, 0.07, 0.08, 0.08, 0.08, 0.09, 0.11, 0.15]
     return grid(rows, [CONTENT_WIDTH * f for f in fractions])

@@ -445,19 +445,26 @@ class CaseRepository(AccountStore):
         """Close the alarms of the model's earlier policies once another policy is at work
         and has not raised one: an audit event for each (the alarm and its end are both on
         the record)."""
-        with self._txn() as tx:
-            payloads = [json.loads(p) for p in tx.session.scalars(
+        def open_alarms(session: Session) -> list[dict]:
+            payloads = [json.loads(p) for p in session.scalars(
                 select(AuditEventRow.payload).where(AuditEventRow.kind.in_(
                     ("guarantee_alarm", "guarantee_alarm_ended"))).order_by(AuditEventRow.id))]
             ended = {p["policy_id"] for p in payloads if "ended_by" in p}
-            open_alarms = [p for p in payloads if "ended_by" not in p
-                           and p.get("model_id") == model_id
-                           and p["policy_id"] not in ended and p["policy_id"] != policy_id]
+            return [p for p in payloads if "ended_by" not in p
+                    and p.get("model_id") == model_id
+                    and p["policy_id"] not in ended and p["policy_id"] != policy_id]
+
+        # Read first: every model registration asks, and almost never is an alarm open, so
+        # the write lock is taken only when there is something to record.
+        with self._transaction(write=False) as session:
+            if not open_alarms(session):
+                return []
+        with self._txn() as tx:
             return [tx.log("guarantee_alarm_ended",
                            {"model_id": model_id, "policy_id": p["policy_id"],
                             "ended_by": policy_id,
                             "reason": "a new policy was fitted and is at work"})
-                    for p in open_alarms]
+                    for p in open_alarms(tx.session)]
 
     def record_forced_promotion(self, model_id: str, reason: str,
                                 comparison_event: int | None = None) -> AuditEvent:

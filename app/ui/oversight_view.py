@@ -15,16 +15,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.oversight import HEADERS
 from app.ui.context import AppContext
 from app.ui.icons import icon
 from app.ui.tasks import Task, if_alive
-
-HEADERS = ["week", "model", "decided", "escalated", "unusual", "reviewed", "overridden",
-           "audited (wrong)", "AUTO error ≥"]
-
-
-def _pct(value) -> str:
-    return "" if value is None else f"{value:.0%}"
 
 
 class OversightDialog(QDialog):
@@ -70,12 +64,7 @@ class OversightDialog(QDialog):
         alpha = bench.policy.settings.alpha if bench and bench.policy is not None else None
         self.table.setRowCount(len(weeks))
         for row, w in enumerate(weeks):
-            audited = f"{w.audited} ({w.audited_wrong})" if w.audited else ""
-            bound = "" if w.lower_bound is None else f"{w.lower_bound:.1%}"
-            values = [w.week, w.model_id, str(w.decided), _pct(w.escalation_rate),
-                      _pct(w.unusual_rate), str(w.reviewed), _pct(w.override_rate), audited,
-                      bound]
-            for column, value in enumerate(values):
+            for column, value in enumerate(w.cells()):
                 self.table.setItem(row, column, QTableWidgetItem(value))
         self.table.resizeColumnsToContents()
         self.note.setText("Per week: the cases each model decided, the share it escalated "
