@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
 
 from models.artifact import META_FILE, read_json, verify_artifact
 from models.calibration import calibrated_probabilities
@@ -30,6 +30,7 @@ from models.inference import (
 )
 from models.manifest_signature import ManifestTrust
 from models.progress import CancelFlag, ProgressCallback
+from models.sentence_head import model_class
 from models.types import CaseInput, Prediction
 from models.windows import READ_LIMIT_TOKENS
 
@@ -80,7 +81,7 @@ class Classifier:
             verify_artifact(path, trust=trust)
         meta = read_json(path / META_FILE)
         quiet_transformers()
-        model = AutoModelForSequenceClassification.from_pretrained(path)
+        model = model_class(read_json(path / "config.json")).from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, meta["labels"], meta["temperature"], meta["id"],
                    meta["max_length"], path, meta.get("pooling", "first"))

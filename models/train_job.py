@@ -210,7 +210,7 @@ def train_and_save(
     splits, reports = load_splits(spec, config.seed)
     labels = splits.labels()
     with quiet_metrics():
-        result = fine_tune(base_dir, splits, labels, config, progress, cancel)
+        result, recipe = train_by_recipe(base_dir, splits, labels, config, progress, cancel)
         _stage(progress, "evaluating")
         temperature, metrics, held_out = evaluate_splits(result, splits, labels,
                                                          config.max_length, cancel,
@@ -237,7 +237,8 @@ def train_and_save(
             "labels": labels,
             "base_model": {**_base_model_info(base_dir), "path": str(base_dir)},
             "training_data": _training_data(spec, splits, reports),
-            "training": {"config": config.to_dict(), "epochs_run": len(result.history),
+            "training": {"recipe": recipe[0], "recipe_reason": recipe[1],
+                         "config": config.to_dict(), "epochs_run": len(result.history),
                          "best_epoch": result.best_epoch, "seconds": round(result.seconds, 1),
                          "history": result.history, "temperature": temperature},
             "metrics": metrics,
@@ -270,6 +271,24 @@ def train_and_save(
     if chance["passed"] and (activate or registry.active_pointer() == (None, None)):
         registry.activate(path.name)
     return registry.record(path.name)
+
+
+def train_by_recipe(base_dir: Path, splits: Splits, labels: list[str], config: TrainingConfig,
+                    progress: ProgressCallback | None, cancel: CancelFlag | None
+                    ) -> tuple[FineTuneResult, tuple[str, str]]:
+    """The fine-tune or SetFit, as ``config.recipe`` (or the data size) says; the recipe and
+    why it was chosen."""
+    from models.setfit_recipe import SETFIT, choose_recipe
+
+    recipe = choose_recipe(config.recipe, list(splits.train.labels))
+    if recipe[0] != SETFIT:
+        return fine_tune(base_dir, splits, labels, config, progress, cancel), recipe
+    from models.setfit_recipe import setfit_train
+
+    model, tokenizer, seconds = setfit_train(base_dir, splits.train.texts, splits.train.labels,
+                                             labels, config, progress, cancel)
+    # One pass, no epochs to choose: the validation split fits the temperature only.
+    return FineTuneResult(model, tokenizer, [], 1, seconds), recipe
 
 
 # A model is put to work only if its test accuracy beats always answering the test split's

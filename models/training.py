@@ -42,6 +42,11 @@ class TrainingConfig:
     bucket_batches: int = 20  # batches per length-sorted chunk
     seed: int = 13
     max_steps: int | None = None  # stop after this many optimiser steps (smoke tests)
+    # "auto": SetFit below models.setfit_recipe.SETFIT_BELOW_PER_CLASS examples a class, the
+    # fine-tune above; or "fine-tune" / "setfit" as asked.
+    recipe: str = "auto"
+    setfit_iterations: int = 5  # SetFit: pairs drawn per training text (2 × this many)
+    setfit_learning_rate: float = 2e-5  # SetFit's own default for the encoder (as measured)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -74,8 +74,10 @@ def synthetic_csv(tmp_path) -> Path:
 def tiny_config():
     from models.training import TrainingConfig
 
+    # The fine-tune asked for by name: 40 synthetic rows a class would otherwise pick SetFit
+    # (tests/test_setfit_recipe.py trains that).
     return TrainingConfig(max_length=32, batch_size=16, learning_rate=3e-3, max_epochs=8,
-                          patience=3, seed=7)
+                          patience=3, seed=7, recipe="fine-tune")
 
 
 @pytest.fixture(scope="session")

@@ -76,7 +76,8 @@ def test_train_from_a_user_file(tmp_path, trained_home):
     base = ModelRegistry(trained_home).active_path()
     data = write_csv(tmp_path / "mine.tsv", synthetic_rows(), delimiter="\t")
     result = run_cli(tmp_path / "h", "train", "--data", str(data), "--epochs", "2",
-                     "--max-length", "32", "--base-model", str(base), "--json")
+                     "--max-length", "32", "--base-model", str(base), "--recipe", "fine-tune",
+                     "--json")
     record = json.loads(result.stdout)
     assert record["active"] is True
     assert {"accuracy", "macro_f1"} <= set(record["metrics"]) and "accuracy" in record["baseline"]

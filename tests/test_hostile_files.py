@@ -164,6 +164,7 @@ def test_train_says_why_a_chance_model_is_not_active(tmp_path, tiny_base_dir):
     data = write_csv(tmp_path / "noise.csv", random_label_rows())
     result = run_cli(tmp_path / "h", "train", "--data", str(data), "--max-length", "32",
                      "--epochs", "2", "--base-model", str(tiny_base_dir), "--no-store",
+                     "--recipe", "fine-tune",
                      check=False)
     assert result.returncode == 4, result.stderr  # PARTLY_FAILED: activation was refused
     assert "NOT active: no better than chance" in result.stdout

@@ -98,7 +98,7 @@ def test_train_from_history_compares_and_records_the_comparison(home, trained_ho
     secret.write_text(PASSWORD + "\n")
     secret.chmod(0o600)
     result = run_cli(home, "train", "--from-history", "--epochs", "2", "--max-length", "32",
-                     "--base-model", str(base), "--user", "admin", "--password-file",
+                     "--recipe", "fine-tune", "--base-model", str(base), "--user", "admin", "--password-file",
                      str(secret), check=False)
     assert result.returncode == 0, result.stderr
     assert "held-out reviewed cases" in result.stdout
@@ -131,6 +131,7 @@ def test_a_forced_promotion_needs_an_admin_and_is_recorded_with_its_reason(home,
     secret.write_text(PASSWORD + "\n")
     secret.chmod(0o600)
     common = ["train", "--from-history", "--epochs", "1", "--max-length", "32",
+              "--recipe", "fine-tune",
               "--base-model", str(base), "--force-reason", "pilot on ward 4",
               "--password-file", str(secret)]
     refused = run_cli(home, *common, "--user", "rita", check=False)
@@ -171,7 +172,8 @@ def test_the_window_trains_from_the_history_shows_the_comparison_and_promotes(
         sign_in(qtbot, context, "admin")
         manager = ModelsDialog(context)
         qtbot.addWidget(manager)
-        dialog = manager.learn(config=TrainingConfig(max_epochs=1, max_length=32),
+        dialog = manager.learn(config=TrainingConfig(max_epochs=1, max_length=32,
+                                                          recipe="fine-tune"),
                                base_dir=tiny_base_dir)
         qtbot.waitUntil(lambda: dialog.challenge is not None, timeout=120000)
         assert "held-out reviewed cases" in dialog.stage.text()

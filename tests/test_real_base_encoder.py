@@ -32,7 +32,8 @@ def demo_slice(path: Path, per_class: int = 12) -> Path:
 def test_fine_tune_save_verify_load_and_predict_with_the_real_encoder(tmp_path):
     data = demo_slice(tmp_path / "slice.csv")
     registry = ModelRegistry(tmp_path / "home")
-    config = TrainingConfig(max_length=64, batch_size=8, max_epochs=1, max_steps=3)
+    config = TrainingConfig(max_length=64, batch_size=8, max_epochs=1, max_steps=3,
+                            recipe="fine-tune")
     record = train_and_save(DatasetSpec("demo slice", data, "review", "rating"), registry, config)
     path = Path(record.path)
     manifest = verify_artifact(path)
@@ -55,3 +56,26 @@ def test_fine_tune_save_verify_load_and_predict_with_the_real_encoder(tmp_path):
     assert attribution.efficiency_gap() < 1e-4
     assert all(review[f.start : f.end] == f.text for f in attribution.features)
     assert attribution.faithfulness is not None
+
+
+def test_setfit_on_the_real_encoder_saves_verifies_predicts_and_explains(tmp_path):
+    """A small file picks SetFit by itself (12 reviews a class); a few contrastive steps on the
+    real encoder, its logistic-regression head folded into the saved model."""
+    from models.sentence_head import SentenceClassifier
+
+    data = demo_slice(tmp_path / "slice.csv")
+    config = TrainingConfig(max_length=64, batch_size=8, max_steps=3)
+    record = train_and_save(DatasetSpec("demo slice", data, "review", "rating"),
+                            ModelRegistry(tmp_path / "home"), config)
+    path = Path(record.path)
+    verify_artifact(path)
+    card = json.loads((path / "model_card.json").read_text())
+    assert card["training"]["recipe"] == "setfit"
+    classifier = Classifier.load(path)
+    assert isinstance(classifier.model, SentenceClassifier)
+    assert classifier.model.config.num_hidden_layers == 6
+    prediction = classifier.predict("This medicine gave me my life back, no side effects.")
+    assert np.isclose(sum(prediction.probabilities.values()), 1.0)
+    review = (load_demo()[1][0]).texts[0]
+    attribution = explain(classifier, review, budget=60)
+    assert attribution.efficiency_gap() < 1e-4

@@ -72,7 +72,8 @@ def _training_config(args: argparse.Namespace):
     from models.training import TrainingConfig
 
     overrides = {k: v for k, v in {"max_epochs": args.epochs, "max_length": args.max_length,
-                                   "seed": args.seed}.items() if v is not None}
+                                   "seed": args.seed, "recipe": args.recipe}.items()
+                 if v is not None}
     return TrainingConfig(**overrides)
 
 
@@ -290,6 +291,9 @@ def add_train_parser(commands) -> None:
     train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may stop sooner)")
     train.add_argument("--max-length", type=int, help="model window in tokens (default 256)")
     train.add_argument("--seed", type=int, help="random seed (default 13)")
+    train.add_argument("--recipe", choices=("auto", "fine-tune", "setfit"),
+                       help="auto (default): SetFit below 100 training examples a class, the "
+                            "fine-tune above; or one of them by name")
     train.add_argument("--base-model", help="a local encoder directory to fine-tune instead of "
                        "the embedded all-MiniLM-L6-v2")
     train.add_argument("--no-activate", action="store_true", help="do not make it the active model")

@@ -478,6 +478,12 @@ class TrainFromFileDialog(QDialog):
         self.epochs.setRange(1, 50)
         self.epochs.setValue(6)
         form.addRow("At most epochs:", self.epochs)
+        from models.setfit_recipe import RECIPE_CHOICES
+
+        self.recipe = QComboBox(objectName="trainRecipe")
+        for value, description in RECIPE_CHOICES:
+            self.recipe.addItem(description, value)
+        form.addRow("Recipe:", self.recipe)
         self.activate = QCheckBox("Make it the active model when it is done")
         self.activate.setChecked(True)
         form.addRow("", self.activate)
@@ -531,7 +537,8 @@ class TrainFromFileDialog(QDialog):
         from models.training import TrainingConfig
 
         return TrainingConfig(max_epochs=self.epochs.value(),
-                              min_epochs=min(TrainingConfig().min_epochs, self.epochs.value()))
+                              min_epochs=min(TrainingConfig().min_epochs, self.epochs.value()),
+                              recipe=self.recipe.currentData())
 
 
 class ModelsDialog(QDialog):
