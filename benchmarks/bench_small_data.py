@@ -3,8 +3,8 @@ seed ensemble and stacking with the TF-IDF baseline, and learning curves, on the
 
     /work/sfvenv/bin/python benchmarks/bench_small_data.py [--stop-at HH:MM] [--skip-banking]
 
-(any Python that sees the app's packages; SetFit rows need ``pip install -r
-requirements-bench.txt`` and are skipped, saying so, when ``import setfit`` fails.)
+(SetFit is the app's own recipe, ``models.setfit_recipe``; its rows are skipped, saying so,
+when ``import setfit`` fails.)
 
 Every candidate is scored the same way. Its logits on the validation, calibration and test
 splits (SetFit, TF-IDF: the head's log-probabilities); a temperature fitted on validation
@@ -57,7 +57,7 @@ from models.inference import encode, forward_logits, forward_outputs  # noqa: E4
 from models.metrics import classification_report, expected_calibration_error  # noqa: E402
 from models.splits import Splits  # noqa: E402
 from models.train_job import DatasetSpec, load_splits, quiet_metrics  # noqa: E402
-from models.training import TrainingConfig, fine_tune  # noqa: E402
+from models.training import FineTuneResult, TrainingConfig, fine_tune  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -68,7 +68,9 @@ SIZES = (8, 16, 32, 64)
 BANKING_SIZES = (8, 16)
 EVAL_SPLITS = ("validation", "calibration", "test")
 HELD_OUT = ("calibration", "test")
-SETFIT_ARGS = {"batch_size": 16, "num_iterations": 5, "num_epochs": 1, "max_length": 256}
+# The app's SetFit recipe with its defaults (TrainingConfig: batch 16, 5 iterations, one
+# epoch, window 256, encoder learning rate 2e-5; a class-balanced logistic-regression head).
+SETFIT_CONFIG = {"batch_size": 16, "setfit_iterations": 5, "max_length": 256}
 CREATED = "2026-01-01T00:00:00+00:00"  # fixed: policies fitted here are never saved
 P50_CASES = 30
 # The SetFit run on the full demo train split was measured before this script (same recipe,
@@ -205,40 +207,27 @@ def run_baseline(data: Data):
 
 
 def run_setfit(data: Data, scratch: Path):
-    from datasets import Dataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
+    """The app's SetFit recipe (``models.setfit_recipe``), scored like the fine-tune: the
+    saved model's logits, its mean-pooled embeddings, windows pooled by the mean."""
+    from models.setfit_recipe import setfit_train
 
+    config = TrainingConfig(seed=SEED, recipe="setfit", **SETFIT_CONFIG)
     n = len(data.texts["train"])
-    print(f"{stamp()} SetFit {data.name} n={n}: {2 * SETFIT_ARGS['num_iterations'] * n} pairs, "
-          f"{-(-2 * SETFIT_ARGS['num_iterations'] * n // SETFIT_ARGS['batch_size'])} steps ...",
+    print(f"{stamp()} SetFit {data.name} n={n}: {2 * config.setfit_iterations * n} pairs ...",
           flush=True)
-    start = time.monotonic()
-    model = SetFitModel.from_pretrained(
-        str(base_encoder_dir()), head_params={"class_weight": "balanced", "max_iter": 2000})
-    model.model_body.max_seq_length = SETFIT_ARGS["max_length"]
-    args = TrainingArguments(**SETFIT_ARGS, seed=SEED, output_dir=str(scratch / "setfit"),
-                             report_to="none", show_progress_bar=False)
-    train = Dataset.from_dict({"text": data.texts["train"],
-                               "label": [int(y) for y in data.truth["train"]]})
-    Trainer(model=model, args=args, train_dataset=train).train()
-    seconds = time.monotonic() - start
-    k = len(data.labels)
+    model, tokenizer, seconds = setfit_train(
+        base_encoder_dir(), data.texts["train"], [data.labels[y] for y in data.truth["train"]],
+        data.labels, config)
+    result = FineTuneResult(model, tokenizer, [], 1, seconds)
+    outputs = fine_tune_outputs(result, data, config)
 
-    def log_probs(texts: list[str]) -> np.ndarray:
-        probs = np.zeros((len(texts), k))
-        head_classes = np.asarray(model.model_head.classes_, dtype=int)
-        probs[:, head_classes] = np.asarray(model.predict_proba(texts, as_numpy=True))
-        return np.log(np.clip(probs, 1e-6, 1.0))
+    def one(text: str) -> np.ndarray:
+        return forward_logits(model, encode(tokenizer, [text], config.max_length,
+                                            config.pooling),
+                              tokenizer.pad_token_id, pooling=config.pooling)
 
-    tokenizer = model.model_body.tokenizer
-    logits = {name: log_probs(data.texts[name]) for name in EVAL_SPLITS}
-    embeddings = {name: np.asarray(model.model_body.encode(
-        data.texts[name], normalize_embeddings=True, batch_size=32), dtype=np.float32)
-        for name in HELD_OUT}
-    reads = {name: reads_of(encode(tokenizer, data.texts[name], SETFIT_ARGS["max_length"],
-                                   "first")) for name in HELD_OUT}
     print(f"{stamp()} done SetFit n={n}: {seconds:.0f} s", flush=True)
-    return model, Outputs(logits, embeddings, reads), seconds, lambda t: log_probs([t])
+    return model, outputs, seconds, one
 
 
 def fit_stacker(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -507,7 +496,7 @@ def parse_stop(value: str) -> datetime:
 def estimate(candidate: str, n: int, labels: int) -> float:
     """Minutes, roughly (2-core CPU, demo-length texts): SetFit ~5 s a step of 16 pairs."""
     if candidate == "SetFit":
-        return 1.5 + 2 * SETFIT_ARGS["num_iterations"] * n / 16 * 5 / 60
+        return 1.5 + 2 * SETFIT_CONFIG["setfit_iterations"] * n / 16 * 5 / 60
     return 2.0 + n / 510 * 3.0 + labels / 77 * 1.0
 
 
@@ -519,17 +508,19 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--skip-full", action="store_true")
     parser.add_argument("--skip-banking", action="store_true")
+    parser.add_argument("--banking-sizes", type=int, nargs="*", default=list(BANKING_SIZES))
+    parser.add_argument("--skip-demo-curve", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     bench = Bench(args)
     print(bench.header + "\n", flush=True)
-    bench.pending = [f"demo {k}/class {c}" for k in args.sizes for c in ("fine-tune", "SetFit")]
+    sizes = () if args.skip_demo_curve else tuple(args.sizes)
+    bench.pending = [f"demo {k}/class {c}" for k in sizes for c in ("fine-tune", "SetFit")]
     if not args.skip_full:
         bench.pending += ["demo full stacking", "demo ensemble"]
     splits, _ = load_splits(DatasetSpec.demo(), SEED)
     demo = Data("demo", splits)
-    bench.learning_curve("learning curve", demo, tuple(args.sizes),
-                         lambda c, n: estimate(c, n, 3))
+    bench.learning_curve("learning curve", demo, sizes, lambda c, n: estimate(c, n, 3))
     if not args.skip_full:
         bench.full_demo(demo)
     spec = None if args.skip_banking else banking_spec()
@@ -537,7 +528,8 @@ def main() -> int:
         bench.skipped.append(f"banking77 (its files are not in {SHARED / 'banking77'})")
     if spec is not None:
         banking_splits, _ = load_splits(spec, SEED)
-        bench.learning_curve("banking77", Data("banking77", banking_splits), BANKING_SIZES,
+        bench.learning_curve("banking77", Data("banking77", banking_splits),
+                             tuple(args.banking_sizes),
                              lambda c, n: estimate(c, n, 77) * (0.4 if c == "SetFit" else 1))
     bench.pending = []  # whatever did not run is listed as skipped, with why
     print(write(args.out, bench.header, bench.sections, bench.skipped, bench.pending))

@@ -134,8 +134,7 @@ def render_markdown(card: dict) -> str:
         "## Limitations", "",
         *[f"- {item}" for item in card["limitations"]], "",
         "## Training", "",
-        f"{training['epochs_run']} epochs run, best epoch {training['best_epoch']}, "
-        f"{training['seconds']:.0f} s.",
+        training_sentence(training),
         "",
         "## Hashes (SHA-256)", "",
         *[f"- `{name}`: `{digest}`" for name, digest in card["hashes"].items()],
@@ -194,3 +193,17 @@ def model_card_loader(data_dir: Path | str) -> Callable[[str], ModelCard | None]
         return cache[model_id]
 
     return card_for
+
+
+def training_sentence(training: dict) -> str:
+    """How the model was trained, in one sentence (a card from before recipes existed was a
+    fine-tune)."""
+    seconds = training.get("seconds")
+    took = f"{seconds:.0f} s" if isinstance(seconds, int | float) else "time not recorded"
+    if training.get("recipe") == "setfit":
+        return (f"SetFit ({training.get('recipe_reason', 'asked for')}): contrastive pairs "
+                f"on the encoder, then a logistic-regression head; {took}.")
+    why = f" ({training['recipe_reason']})" if training.get("recipe_reason") else ""
+    return (f"Fine-tune{why}: {training.get('epochs_run', '?')} epochs run, best epoch "
+            f"{training.get('best_epoch', '?')}; {took}.")
+

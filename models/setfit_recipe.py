@@ -52,12 +52,12 @@ def choose_recipe(requested: str, train_labels: Sequence[str]) -> tuple[str, str
                         f"{', '.join(RECIPES)}.")
     per_class = len(train_labels) / max(len(set(train_labels)), 1)
     if requested != AUTO:
-        return requested, f"{requested} (asked for; {per_class:.0f} training examples a class)"
+        return requested, f"asked for; {per_class:.0f} training examples a class"
     if per_class < SETFIT_BELOW_PER_CLASS:
-        return SETFIT, (f"SetFit: {per_class:.0f} training examples a class on average, fewer "
-                        f"than {SETFIT_BELOW_PER_CLASS}, where it beat the fine-tune")
-    return FINE_TUNE, (f"fine-tune: {per_class:.0f} training examples a class on average, at "
-                       f"least {SETFIT_BELOW_PER_CLASS}, where it beat SetFit")
+        return SETFIT, (f"{per_class:.0f} training examples a class on average, fewer than "
+                        f"{SETFIT_BELOW_PER_CLASS}: SetFit beat the fine-tune there")
+    return FINE_TUNE, (f"{per_class:.0f} training examples a class on average, at least "
+                       f"{SETFIT_BELOW_PER_CLASS}: the fine-tune beat SetFit there")
 
 
 class _Progress(TrainerCallback):

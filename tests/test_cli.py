@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.helpers.cli import run_cli
 from tests.helpers.data import PROJECT_ROOT, synthetic_rows, write_csv
@@ -84,6 +85,22 @@ def test_train_from_a_user_file(tmp_path, trained_home):
     assert "training" in result.stderr  # the progress bar
     listed = json.loads(run_cli(tmp_path / "h", "models", "--json").stdout)
     assert [m["id"] for m in listed] == [record["id"]]
+
+
+def test_a_small_file_trains_setfit_by_itself_and_says_so(tmp_path, trained_home):
+    """24 training rows a class: the automatic recipe is SetFit (its encoder, the tiny model
+    already trained on this task, gives embeddings a logistic regression separates)."""
+    from models.registry import ModelRegistry
+
+    base = ModelRegistry(trained_home).active_path()
+    data = write_csv(tmp_path / "mine.csv", synthetic_rows())
+    common = ["--data", str(data), "--max-length", "32", "--base-model", str(base)]
+    record = json.loads(run_cli(tmp_path / "h", "train", *common, "--json").stdout)
+    assert record["recipe"] == "setfit" and record["active"] is True
+    card = json.loads((Path(record["path"]) / "model_card.json").read_text())
+    assert card["training"]["recipe_reason"].startswith("24 training examples a class on")
+    told = run_cli(tmp_path / "h2", "train", *common, "--recipe", "fine-tune", "--epochs", "1")
+    assert "Fine-tune (asked for; 24 training examples a class): 1 epochs run" in told.stdout
 
 
 def test_no_command_without_a_display_runs_the_headless_demo(home):

@@ -98,8 +98,8 @@ def test_train_from_history_compares_and_records_the_comparison(home, trained_ho
     secret.write_text(PASSWORD + "\n")
     secret.chmod(0o600)
     result = run_cli(home, "train", "--from-history", "--epochs", "2", "--max-length", "32",
-                     "--recipe", "fine-tune", "--base-model", str(base), "--user", "admin", "--password-file",
-                     str(secret), check=False)
+                     "--recipe", "fine-tune", "--base-model", str(base), "--user", "admin",
+                     "--password-file", str(secret), check=False)
     assert result.returncode == 0, result.stderr
     assert "held-out reviewed cases" in result.stdout
     with open_store(home / "casewise.db") as store:

@@ -74,6 +74,8 @@ def test_a_small_training_set_trains_setfit_and_the_app_reads_it(tmp_path, tiny_
     assert card["training"]["recipe"] == SETFIT
     assert "19 training examples a class" in card["training"]["recipe_reason"]
     assert "training (SetFit)" in stages
+    markdown = (Path(record.path) / "MODEL_CARD.md").read_text()
+    assert "): contrastive pairs on the encoder" in markdown
     classifier = Classifier.load(Path(record.path))
     assert isinstance(classifier.model, SentenceClassifier)
     # The words carry the class: a working SetFit run beats chance (1/3), by the app's test.

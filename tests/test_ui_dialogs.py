@@ -191,6 +191,19 @@ def test_train_a_model_from_a_file_then_activate_it(qtbot, ui_context_home, tmp_
                for e in audit_kinds(context.store, "policy_refitted"))
 
 
+def test_the_training_window_offers_the_recipes_and_passes_the_choice(qtbot, ui_context):
+    from app.ui.models_dialog import TrainFromFileDialog
+
+    chooser = TrainFromFileDialog(ui_context)
+    qtbot.addWidget(chooser)
+    assert chooser.config().recipe == "auto"  # by data size unless the user picks one
+    offered = [chooser.recipe.itemData(i) for i in range(chooser.recipe.count())]
+    assert offered == ["auto", "fine-tune", "setfit"]
+    chooser.recipe.setCurrentIndex(offered.index("setfit"))
+    assert chooser.config().recipe == "setfit"
+    assert "SetFit below 100" in chooser.recipe.itemText(0)
+
+
 def test_training_can_be_cancelled_and_keeps_nothing(qtbot, ui_context_home, tmp_path,
                                                      tiny_config, tiny_base_dir):
     from app.ui.models_dialog import start_training

@@ -58,7 +58,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     card = read_model_card(record.path, record.id)
     if args.json:
         print(json.dumps({**record.to_dict(), "metrics": card.test_metrics,
-                          "baseline": card.baseline_test}))
+                          "baseline": card.baseline_test,
+                          "recipe": card.training.get("recipe", "fine-tune")}))
     else:
         _print_training_summary(record, card)
     if record.chance_warning:
@@ -147,6 +148,8 @@ def _log_training(args: argparse.Namespace, record) -> int:
 
 
 def _print_training_summary(record, card: ModelCard) -> None:
+    from models.model_card import training_sentence
+
     test, base = card.test_metrics, card.baseline_test
     state = (" (active)" if record.active else
              " (NOT active: no better than chance)" if record.chance_warning else "")
@@ -157,6 +160,7 @@ def _print_training_summary(record, card: ModelCard) -> None:
     print(f"  ECE (15 bins) {test['ece_before']:.3f} -> {test['ece_after']:.3f} "
           f"after temperature {card.temperature:.2f}")
     print(f"  {card.comparison}")
+    print(f"  {training_sentence(card.training)}")
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ from app.ui.batch_import import read_preview
 from app.ui.context import AppContext
 from app.ui.icons import icon
 from app.ui.tasks import SerialisedStore, Task, format_duration, if_alive
-from models.model_card import escalation_sentences, read_model_card
+from models.model_card import escalation_sentences, read_model_card, training_sentence
 from models.types import ModelCard
 
 ESC = html.escape
@@ -155,9 +155,8 @@ def _training_run(card: ModelCard) -> str:
     hashes = "".join(f"<li><code>{ESC(k)}</code>: <code>{ESC(v)}</code></li>"
                      for k, v in card.hashes.items())
     return (f"<p>Base model {ESC(base.get('name', '—'))} ({ESC(base.get('package', ''))}, "
-            f"{ESC(base.get('license', ''))}). {training.get('epochs_run', '?')} epochs run, "
-            f"best epoch {training.get('best_epoch', '?')}, "
-            f"{_number(training.get('seconds'), 0)} s.</p><p>SHA-256:</p><ul>{hashes}</ul>")
+            f"{ESC(base.get('license', ''))}). {ESC(training_sentence(training))}</p>"
+            f"<p>SHA-256:</p><ul>{hashes}</ul>")
 
 
 def no_card(model_id: str) -> ModelCard:
