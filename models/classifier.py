@@ -29,8 +29,8 @@ from models.inference import (
     quiet_transformers,
 )
 from models.manifest_signature import ManifestTrust
+from models.model_kinds import model_class
 from models.progress import CancelFlag, ProgressCallback
-from models.sentence_head import model_class
 from models.types import CaseInput, Prediction
 from models.windows import READ_LIMIT_TOKENS
 

@@ -8,8 +8,7 @@ import torch
 from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-HEAD_MARKER = "casewise_head"  # in config.json: which model class reads the weights
-SENTENCE_HEAD = "sentence-linear"
+SENTENCE_HEAD = "sentence-linear"  # config.json's models.model_kinds.HEAD_MARKER
 
 
 class SentenceClassifier(BertPreTrainedModel):
@@ -35,13 +34,3 @@ class SentenceClassifier(BertPreTrainedModel):
         embedding = torch.nn.functional.normalize(mean, dim=-1)
         return SequenceClassifierOutput(logits=self.classifier(embedding),
                                         hidden_states=out.hidden_states)
-
-
-def model_class(config_json: dict):
-    """The class that reads a saved model's weights: ``SentenceClassifier`` for SetFit's,
-    else transformers' ``AutoModelForSequenceClassification``."""
-    if config_json.get(HEAD_MARKER) == SENTENCE_HEAD:
-        return SentenceClassifier
-    from transformers import AutoModelForSequenceClassification
-
-    return AutoModelForSequenceClassification

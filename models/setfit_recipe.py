@@ -6,7 +6,7 @@ same label pulled together, of different labels pushed apart, so a few dozen exa
 give thousands of pairs — then fits a logistic-regression head on the sentence embeddings.
 ``benchmarks/bench_small_data.py`` measured it against the fine-tune on the demo's splits: it
 wins macro-F1 at 8, 16, 32 and 64 training examples a class (+0.23, +0.21, +0.04, +0.02) and
-loses with the whole split (170 a class: 0.488 against 0.528). So ``choose_recipe`` takes it
+loses with the whole split (170 a class: 0.488 against 0.528). So ``models.recipes`` takes it
 below ``SETFIT_BELOW_PER_CLASS`` examples a class on average, the fine-tune above.
 
 The trained encoder and head are saved as one ``SentenceClassifier`` (a transformers model:
@@ -30,34 +30,9 @@ import torch
 from transformers import BertConfig, TrainerCallback, set_seed
 
 from models.errors import DataError
+from models.model_kinds import HEAD_MARKER
 from models.progress import CancelFlag, ProgressCallback, ProgressTracker, raise_if_cancelled
-from models.sentence_head import HEAD_MARKER, SENTENCE_HEAD, SentenceClassifier
-
-SETFIT, FINE_TUNE, AUTO = "setfit", "fine-tune", "auto"
-RECIPES = (AUTO, FINE_TUNE, SETFIT)
-# Measured on the demo (bench_small_data): SetFit wins at up to 64 a class, the fine-tune at
-# 170; between the two it was not measured, and SetFit's pairs (and minutes) grow with n.
-SETFIT_BELOW_PER_CLASS = 100
-RECIPE_CHOICES = (  # what the window and `train --recipe` offer
-    (AUTO, f"By data size: SetFit below {SETFIT_BELOW_PER_CLASS} examples a class, else fine-tune"),
-    (FINE_TUNE, "Fine-tune the encoder with a classification head"),
-    (SETFIT, "SetFit: contrastive pairs, then a logistic-regression head"),
-)
-
-
-def choose_recipe(requested: str, train_labels: Sequence[str]) -> tuple[str, str]:
-    """The recipe to train with and why (shown on the model card)."""
-    if requested not in RECIPES:
-        raise DataError(f"Unknown training recipe {requested!r}: choose one of "
-                        f"{', '.join(RECIPES)}.")
-    per_class = len(train_labels) / max(len(set(train_labels)), 1)
-    if requested != AUTO:
-        return requested, f"asked for; {per_class:.0f} training examples a class"
-    if per_class < SETFIT_BELOW_PER_CLASS:
-        return SETFIT, (f"{per_class:.0f} training examples a class on average, fewer than "
-                        f"{SETFIT_BELOW_PER_CLASS}: SetFit beat the fine-tune there")
-    return FINE_TUNE, (f"{per_class:.0f} training examples a class on average, at least "
-                       f"{SETFIT_BELOW_PER_CLASS}: the fine-tune beat SetFit there")
+from models.sentence_head import SENTENCE_HEAD, SentenceClassifier
 
 
 class _Progress(TrainerCallback):

@@ -40,9 +40,10 @@ from models.metrics import (
 )
 from models.model_card import INTENDED_USE, comparison_sentence, limitations, render_markdown
 from models.progress import CancelFlag, Progress, ProgressCallback
+from models.recipes import train_by_recipe
 from models.registry import ModelRecord, ModelRegistry
 from models.splits import Splits, split_one_file, split_train_and_test
-from models.training import FineTuneResult, TrainingConfig, fine_tune
+from models.training import FineTuneResult, TrainingConfig
 
 HELD_OUT_SPLITS = ("calibration", "test")
 
@@ -271,24 +272,6 @@ def train_and_save(
     if chance["passed"] and (activate or registry.active_pointer() == (None, None)):
         registry.activate(path.name)
     return registry.record(path.name)
-
-
-def train_by_recipe(base_dir: Path, splits: Splits, labels: list[str], config: TrainingConfig,
-                    progress: ProgressCallback | None, cancel: CancelFlag | None
-                    ) -> tuple[FineTuneResult, tuple[str, str]]:
-    """The fine-tune or SetFit, as ``config.recipe`` (or the data size) says; the recipe and
-    why it was chosen."""
-    from models.setfit_recipe import SETFIT, choose_recipe
-
-    recipe = choose_recipe(config.recipe, list(splits.train.labels))
-    if recipe[0] != SETFIT:
-        return fine_tune(base_dir, splits, labels, config, progress, cancel), recipe
-    from models.setfit_recipe import setfit_train
-
-    model, tokenizer, seconds = setfit_train(base_dir, splits.train.texts, splits.train.labels,
-                                             labels, config, progress, cancel)
-    # One pass, no epochs to choose: the validation split fits the temperature only.
-    return FineTuneResult(model, tokenizer, [], 1, seconds), recipe
 
 
 # A model is put to work only if its test accuracy beats always answering the test split's

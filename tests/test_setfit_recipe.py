@@ -13,16 +13,10 @@ import pytest
 from models.classifier import Classifier
 from models.errors import DataError
 from models.progress import CancelFlag, Cancelled
+from models.recipes import FINE_TUNE, SETFIT, SETFIT_BELOW_PER_CLASS, choose_recipe
 from models.registry import ModelRegistry
 from models.sentence_head import SentenceClassifier
-from models.setfit_recipe import (
-    FINE_TUNE,
-    SETFIT,
-    SETFIT_BELOW_PER_CLASS,
-    _sentence_body,
-    as_sentence_classifier,
-    choose_recipe,
-)
+from models.setfit_recipe import _sentence_body, as_sentence_classifier
 from models.train_job import DatasetSpec, train_and_save
 from tests.helpers.data import synthetic_rows, write_csv
 
@@ -76,6 +70,8 @@ def test_a_small_training_set_trains_setfit_and_the_app_reads_it(tmp_path, tiny_
     assert "training (SetFit)" in stages
     markdown = (Path(record.path) / "MODEL_CARD.md").read_text()
     assert "): contrastive pairs on the encoder" in markdown
+    assert reloaded_accuracy(Path(record.path)) == pytest.approx(
+        card["metrics"]["test"]["accuracy"])
     classifier = Classifier.load(Path(record.path))
     assert isinstance(classifier.model, SentenceClassifier)
     # The words carry the class: a working SetFit run beats chance (1/3), by the app's test.
@@ -102,3 +98,13 @@ def test_a_cancelled_setfit_training_leaves_nothing(tmp_path, tiny_base_dir, set
                        cancel=cancel, base_dir=tiny_base_dir)
     assert registry.records() == []
     assert not list(tmp_path.glob("**/checkpoints"))
+
+
+def reloaded_accuracy(path: Path) -> float:
+    """The loaded model's accuracy on the test split kept with it: equal to the card's only
+    if the saved weights were read back (not re-initialised)."""
+    from models.train_job import read_held_out
+
+    texts, labels = read_held_out(path, "test")
+    answers = Classifier.load(path).predict_batch(texts)
+    return sum(a.label == y for a, y in zip(answers, labels, strict=True)) / len(labels)

@@ -295,9 +295,10 @@ def add_train_parser(commands) -> None:
     train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may stop sooner)")
     train.add_argument("--max-length", type=int, help="model window in tokens (default 256)")
     train.add_argument("--seed", type=int, help="random seed (default 13)")
-    train.add_argument("--recipe", choices=("auto", "fine-tune", "setfit"),
+    train.add_argument("--recipe", choices=("auto", "fine-tune", "setfit", "ensemble"),
                        help="auto (default): SetFit below 100 training examples a class, the "
-                            "fine-tune above; or one of them by name")
+                            "fine-tune above; or one by name (ensemble: three fine-tunes, "
+                            "about 3x the training and prediction time)")
     train.add_argument("--base-model", help="a local encoder directory to fine-tune instead of "
                        "the embedded all-MiniLM-L6-v2")
     train.add_argument("--no-activate", action="store_true", help="do not make it the active model")

@@ -477,7 +477,7 @@ class TrainFromFileDialog(QDialog):
         self.epochs.setRange(1, 50)
         self.epochs.setValue(6)
         form.addRow("At most epochs:", self.epochs)
-        from models.setfit_recipe import RECIPE_CHOICES
+        from models.recipes import RECIPE_CHOICES
 
         self.recipe = QComboBox(objectName="trainRecipe")
         for value, description in RECIPE_CHOICES:
