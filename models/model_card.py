@@ -200,10 +200,16 @@ def training_sentence(training: dict) -> str:
     fine-tune)."""
     seconds = training.get("seconds")
     took = f"{seconds:.0f} s" if isinstance(seconds, int | float) else "time not recorded"
-    if training.get("recipe") == "setfit":
-        return (f"SetFit ({training.get('recipe_reason', 'asked for')}): contrastive pairs "
-                f"on the encoder, then a logistic-regression head; {took}.")
     why = f" ({training['recipe_reason']})" if training.get("recipe_reason") else ""
+    recipe = training.get("recipe", "fine-tune")
+    if recipe == "setfit":
+        return (f"SetFit{why}: contrastive pairs on the encoder, then a logistic-regression "
+                f"head; {took}.")
+    history = training.get("history") or []
+    if recipe == "ensemble":
+        members = sorted({row.get("member") for row in history if row.get("member")})
+        runs = "/".join(str(sum(row.get("member") == m for row in history)) for m in members)
+        return (f"Seed ensemble of {len(members)} fine-tunes{why}: epochs run {runs}; "
+                f"{took} in all.")
     return (f"Fine-tune{why}: {training.get('epochs_run', '?')} epochs run, best epoch "
             f"{training.get('best_epoch', '?')}; {took}.")
-

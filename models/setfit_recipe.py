@@ -52,19 +52,46 @@ class _Progress(TrainerCallback):
         self.tracker.advance(message=f"step {state.global_step}/{state.max_steps}")
 
 
+SENTENCE_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
+def sentence_modules_problem(base_dir: Path) -> str | None:
+    """Why SetFit cannot use the encoder in ``base_dir`` (None: it can). The saved
+    ``SentenceClassifier`` is a transformer, mean pooling and a normalisation: a sentence
+    encoder with anything else (a dense layer, another pooling) would be saved as a
+    different model from the one trained. A plain encoder folder gets mean pooling."""
+    import json
+
+    modules_file = base_dir / "modules.json"
+    if not modules_file.is_file():
+        return None
+    modules = json.loads(modules_file.read_text())
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    if kinds not in ([*SENTENCE_MODULES[:2]], [*SENTENCE_MODULES]):
+        return (f"the SetFit recipe needs a sentence encoder of a transformer, mean pooling "
+                f"and an optional normalisation; {base_dir} has {', '.join(kinds)}")
+    config = base_dir / modules[1].get("path", "") / "config.json"  # the Pooling module
+    if config.is_file():
+        settings = json.loads(config.read_text())
+        if settings.get("pooling_mode", "mean") not in ("mean", ["mean"]) or any(
+                settings.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens",
+                                          "pooling_mode_mean_sqrt_len_tokens")):
+            return f"the SetFit recipe needs mean pooling; {base_dir} pools otherwise"
+    return None
+
+
 def _sentence_body(base_dir: Path, max_length: int):
-    """SetFit's model on ``base_dir``; a mean-pooling body is required (the saved model pools
-    that way) and an L2 normalisation is added when the encoder has none."""
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+    """SetFit's model on ``base_dir`` (checked by ``sentence_modules_problem``), with an L2
+    normalisation added when the encoder has none."""
+    from sentence_transformers.sentence_transformer.modules import Normalize
     from setfit import SetFitModel
 
+    problem = sentence_modules_problem(Path(base_dir))
+    if problem:
+        raise DataError(problem[0].upper() + problem[1:] + ": choose the fine-tune recipe.")
     model = SetFitModel.from_pretrained(str(base_dir), head_params={
         "class_weight": "balanced", "max_iter": 2000})
     body = model.model_body
-    pooling = [m for m in body if isinstance(m, Pooling)]
-    if not pooling or getattr(pooling[0], "pooling_mode", None) not in ("mean", ["mean"]):
-        raise DataError(f"{base_dir} does not mean-pool its tokens; the SetFit recipe needs a "
-                        "mean-pooling sentence encoder (train with --recipe fine-tune).")
     if not any(isinstance(m, Normalize) for m in body):
         body.append(Normalize())
     body.max_seq_length = max_length
@@ -73,14 +100,15 @@ def _sentence_body(base_dir: Path, max_length: int):
 
 @contextmanager
 def _quiet():
-    """SetFit's and sentence-transformers' INFO logs and warnings (a plain BERT "creating a
-    new one with mean pooling", deprecations) are not the user's business: the model card
-    says what was trained."""
+    """SetFit's and sentence-transformers' INFO logs, progress bars and warnings (a plain
+    BERT "creating a new one with mean pooling", deprecations) are not the user's business:
+    the app reports progress itself and the model card says what was trained."""
     import datasets
 
     from models.inference import quiet_transformers
 
     quiet_transformers()
+    bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     loggers = [logging.getLogger(name) for name in ("setfit", "sentence_transformers")]
     levels = [logger.level for logger in loggers]
@@ -93,6 +121,8 @@ def _quiet():
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+        if bars:
+            datasets.enable_progress_bars()
 
 
 def head_weights(head, n_labels: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +158,20 @@ def as_sentence_classifier(setfit_model, base_dir: Path, labels: list[str]) -> S
     return model.eval()
 
 
+def windows_of(tokenizer, texts: Sequence[str], labels_of_texts: Sequence[str],
+               config) -> tuple[list[str], list[str]]:
+    """Each text as the windows the app reads it in (a long text's every window, with its
+    text's label, as the fine-tune trains): the model answers a long text with the mean of its
+    windows' logits, so the head must have learned windows from anywhere in a text."""
+    from models.inference import encode
+
+    encoded = encode(tokenizer, list(texts), config.max_length, config.pooling)
+    if encoded.owners is None:
+        return list(texts), list(labels_of_texts)
+    pieces = tokenizer.batch_decode(encoded.input_ids, skip_special_tokens=True)
+    return pieces, [labels_of_texts[owner] for owner in encoded.window_owners]
+
+
 def setfit_train(base_dir: Path, texts: Sequence[str], labels_of_texts: Sequence[str],
                  labels: list[str], config, progress: ProgressCallback | None = None,
                  cancel: CancelFlag | None = None) -> tuple[SentenceClassifier, object, float]:
@@ -142,7 +186,10 @@ def setfit_train(base_dir: Path, texts: Sequence[str], labels_of_texts: Sequence
     with _quiet():
         model = _sentence_body(base_dir, config.max_length)
     index = {label: i for i, label in enumerate(labels)}
-    data = Dataset.from_dict({"text": list(texts), "label": [index[y] for y in labels_of_texts]})
+    window_texts, window_labels = windows_of(model.model_body.tokenizer, texts, labels_of_texts,
+                                             config)
+    data = Dataset.from_dict({"text": window_texts,
+                              "label": [index[y] for y in window_labels]})
     with tempfile.TemporaryDirectory(prefix="casewise-setfit-") as scratch:
         args = TrainingArguments(output_dir=scratch, batch_size=config.batch_size,
                                  num_epochs=1, num_iterations=config.setfit_iterations,

@@ -4,6 +4,7 @@ members', read by the app as one classifier; a model kind this version does not 
 refused with a message."""
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -22,15 +23,26 @@ from tests.helpers.data import synthetic_rows, write_csv
 
 def test_an_ensemble_is_three_seeds_answering_together(tmp_path, tiny_base_dir, tiny_config):
     data = write_csv(tmp_path / "cases.csv", synthetic_rows(30, seed=4))
-    stages = set()
-    config = dataclasses.replace(tiny_config, recipe="ensemble", max_epochs=3, min_epochs=1)
+    stages, fractions = set(), []
+
+    def progress(p):
+        stages.add(p.stage)
+        if p.stage.startswith("training"):
+            fractions.append(p.fraction)
+
+    config = dataclasses.replace(tiny_config, recipe="ensemble", max_epochs=3, min_epochs=1,
+                                 max_steps=6)
     record = train_and_save(DatasetSpec("cases", data), ModelRegistry(tmp_path / "home"),
-                            config, progress=lambda p: stages.add(p.stage),
-                            base_dir=tiny_base_dir)
+                            config, progress=progress, base_dir=tiny_base_dir)
     assert {"training (member 1 of 3)", "training (member 3 of 3)"} <= stages
+    # One bar for the three members: it never runs backwards and ends full.
+    assert all(b >= a for a, b in itertools.pairwise(fractions))
+    assert fractions[-1] == pytest.approx(1.0)
     card = json.loads((Path(record.path) / "model_card.json").read_text())
     assert card["training"]["recipe"] == "ensemble"
     assert {row["member"] for row in card["training"]["history"]} == {1, 2, 3}
+    markdown = (Path(record.path) / "MODEL_CARD.md").read_text()
+    assert "Seed ensemble of 3 fine-tunes (asked for; 19 training examples a class)" in markdown
     assert reloaded_accuracy(Path(record.path)) == pytest.approx(
         card["metrics"]["test"]["accuracy"])
     classifier = Classifier.load(Path(record.path))

@@ -108,3 +108,53 @@ def reloaded_accuracy(path: Path) -> float:
     texts, labels = read_held_out(path, "test")
     answers = Classifier.load(path).predict_batch(texts)
     return sum(a.label == y for a, y in zip(answers, labels, strict=True)) / len(labels)
+
+
+def encoder_folder(path: Path, model_type: str = "bert", modules: list[str] | None = None,
+                   **config) -> Path:
+    """A base folder as the recipes read it before loading: config.json (and modules.json)."""
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"model_type": model_type, **config}))
+    if modules is not None:
+        (path / "modules.json").write_text(json.dumps(
+            [{"idx": i, "name": str(i), "path": "" if i == 0 else f"{i}_{kind}",
+              "type": f"sentence_transformers.models.{kind}"} for i, kind in enumerate(modules)]))
+    return path
+
+
+def test_a_base_setfit_cannot_use_sends_auto_to_the_fine_tune_and_is_refused_by_name(tmp_path):
+    few = ["a", "b"] * 10
+    dense = encoder_folder(tmp_path / "dense", modules=["Transformer", "Pooling", "Dense"])
+    recipe, why = choose_recipe("auto", few, dense)
+    assert recipe == FINE_TUNE and "Dense" in why
+    with pytest.raises(DataError, match="needs a sentence encoder"):
+        choose_recipe("setfit", few, dense)
+    roberta = encoder_folder(tmp_path / "roberta", "roberta")
+    assert choose_recipe("auto", few, roberta)[0] == FINE_TUNE
+    for recipe in ("setfit", "ensemble"):
+        with pytest.raises(DataError, match="saves BERT encoders only"):
+            choose_recipe(recipe, few, roberta)
+    assert choose_recipe("fine-tune", few, roberta)[0] == FINE_TUNE
+    plain = encoder_folder(tmp_path / "plain")  # no modules.json: SetFit adds mean pooling
+    assert choose_recipe("auto", few, plain)[0] == SETFIT
+
+
+def test_a_casewise_setfit_or_ensemble_model_is_no_base_to_train_from(tmp_path):
+    for kind in ("sentence-linear", "seed-ensemble"):
+        base = encoder_folder(tmp_path / kind, casewise_head=kind)
+        for recipe in ("auto", "fine-tune", "setfit", "ensemble"):
+            with pytest.raises(DataError, match=f"is a Casewise {kind} model"):
+                choose_recipe(recipe, ["a", "b"] * 10, base)
+
+
+def test_setfit_trains_on_the_windows_the_app_reads(tiny_base_dir, tiny_config):
+    from transformers import AutoTokenizer
+
+    from models.setfit_recipe import windows_of
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_dir)
+    long_text = " ".join(f"word{i}" for i in range(200))
+    texts, labels = windows_of(tokenizer, ["short one", long_text], ["a", "b"], tiny_config)
+    assert texts[0] == "short one" and labels[0] == "a"
+    assert len(texts) > 3 and set(labels[1:]) == {"b"}
+    assert "word199" in texts[-1].replace(" ", "")  # the end of the text is trained on too
