@@ -47,23 +47,31 @@ class ReviewedSplit:
 
 
 def split_reviewed(cases: Sequence[ReviewedCase], share: float = HELD_OUT_SHARE,
-                   seed: int = 13, train_only: frozenset[int] = frozenset()) -> ReviewedSplit:
+                   seed: int = 13, train_only: frozenset[int] = frozenset(),
+                   original: Sequence[tuple[str, str]] = ()) -> ReviewedSplit:
     """Hold out a random ``share`` of the reviewed cases (at least ``MIN_HELD_OUT``), never
     one of ``train_only`` (cases the champion was trained on: a comparison on them would
-    favour it); refuse, saying how many more are needed, when there are too few."""
+    favour it); refuse, saying how many more are needed, when there are too few. The
+    ``original`` training rows (``--with-original``) count towards the training splits: only
+    the held-out comparison must come from reviews alone."""
     if not 0 < share < 1:
         raise DataError("The held-out share must be between 0 and 1 (for example 0.25).")
     labels = Counter(c.label for c in cases)
-    if len(labels) < 2:
-        only = f"all carry the label {next(iter(labels))!r}" if labels else "there are none"
+    trained_labels = labels | Counter(label for _, label in original)
+    if len(trained_labels) < 2:
+        only = (f"all carry the label {next(iter(labels))!r}" if labels else "there are none")
         raise DataError(f"The reviewed cases cannot train a classifier: {only}. A model needs "
                         "reviewed cases of at least two labels.")
     held = max(MIN_HELD_OUT, round(share * len(cases)))
-    needed = held + MIN_TRAIN_PER_LABEL * len(labels) * 4  # train, validation, calibration, test
+    # train, validation, calibration and test each need a few of every label
+    training_rows = MIN_TRAIN_PER_LABEL * len(trained_labels) * 4
+    needed = held + max(0, training_rows - len(original))
     if len(cases) < needed:
         raise DataError(f"{len(cases)} reviewed cases (signed, not deferred) are too few to "
                         f"train and compare a new model: at least {needed} are needed "
-                        f"({needed - len(cases)} more) for {len(labels)} labels.")
+                        f"({needed - len(cases)} more) for {len(trained_labels)} labels"
+                        + (f", with the {len(original)} original training rows." if original
+                           else "."))
     eligible = [i for i, c in enumerate(cases) if c.case_id not in train_only]
     if len(eligible) < held:
         raise DataError(f"Only {len(eligible)} reviewed cases were not used to train the "
@@ -169,15 +177,15 @@ def trained_on(store, model_id: str) -> frozenset[int]:
 def prepare(store, champion, options: LearningOptions) -> tuple[ReviewedSplit, list]:
     """The reviewed cases split, and the original training rows when asked: every check that
     can refuse (too few cases, a gone file) before the minutes of training."""
-    split = split_reviewed(store.reviewed_cases(approved_only=options.approved_only),
-                           options.held_out, options.seed,
-                           trained_on(store, champion.model_id))
     original: list = []
     if options.with_original:
         from models.model_card import read_model_card
 
         card = read_model_card(Path(champion.path), champion.model_id)
         original = original_training_pairs(card, options.text_col, options.label_col)
+    split = split_reviewed(store.reviewed_cases(approved_only=options.approved_only),
+                           options.held_out, options.seed,
+                           trained_on(store, champion.model_id), original)
     return split, original
 
 

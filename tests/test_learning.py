@@ -62,6 +62,19 @@ def test_too_few_reviewed_cases_say_how_many_more_are_needed(store):
         split_reviewed(store.reviewed_cases())
 
 
+def test_the_original_training_rows_count_towards_training_not_towards_the_comparison(store):
+    """With --with-original only the held-out comparison must come from reviews: 25 reviewed
+    cases and the model's own 60 rows are enough; 15 are not (20 are held out at least)."""
+    original = [(r["text"], r["label"]) for r in synthetic(20, seed=3)]
+    review_all(store, synthetic(5))
+    with pytest.raises(DataError, match=r"at least 20 are needed \(5 more\) for 3 labels, "
+                                        r"with the 60 original training rows"):
+        split_reviewed(store.reviewed_cases(), original=original)
+    review_all(store, synthetic(4, seed=11))
+    split = split_reviewed(store.reviewed_cases(), original=original)
+    assert len(split.held_out) == 20 and len(split.train) == 7
+
+
 def test_reviews_of_one_label_cannot_train_a_classifier(store):
     review_all(store, [r for r in synthetic(30) if r["label"] == "positive"])
     with pytest.raises(DataError, match="all carry the label 'positive'"):
