@@ -191,7 +191,7 @@ def test_unwritable_data_dir_is_reported_before_training(tmp_path, tiny_base_dir
     def must_not_train(*args, **kwargs):
         raise AssertionError("training started before the data directory was checked")
 
-    monkeypatch.setattr("models.train_job.fine_tune", must_not_train)
+    monkeypatch.setattr("models.train_job.train_by_recipe", must_not_train)
     with pytest.raises(DataDirError, match="CASEWISE_HOME"):
         train_and_save(DatasetSpec("s", synthetic_csv), ModelRegistry(unwritable_dir(tmp_path)),
                        tiny_config, base_dir=tiny_base_dir)
