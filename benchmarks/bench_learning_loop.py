@@ -429,6 +429,30 @@ def plot(loop: Sequence[WeekRow], monitor: Sequence[StreamRow], about: dict | No
     fig.savefig(PLOT, dpi=110)
 
 
+def challengers(home: Path, pool: Pool) -> str:
+    """Every challenger the loop trained, on the fixed test set, promoted or not: what the
+    gate took and what it left (read afterwards from a ``--work-dir`` home)."""
+    from app.casework import model_registry
+
+    os.environ["CASEWISE_HOME"] = str(home)
+    registry = model_registry(home)
+    with open_store(home / "casewise.db") as store:
+        compared = {e.payload["challenger"]: e.payload["comparison"]
+                    for e in store.audit_events(kind="models_compared", limit=10_000)}
+    texts, truth = [t for t, _ in pool.test], [lab for _, lab in pool.test]
+    rows = []
+    for week, (model_id, c) in enumerate(compared.items(), start=1):
+        labels = [p.label for p in registry.classifier(model_id).predict_batch(texts)]
+        f1 = f1_score(truth, labels, average="macro", zero_division=0)
+        low, high = c["macro_f1_difference"][1:]
+        rows.append([str(week), model_id[-8:], f"{c['n']}",
+                     f"{c['challenger_macro_f1'] - c['champion_macro_f1']:+.3f} "
+                     f"[{low:+.3f}, {high:+.3f}]", "promoted" if c["promote"] else "kept",
+                     f"{f1:.3f}"])
+    return table(["training", "challenger", "held-out n", "macro-F1 difference [95 % CI]",
+                  "gate", "test macro-F1"], rows)
+
+
 def combine(files: Sequence[Path]) -> int:
     """One table and one plot from several runs (say, the demo's loop in one, banking77's
     loop and the monitor in another)."""
@@ -462,12 +486,22 @@ def main() -> int:
     parser.add_argument("--combine", type=Path, nargs="+", metavar="JSON",
                         help="only write the tables and the plot of earlier runs' "
                              "learning_loop.json files (copies), together")
+    parser.add_argument("--out-stem", default="learning_loop",
+                        help="names of the table and JSON files in benchmarks/out")
+    parser.add_argument("--challengers", type=Path, metavar="WORK_DIR",
+                        help="only score every challenger an earlier --work-dir run trained "
+                             "on the fixed test set (with --data: which data set)")
     parser.add_argument("--work-dir", type=Path,
                         help="keep the simulated folders here (default: a temporary folder, "
                              "removed at the end)")
     args = parser.parse_args()
     if args.combine:
         return combine(args.combine)
+    if args.challengers:
+        for name in args.data:
+            pool = {"demo": demo_pool, "banking77": banking_pool}[name]()
+            print(f"{name}\n\n" + challengers(args.challengers / name, pool) + "\n")
+        return 0
     SEED_SIZE["demo"] = args.demo_seed
     if not (SHARED / "banking77").is_dir():
         print(f"skipped: {SHARED} is absent (banking77 is needed)")
@@ -482,13 +516,13 @@ def main() -> int:
               "monitor": [], "monitor_model": None}
 
     def save() -> None:
-        (OUT / "learning_loop.json").write_text(json.dumps(report, indent=1))
+        (OUT / f"{args.out_stem}.json").write_text(json.dumps(report, indent=1))
         loop = [WeekRow(**r) for r in report["loop"]]
         monitor = [StreamRow(**r) for r in report["monitor"]]
         text = table(LOOP_HEADER, [r.cells() for r in loop])
         if monitor:
             text += "\n\n" + monitor_summary(monitor, report["monitor_model"])
-        (OUT / "learning_loop.md").write_text(text + "\n")
+        (OUT / f"{args.out_stem}.md").write_text(text + "\n")
 
     def log_week(row: WeekRow) -> None:
         report["loop"].append(asdict(row))
@@ -518,7 +552,7 @@ def main() -> int:
     save()
     plot([WeekRow(**r) for r in report["loop"]], [StreamRow(**r) for r in report["monitor"]],
          report["monitor_model"])
-    print((OUT / "learning_loop.md").read_text())
+    print((OUT / f"{args.out_stem}.md").read_text())
     return 0
 
 
