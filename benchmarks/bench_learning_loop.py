@@ -408,6 +408,7 @@ def plot(loop: Sequence[WeekRow], monitor: Sequence[StreamRow], about: dict | No
         for r in weeks:
             if r.challenger == "promoted":
                 left.annotate("↑", (r.week, r.test_macro_f1), ha="center", va="bottom")
+    left.set_xticks(sorted({r.week for r in loop}))
     left.set_xlabel("week (0 = seed model; ↑ = challenger promoted)")
     left.set_ylim(0, 1)
     left.set_title("Learning from reviews")
