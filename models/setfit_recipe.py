@@ -199,11 +199,11 @@ def setfit_train(base_dir: Path, texts: Sequence[str], labels_of_texts: Sequence
                                  save_strategy="no", logging_strategy="no",
                                  logging_first_step=False,
                                  max_steps=config.max_steps or -1)  # smoke tests
-        trainer = Trainer(model=model, args=args, train_dataset=data,
-                          callbacks=[_Progress(progress, cancel)])
-        for noisy in (PrinterCallback, ProgressCallback):  # the app reports progress itself
-            trainer.st_trainer.remove_callback(noisy)
-        with _quiet():
+        with _quiet():  # the trainer maps the data set as it is made: a progress bar
+            trainer = Trainer(model=model, args=args, train_dataset=data,
+                              callbacks=[_Progress(progress, cancel)])
+            for noisy in (PrinterCallback, ProgressCallback):  # the app reports its own
+                trainer.st_trainer.remove_callback(noisy)
             trainer.train()
     raise_if_cancelled(cancel)
     tokenizer = model.model_body.tokenizer
