@@ -223,9 +223,8 @@ def admin_args(password_file: Path) -> list[str]:
 
 # -- the learning loop -------------------------------------------------------------------------
 
-def evaluate(home: Path, test: Sequence[tuple[str, str]]) -> tuple[str, float, float, float,
-                                                                     float | None]:
-    bench = load_workbench(home)
+def evaluate(bench, test: Sequence[tuple[str, str]]) -> tuple[str, float, float, float,
+                                                               float | None]:
     texts = [t for t, _ in test]
     truth = [lab for _, lab in test]
     answers = decide(bench, texts)
@@ -255,8 +254,9 @@ def run_loop(pool: Pool, weeks: int, root: Path, log) -> list[WeekRow]:
     seed_seconds = time.perf_counter() - start
     if code not in (0, 3):
         raise SystemExit(f"seed training failed (exit {code})")
+    bench = load_workbench(home)  # the model at work, reloaded only after a training
     rows = [WeekRow(pool.name, 0, len(pool.seed), 0, 0, "seed model", None, None, None,
-                    seed_seconds, *evaluate(home, pool.test))]
+                    seed_seconds, *evaluate(bench, pool.test))]
     log(rows[-1])
     truth: dict[str, str] = {}
     reviewed_total = 0
@@ -268,7 +268,7 @@ def run_loop(pool: Pool, weeks: int, root: Path, log) -> list[WeekRow]:
         cases = [CaseInput(text, f"{pool.name}:{week}:{i}") for i, (text, _) in enumerate(chunk)]
         truth.update({c.source: label for c, (_, label) in zip(cases, chunk, strict=True)})
         with open_store(home / "casewise.db") as store:
-            run_batch(load_workbench(home), cases, store,
+            run_batch(bench, cases, store,
                       steps=Steps(explain=False, audit_share=AUDIT_SHARE))
             reviewed = review_queue(store, signer, truth)
             before = latest_comparison(store)
@@ -285,8 +285,9 @@ def run_loop(pool: Pool, weeks: int, root: Path, log) -> list[WeekRow]:
             c = after["comparison"]
             verdict = "promoted" if c["promote"] else "kept inactive"
             held, f1s = c["n"], (c["champion_macro_f1"], c["challenger_macro_f1"])
+        bench = load_workbench(home)
         rows.append(WeekRow(pool.name, week, len(chunk), reviewed, reviewed_total, verdict,
-                            held, *f1s, seconds, *evaluate(home, pool.test)))
+                            held, *f1s, seconds, *evaluate(bench, pool.test)))
         log(rows[-1])
     return rows
 
@@ -301,15 +302,16 @@ def swapped_classes(labels: Sequence[str], pairs: int, seed: int) -> dict[str, s
     return swap
 
 
-def run_stream(home: Path, rows: Sequence[tuple[str, str]], kind: str, index: int,
+def run_stream(bench, rows: Sequence[tuple[str, str]], kind: str, index: int,
                root: Path, weeks: int, swap_pairs: int) -> StreamRow:
+    """One stream into a history of its own; ``bench`` (the model at work, loaded once for
+    all streams) reads each stream's monitor as its batches register it."""
     order = random.Random(1000 + index).sample(range(len(rows)), len(rows))
     stream = [rows[i] for i in order][:weeks * MONITOR_WEEK]
     swap = swapped_classes([lab for _, lab in rows], swap_pairs, 2000 + index) \
         if kind == "drifted" else {}
     folder = root / f"{kind}-{index}"
     folder.mkdir()
-    bench = load_workbench(home)
     truth: dict[str, str] = {}
     audited_at_drift, escalated_by_alarm = None, 0
     with open_store(folder / "casewise.db") as store:
@@ -352,9 +354,10 @@ def monitor_model(home: Path) -> dict:
 def run_monitor(home: Path, streams: int, drifted: int, weeks: int, swap_pairs: int,
                 root: Path, log) -> None:
     rows = banking_rows("test.csv")
+    bench = load_workbench(home)
     for kind, count in (("undrifted", streams), ("drifted", drifted)):
         for i in range(count):
-            log(run_stream(home, rows, kind, i, root, weeks, swap_pairs))
+            log(run_stream(bench, rows, kind, i, root, weeks, swap_pairs))
 
 
 # -- reports -----------------------------------------------------------------------------------

@@ -12,11 +12,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.errors import DataError
 from models.progress import CancelFlag, Progress, ProgressCallback
-from models.splits import Splits
-from models.training import FineTuneResult, TrainingConfig, fine_tune
+
+if TYPE_CHECKING:  # torch comes with them: the CLI's parser and the window read RECIPES
+    from models.splits import Splits
+    from models.training import FineTuneResult, TrainingConfig
 
 AUTO, FINE_TUNE, SETFIT, ENSEMBLE = "auto", "fine-tune", "setfit", "ensemble"
 RECIPES = (AUTO, FINE_TUNE, SETFIT, ENSEMBLE)
@@ -86,6 +89,8 @@ def train_by_recipe(base_dir: Path, splits: Splits, labels: list[str], config: T
                     progress: ProgressCallback | None = None, cancel: CancelFlag | None = None
                     ) -> tuple[FineTuneResult, tuple[str, str]]:
     """The model trained as ``config.recipe`` (or the data size) says; the recipe and why."""
+    from models.training import FineTuneResult, fine_tune
+
     recipe = choose_recipe(config.recipe, list(splits.train.labels), base_dir)
     if recipe[0] == SETFIT:
         from models.setfit_recipe import setfit_train
@@ -105,6 +110,7 @@ def train_ensemble(base_dir: Path, splits: Splits, labels: list[str], config: Tr
                    ) -> FineTuneResult:
     """``ENSEMBLE_SIZE`` fine-tunes from consecutive seeds, kept as one ``SeedEnsemble``."""
     from models.ensemble import ENSEMBLE_SIZE, as_ensemble
+    from models.training import FineTuneResult, fine_tune
 
     members: list[FineTuneResult] = []
     for i in range(ENSEMBLE_SIZE):

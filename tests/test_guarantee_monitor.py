@@ -223,14 +223,9 @@ def test_an_audit_sample_opens_blind_in_the_window(qtbot, gui, home, tmp_path, m
 
 def test_a_broken_guarantee_stands_in_the_windows_banner(qtbot, gui, home, tmp_path,
                                                         monkeypatch, capsys):
-    from app.store import open_store
-    from tests.helpers.accounts import signer
-    from tests.helpers.guarantee import certify_and_score, judge
+    from tests.helpers.guarantee import broken_guarantee
 
-    monkeypatch.setenv("CASEWISE_HOME", str(home))
-    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
-    with open_store(home / "casewise.db") as store:
-        judge(store, signer(store, "ann"), drawn[:30], bench.labels, right=False)
+    broken_guarantee(home, tmp_path, capsys, monkeypatch)
     window = gui()
     banner = window.model_banner
     qtbot.waitUntil(lambda: banner.isVisible() and "broken" in banner.text.text(),
@@ -269,15 +264,12 @@ def test_audit_weekly_counts_the_week_and_carries_the_monitor(home, tmp_path, mo
     import json
 
     from app.store import open_store
-    from tests.helpers.accounts import signer
     from tests.helpers.cli import run_main
-    from tests.helpers.guarantee import certify_and_score, judge
+    from tests.helpers.guarantee import broken_guarantee
 
-    monkeypatch.setenv("CASEWISE_HOME", str(home))
-    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
-    with open_store(home / "casewise.db") as store:
+    bench, _ = broken_guarantee(home, tmp_path, capsys, monkeypatch)
+    with open_store(home / "casewise.db") as store:  # a review escalates nothing
         escalated = store.find_cases(escalated=True, page_size=1).total
-        judge(store, signer(store, "ann"), drawn[:30], bench.labels, right=False)
     weeks = json.loads(run_main(["audit", "weekly", "--json"], capsys).out)
     [this] = [w for w in weeks if w["model_id"] == bench.model_id]
     assert this["decided"] == 120 and this["escalated"] == escalated
@@ -291,15 +283,10 @@ def test_audit_weekly_counts_the_week_and_carries_the_monitor(home, tmp_path, mo
 def test_the_oversight_page_shows_the_weeks_and_the_plot(qtbot, gui, home, tmp_path,
                                                         monkeypatch, capsys):
     """Models → Oversight…: the table of weeks and the drawn plot (the real window)."""
-    from app.store import open_store
     from app.ui.oversight_view import OversightDialog
-    from tests.helpers.accounts import signer
-    from tests.helpers.guarantee import certify_and_score, judge
+    from tests.helpers.guarantee import broken_guarantee
 
-    monkeypatch.setenv("CASEWISE_HOME", str(home))
-    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
-    with open_store(home / "casewise.db") as store:
-        judge(store, signer(store, "ann"), drawn[:30], bench.labels, right=False)
+    broken_guarantee(home, tmp_path, capsys, monkeypatch)
     window = gui()
     window.act_oversight.trigger()
     qtbot.waitUntil(lambda: window.findChild(OversightDialog) is not None, timeout=10000)
@@ -318,13 +305,10 @@ def test_the_batch_pdf_has_a_monitoring_section(home, tmp_path, monkeypatch, cap
 
     from app.reports import export_cases
     from app.store import open_store
-    from tests.helpers.accounts import signer
-    from tests.helpers.guarantee import certify_and_score, judge
+    from tests.helpers.guarantee import broken_guarantee
 
-    monkeypatch.setenv("CASEWISE_HOME", str(home))
-    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
+    bench, drawn = broken_guarantee(home, tmp_path, capsys, monkeypatch)
     with open_store(home / "casewise.db") as store:
-        judge(store, signer(store, "ann"), drawn[:30], bench.labels, right=False)
         result = export_cases(store, [d.id for d in drawn[:3]], tmp_path / "batch.pdf")
     pages = PdfReader(result.path).pages
     text = " ".join(" ".join(page.extract_text().split()) for page in pages)

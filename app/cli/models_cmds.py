@@ -28,6 +28,7 @@ from app.cli.common import (
 )
 from app.cli.common import record as file_in_history
 from models.errors import DataError
+from models.recipes import RECIPES
 
 if TYPE_CHECKING:
     from models.types import ModelCard
@@ -295,7 +296,7 @@ def add_train_parser(commands) -> None:
     train.add_argument("--epochs", type=int, help="maximum epochs (early stopping may stop sooner)")
     train.add_argument("--max-length", type=int, help="model window in tokens (default 256)")
     train.add_argument("--seed", type=int, help="random seed (default 13)")
-    train.add_argument("--recipe", choices=("auto", "fine-tune", "setfit", "ensemble"),
+    train.add_argument("--recipe", choices=RECIPES,
                        help="auto (default): SetFit below 100 training examples a class, the "
                             "fine-tune above; or one by name (ensemble: three fine-tunes, "
                             "about 3x the training and prediction time)")

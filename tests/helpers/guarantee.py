@@ -39,3 +39,17 @@ def judge(store, signer, cases, labels, right: bool) -> None:
         else:
             other = next(label for label in labels if label != item.label)
             store.add_review(item.id, signer, "override", label=other, reason="audit: wrong")
+
+
+def broken_guarantee(home: Path, tmp_path: Path, capsys, monkeypatch):
+    """``home`` as CASEWISE_HOME, its policy certified and 120 cases scored, every AUTO case
+    drawn, and 30 of them judged wrong by a signed review: the monitor alarms. The workbench
+    and the drawn cases."""
+    from app.store import open_store
+    from tests.helpers.accounts import signer
+
+    monkeypatch.setenv("CASEWISE_HOME", str(home))
+    bench, drawn = certify_and_score(home, tmp_path, capsys, audit_share=1.0)
+    with open_store(home / "casewise.db") as store:
+        judge(store, signer(store, "ann"), drawn[:30], bench.labels, right=False)
+    return bench, drawn
