@@ -8,14 +8,16 @@ STAMP := $(VENV)/.casewise-installed
 
 install: $(STAMP)
 
-# The PDF tests render pages with poppler's pdftoppm (Debian's poppler-utils); the app
-# itself does not need it, so only `make test` installs it.
+# Debian packages the tests need and the app does not: poppler's pdftoppm (the PDF tests
+# render pages) and PostgreSQL (the store's tests run on a throwaway server too:
+# tests/helpers/postgres.py). Only what is missing is installed, in one apt call.
 system-deps:
-	@command -v pdftoppm >/dev/null || { \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils || \
+	@need=""; command -v pdftoppm >/dev/null || need="$$need poppler-utils"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	[ -z "$$need" ] || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need || \
 	  { $$SUDO apt-get update -q && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils; }; }
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need; }; }
 
 $(STAMP): requirements.lock requirements-embedded.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -18,7 +18,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 # The real window and its loopback LLM server (gui, llm_server), for every GUI test module.
-pytest_plugins = ["tests.helpers.window"]
+# A throwaway PostgreSQL server (pg_cluster, pg_url) for the store tests on both databases.
+pytest_plugins = ["tests.helpers.window", "tests.helpers.postgres"]
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """A module marked ``both_backends`` runs each test that opens a ``history`` twice: on an
+    SQLite file and on a fresh PostgreSQL database."""
+    if ("history" in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("both_backends")):
+        metafunc.parametrize("history", ["sqlite", pytest.param(
+            "postgresql", marks=pytest.mark.postgresql)], indirect=True)
 
 @pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory) -> Path:
@@ -176,9 +186,18 @@ def db(tmp_path) -> Path:
 
 
 @pytest.fixture()
-def store(db):
+def history(request, db):
+    """Where the test's case history lives: the SQLite file ``db``, or (in a module marked
+    ``both_backends``) a new database on the test PostgreSQL server, as a URL."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return db
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture()
+def store(history):
     from app.store import open_store
 
-    repo = open_store(db, actor="tester", busy_timeout=1.0)
+    repo = open_store(history, actor="tester", busy_timeout=1.0)
     yield repo
     repo.close()

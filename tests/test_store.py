@@ -1,4 +1,5 @@
-"""The case history on a real SQLite file: round-trips, dedup, review rules, the case list."""
+"""The case history on a real SQLite file and a real PostgreSQL database: round-trips, dedup,
+review rules, the case list."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from app.store import CaseNotFound, InvalidRecord, InvalidReview, StoreError
 from tests.helpers.accounts import signer
 from tests.store_helpers import attribution, escalation, opinion, prediction
+
+pytestmark = pytest.mark.both_backends
 
 
 def scored_case(store, text: str, label: str = "negative", confidence: float = 0.8,

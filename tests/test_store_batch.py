@@ -1,8 +1,8 @@
-"""Many cases in one transaction: what add_cases stores is what add_case would, all or nothing."""
+"""Many cases in one transaction, on SQLite and on PostgreSQL: what add_cases stores is what
+add_case would, all or nothing."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +11,20 @@ import pytest
 from app.store import InvalidRecord, NewCase, StoreError
 from app.store.queries import MANY_MATCHES
 from tests.helpers.accounts import signer
+from tests.helpers.raw_sql import dialect_of, raw_sql
 from tests.store_helpers import escalation, prediction
+
+pytestmark = pytest.mark.both_backends
+REFUSE_ONE = {  # a trigger that aborts the insert of one escalation, in each dialect
+    "sqlite": ["CREATE TRIGGER refuse_one BEFORE INSERT ON escalations "
+               "WHEN new.policy_id = 'boom' BEGIN SELECT RAISE(ABORT, 'disk says no'); END"],
+    "postgresql": [
+        "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF new.policy_id = 'boom' THEN RAISE EXCEPTION 'disk says no'; END IF; "
+        "RETURN new; END $$",
+        "CREATE TRIGGER refuse_one BEFORE INSERT ON escalations FOR EACH ROW "
+        "EXECUTE FUNCTION refuse_one()"],
+}
 
 
 def batch(n: int, start: int = 0) -> list[NewCase]:
@@ -103,18 +116,11 @@ def test_a_refused_item_stores_nothing_of_the_batch(store, bad, message):
     assert store.verify_chain().ok
 
 
-def test_a_write_failing_mid_batch_stores_nothing(db, store):
-    """A real failure inside SQLite after the cases and predictions went in: the batch's
-    escalation inserts hit a trigger that aborts on one of them."""
+def test_a_write_failing_mid_batch_stores_nothing(history, store):
+    """A real failure inside the database after the cases and predictions went in: the
+    batch's escalation inserts hit a trigger that aborts on one of them."""
     store.add_cases(batch(2))
-    connection = sqlite3.connect(db)
-    try:
-        connection.execute("CREATE TRIGGER refuse_one BEFORE INSERT ON escalations "
-                           "WHEN new.policy_id = 'boom' BEGIN "
-                           "SELECT RAISE(ABORT, 'disk says no'); END")
-        connection.commit()
-    finally:
-        connection.close()
+    raw_sql(history, *REFUSE_ONE[dialect_of(history)])
     doomed = [*batch(4, start=10), NewCase("The failing one.", prediction=prediction(),
                                            escalation=replace(escalation(), policy_id="boom")),
               *batch(4, start=20)]

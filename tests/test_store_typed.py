@@ -29,6 +29,8 @@ HELPERS = {"prediction": prediction, "attribution": attribution, "escalation": e
 RECORDERS = {"prediction": "record_prediction", "attribution": "record_attribution",
              "escalation": "record_escalation", "opinion": "record_opinion"}
 
+pytestmark = pytest.mark.both_backends
+
 
 def scored(store, text: str = "The rash came back.") -> int:
     return store.add_case(text, prediction=prediction(), escalation=escalation()).id

@@ -16,6 +16,8 @@ from app.store.errors import (
     StoreError,
     StoreLocked,
     StoreReadOnly,
+    StoreTimeout,
+    StoreUnavailable,
     StoreVersionError,
 )
 from app.store.records import (
@@ -39,7 +41,8 @@ __all__ = [
     "CaseRecord", "CaseRepository", "CaseSummary", "CaseWrite", "ChainVerification",
     "InvalidRecord", "InvalidReview", "Judgement", "NewCase", "Review", "ReviewRecord",
     "ReviewedCase",
-    "StoreCorrupt", "StoreError", "StoreLocked", "StoreReadOnly", "StoreVersionError",
+    "StoreCorrupt", "StoreError", "StoreLocked", "StoreReadOnly", "StoreTimeout",
+    "StoreUnavailable", "StoreVersionError",
     "StoredRecord",
     "backup_store", "list_backups", "open_store",
 ]

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.store.canonical import GENESIS_HASH, as_plain_dict, canonical_json, hash_of, iso
@@ -104,10 +104,8 @@ class Chain:
     table back between them (the caller inserts the rows, in order, in the same transaction)."""
 
     def __init__(self, session: Session) -> None:
-        if session.get_bind().dialect.name == "postgresql":
-            # SQLite writers are already serialised by BEGIN IMMEDIATE; elsewhere two writers
-            # could both read the same last link. (Not exercised by the tests: SQLite only.)
-            session.execute(text("LOCK TABLE audit_events IN EXCLUSIVE MODE"))
+        # Writers are serialised from their first statement (BEGIN IMMEDIATE on SQLite, an
+        # advisory lock on PostgreSQL: app.store.engine), so no other writer moves the head.
         last = head(session)
         self.last_id, self.last_hash = last if last else (0, GENESIS_HASH)
 

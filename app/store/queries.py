@@ -3,8 +3,10 @@
 Filters and sorts read ``case_latest`` alone (one row per case, each filter column indexed
 with ``created``), so a page costs an index walk of page * page_size entries and the count
 an index count, however many cases are stored. Only the page's ids are then joined to the
-case text and the latest review. Search uses the FTS5 index on SQLite (every word must
-occur; ``word*`` matches a prefix; ``"two words"`` a phrase) and a substring match elsewhere.
+case text and the latest review. Search has one language on both databases — every word must
+occur; ``word*`` matches a prefix; ``"two words"`` a phrase; letters and digits make words,
+case and diacritics do not count — read by the FTS5 index on SQLite and by the ``text_tsv``
+GIN index on PostgreSQL (revision 0005); other databases get a substring match.
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ from sqlalchemy import (
     and_,
     cast,
     func,
+    literal,
+    literal_column,
     or_,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSVECTOR
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import FunctionElement
 
 from app.store.canonical import iso
 from app.store.errors import StoreError
@@ -77,13 +84,35 @@ class CaseListQuery:
     ids_for_many_matches: Select | None = None  # ``ids``, planned for a search matching many
 
 
+SEARCH_CONFIG = "casewise_fts"  # PostgreSQL's text search configuration (revision 0005)
+TEXT_TSV = literal_column("cases.text_tsv", TSVECTOR)
+
+
+class _TextPreview(FunctionElement):
+    """The start of the case text, as each database can cut it."""
+
+    inherit_cache = True
+
+
+@compiles(_TextPreview)
+def _preview_as_bytes(element: _TextPreview, compiler: Any, **kw: Any) -> str:
+    # As bytes: SQLite's substr of text stops at a NUL, and a case may hold one. A UTF-8
+    # character is at most 4 bytes; summary_of decodes and cuts to PREVIEW_CHARS.
+    return compiler.process(func.substr(cast(CaseRow.text, LargeBinary), 1, 4 * PREVIEW_CHARS),
+                            **kw)
+
+
+@compiles(_TextPreview, "postgresql")
+def _preview_as_text(element: _TextPreview, compiler: Any, **kw: Any) -> str:
+    # PostgreSQL text holds no NUL, and a cast to bytea would parse backslashes as escapes.
+    return compiler.process(func.substr(CaseRow.text, 1, PREVIEW_CHARS), **kw)
+
+
 L = aliased(CaseLatestRow, name="l")
 R, RV = aliased(ReviewRow, name="r"), aliased(ReviewerRow, name="rv")
 SUMMARY_COLUMNS = (
     CaseRow.id, CaseRow.created, CaseRow.source,
-    # As bytes: SQLite's substr of text stops at a NUL, and a case may hold one. A UTF-8
-    # character is at most 4 bytes; summary_of decodes and cuts to PREVIEW_CHARS.
-    func.substr(cast(CaseRow.text, LargeBinary), 1, 4 * PREVIEW_CHARS).label("preview"),
+    _TextPreview().label("preview"),
     L.label, L.confidence, L.model_id, L.escalation,
     R.id.label("review_id"), R.decision.label("review_decision"),
     R.label.label("review_label"), R.reason, R.meaning, R.signed_at, R.case_sha256,
@@ -109,15 +138,29 @@ def fts_query(search: str) -> str | None:
     return " ".join(quoted) or None
 
 
+def ts_query(search: str) -> str | None:
+    """User words as a PostgreSQL tsquery that cannot be a syntax error: each phrase or word
+    cut into runs of letters and digits (as FTS5's tokenizer cuts them), each quoted, a
+    phrase's words adjacent (``<->``), a prefix marked ``:*`` on its last word."""
+    parts = []
+    for words, prefix in search_terms(search):
+        tokens = [f"'{token}'" for token in re.findall(r"[^\W_]+", words)]
+        if tokens:
+            tokens[-1] += ":*" if prefix else ""
+            parts.append("(" + " <-> ".join(tokens) + ")")
+    return " & ".join(parts) or None
+
+
 def list_query(filters: CaseFilter, sort: str, dialect: str) -> CaseListQuery:
     """The ids query (sorted, unpaged) and the count query for ``filters``; with a search
-    on SQLite also the count of its matches and the ids query for many matches."""
+    also the count of its matches, and on SQLite the ids query for many matches."""
     key = _sort_key(sort)
     conditions = _conditions(filters)
     terms = search_terms(filters.search) if filters.search else []
     fts = None
-    if terms and dialect == "sqlite":
-        fts = _fts_matches(filters.search or "", ranked=key == "relevance")
+    indexed = dialect in ("sqlite", "postgresql")
+    if terms and indexed:
+        fts = _matches(filters.search or "", key == "relevance", dialect)
     elif terms:
         conditions.append(L.case_id.in_(select(CaseRow.id).where(and_(
             *[CaseRow.text.icontains(words, autoescape=True) for words, _ in terms]))))
@@ -128,11 +171,13 @@ def list_query(filters: CaseFilter, sort: str, dialect: str) -> CaseListQuery:
         return CaseListQuery(_ids(conditions, None, key, descending), _count(conditions, None))
     # The FTS index alone counts its matches: the total of a bare search, and the size
     # that picks the plan for the ids.
-    matches = select(func.count()).select_from(_fts_matches(filters.search or "", False))
+    matches = select(func.count()).select_from(_matches(filters.search or "", False, dialect))
+    # PostgreSQL's planner has the GIN index's statistics to choose the plan by itself.
     return CaseListQuery(
         _ids(conditions, fts, key, descending),
         _count(conditions, fts) if conditions else matches, matches,
-        None if key == "relevance" else _ids(conditions, fts, key, descending, probe=True))
+        None if key == "relevance" or dialect != "sqlite"
+        else _ids(conditions, fts, key, descending, probe=True))
 
 
 def summaries(ids: Sequence[int]) -> Select:
@@ -142,6 +187,21 @@ def summaries(ids: Sequence[int]) -> Select:
             .outerjoin(R, R.id == L.review_id)
             .outerjoin(RV, RV.id == R.reviewer_id)
             .where(CaseRow.id.in_(ids)))
+
+
+def _matches(search: str, ranked: bool, dialect: str) -> Any:
+    """The matching case ids (``case_id``), and their ``rank`` (lower is better) if asked."""
+    if dialect == "postgresql":
+        return _tsvector_matches(search, ranked)
+    return _fts_matches(search, ranked)
+
+
+def _tsvector_matches(search: str, ranked: bool) -> Any:
+    query = func.to_tsquery(cast(literal(SEARCH_CONFIG), REGCONFIG), ts_query(search))
+    columns = [CaseRow.id.label("case_id")]
+    if ranked:  # cover density: phrases and close words rank higher; negated, lower is better
+        columns.append((-func.ts_rank_cd(TEXT_TSV, query)).label("rank"))
+    return select(*columns).where(TEXT_TSV.op("@@")(query)).subquery("fts")
 
 
 def _fts_matches(search: str, ranked: bool) -> Any:

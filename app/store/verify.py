@@ -198,12 +198,22 @@ def _check_accounts(session: Session, found: _Findings) -> None:
                 f"recorded (now {now}, recorded {recorded}): changed outside Casewise")
 
 
+# The guards' triggers that are in force (PostgreSQL: a disabled trigger guards nothing).
+GUARD_QUERIES = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type='trigger'",
+    "postgresql": "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'",
+}
+GUARDED_ACTIONS = {"sqlite": ("update", "delete"),
+                   "postgresql": ("update", "delete", "truncate")}
+
+
 def _check_guards(session: Session, found: _Findings) -> None:
-    if session.get_bind().dialect.name != "sqlite":
+    dialect = session.get_bind().dialect.name
+    if dialect not in GUARD_QUERIES:
         return
-    present = set(session.scalars(text("SELECT name FROM sqlite_master WHERE type='trigger'")))
+    present = set(session.scalars(text(GUARD_QUERIES[dialect])))
     missing = [f"{table}_no_{action}" for table in APPEND_ONLY_TABLES
-               for action in ("update", "delete") if f"{table}_no_{action}" not in present]
+               for action in GUARDED_ACTIONS[dialect] if f"{table}_no_{action}" not in present]
     if missing:
         found.problems.append("the append-only guards were removed (" + ", ".join(missing) +
                               "): rows of those tables could be changed or deleted")

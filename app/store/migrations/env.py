@@ -41,8 +41,11 @@ def _run(connection: Connection) -> None:
 
 
 def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    # The FTS5 table and its shadow tables are created by raw SQL, not by the ORM schema.
-    return not (type_ == "table" and name is not None and name.startswith("cases_fts"))
+    # Search is made by raw SQL, not by the ORM schema: SQLite's FTS5 table (and its shadow
+    # tables), PostgreSQL's tsvector column and its index (revision 0005).
+    if type_ == "table" and name is not None and name.startswith("cases_fts"):
+        return False
+    return not (type_ in ("column", "index") and name in ("text_tsv", "ix_cases_text_tsv"))
 
 
 if config is not None:
