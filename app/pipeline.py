@@ -488,7 +488,9 @@ def _run_chunk(bench: Workbench, chunk: Sequence[CaseInput], store: Any, steps: 
                         llm, counts)
     _decide_chunk(bench, pending, counts, cancel)
     decided = [p for p in pending if not p.failed]
-    _store_decisions(store, decided)
+    raced = _store_decisions(store, decided)
+    counts.skipped += len(raced)  # another process stored them meanwhile: theirs stand
+    decided = [p for p in decided if p not in raced]
     draw_audit_sample(store, [p.result for p in decided if p.stage == "new"], steps.audit_share)
     _recall_attributions(store, decided, steps, llm)
     for item in decided:  # the slow part (attributions, the LLM): progress per case
@@ -582,20 +584,33 @@ def _decide_one(bench: Workbench, item: _Pending, counts: BatchCounts,
         return None
 
 
-def _store_decisions(store: Any, pending: list[_Pending]) -> None:
-    """New cases with their predictions and decisions: one transaction for the chunk."""
+def _store_decisions(store: Any, pending: list[_Pending]) -> list[_Pending]:
+    """New cases with their predictions and decisions: one transaction for the chunk. Returns
+    the cases another process (a second ``score`` over an overlapping file, a colleague)
+    stored between the look-up and this write: nothing of them is stored again."""
     from app.store import NewCase
 
-    new = [p.result for p in pending if p.stage == "new"]
+    new = [p for p in pending if p.stage == "new"]
+    raced = []
     if new:
-        writes = store.add_cases([NewCase(r.text, r.case.source, r.case.metadata or None,
-                                          r.prediction, r.decision) for r in new])
-        for result, write in zip(new, writes, strict=True):
-            result.note_write(write)
-            result.unstored.discard("prediction")
+        writes = store.add_cases([NewCase(p.result.text, p.result.case.source,
+                                          p.result.case.metadata or None, p.result.prediction,
+                                          p.result.decision) for p in new])
+        for item, write in zip(new, writes, strict=True):
+            if not write.new and item.result.text not in _earlier_texts(new, item):
+                raced.append(item)
+                continue
+            item.result.note_write(write)
+            item.result.unstored.discard("prediction")
     for item in pending:  # another model's case: this model's answer joins its trail
         if item.stage == "reanalyse":
             file_case(store, item.result)
+    return raced
+
+
+def _earlier_texts(items: list[_Pending], item: _Pending) -> set[str]:
+    """Texts met before ``item`` in the chunk (a repeated row is a duplicate, not a race)."""
+    return {p.result.text for p in items[:items.index(item)]}
 
 
 def _extras(bench: Workbench, item: _Pending, steps: Steps, llm: LLMChoice | None,

@@ -5,6 +5,11 @@ drawn for the audit sample (an AUTO case outside it needs no person) — then ca
 an earlier session (someone left them for someone else). A case deferred in this session is
 skipped, so deferring never traps the queue on one case; the reviewer revisits those on purpose
 (``revisit``). Plain functions of the store: the window and tests call them the same way.
+
+In a team (several reviewers on one history), the queue hands a case to one reviewer at a time:
+given the reviewer (``claimant``), it skips cases others have claimed and claims the one it
+offers (``CaseRepository.claim_case``; a claim lasts 15 minutes unless renewed, and a signed
+review ends it), so two reviewers asking at once get different cases.
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ class QueueStep:
     deferred: int  # cases whose latest review is a deferral (any session)
     skipped: int  # of those, deferred in this session and so not offered
     revisiting: bool = False  # ``case_id`` was deferred before
+    held_by_others: int = 0  # cases skipped because another reviewer has claimed them
 
     def describe(self) -> str:
         """One line for the status: what is left, and how many are put aside."""
         left = f"{self.never_reviewed:,} never reviewed"
         deferred = f"{self.deferred:,} deferred" + \
             (f" ({self.skipped:,} by you this session, skipped)" if self.skipped else "")
-        return f"Queue: {left}, {deferred}."
+        held = f"; {self.held_by_others:,} being reviewed by others" \
+            if self.held_by_others else ""
+        return f"Queue: {left}, {deferred}{held}."
 
 
 def _ids(store, **filters) -> Iterator[tuple[int, str | None]]:
@@ -58,16 +66,25 @@ def _counts(store, skipped: int) -> dict[str, int]:
 
 
 def next_in_queue(store, deferred_here: frozenset[int] = frozenset(),
-                  after: int | None = None) -> QueueStep:
+                  after: int | None = None, claimant: str | None = None) -> QueueStep:
     """The oldest never-reviewed case, else the oldest case deferred before this session;
     ``deferred_here`` (deferred in this session) and ``after`` (the case on screen) are
-    never offered."""
-    counts = _counts(store, len(deferred_here))
+    never offered. With ``claimant``, cases other reviewers hold are skipped and the case
+    offered is claimed for ``claimant``."""
+    held = store.claimed_by_others(claimant) if claimant else {}
+    counts = {**_counts(store, len(deferred_here)), "held_by_others": len(held)}
+
+    def take(case_id: int) -> bool:
+        if case_id == after or case_id in held:
+            return False
+        # Someone may have claimed it since ``held`` was read: then on to the next.
+        return claimant is None or store.claim_case(case_id, claimant)
+
     for case_id, decision in _ids(store, reviewed=False, needs_review=True):
-        if decision is None and case_id != after:
+        if decision is None and take(case_id):
             return QueueStep(case_id, **counts)
     for case_id, _decision in _ids(store, decision="defer"):
-        if case_id not in deferred_here and case_id != after:
+        if case_id not in deferred_here and take(case_id):
             return QueueStep(case_id, **counts, revisiting=True)
     return QueueStep(None, **counts)
 

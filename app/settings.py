@@ -49,6 +49,9 @@ class Settings:
     allow_remote: bool = False  # send de-identified cases to a non-loopback server
     open_llm_on_escalation: bool = True
     data_dir: str = ""  # "" = the platform's user data directory
+    # A team's shared history: postgresql+psycopg://user@host:5432/database (no password:
+    # that is in the key store, app.store_location); "" = casewise.db in the data folder.
+    database_url: str = ""
     theme: str = "system"
 
     def problems(self) -> list[str]:
@@ -68,6 +71,13 @@ class Settings:
             found.append(f"The signature means one of {', '.join(MEANINGS)}.")
         if self.theme not in THEMES:
             found.append(f"The theme is one of {', '.join(THEMES)}.")
+        if self.database_url:
+            from app.store_location import LocationError, parse_url
+
+            try:
+                parse_url(self.database_url)
+            except LocationError as exc:
+                found.append(str(exc))
         return found
 
     def reviewer_name(self) -> str:
@@ -112,7 +122,19 @@ _VALID: dict[str, Callable[[object], bool]] = {
     "signing_idle_minutes": lambda v: 1 <= v <= 480,
     "theme": lambda v: v in THEMES,
     "version": lambda v: v == SETTINGS_VERSION,
+    "database_url": lambda v: not v or _usable_database_url(v),
 }
+SECRET_BEARING = ("database_url",)  # values never logged as they are
+
+
+def _usable_database_url(value: object) -> bool:
+    from app.store_location import LocationError, parse_url
+
+    try:
+        parse_url(str(value))
+    except LocationError:
+        return False
+    return True
 
 
 def _any(_value: object) -> bool:
@@ -151,7 +173,9 @@ def from_dict(raw: dict) -> Settings:
                         type(default).__name__, default)
             continue
         if not _VALID.get(field.name, _any)(value):
-            log.warning("settings: %s=%r is not allowed; using %r", field.name, value, default)
+            shown = "(hidden: it may hold a password)" if field.name in SECRET_BEARING \
+                else repr(value)
+            log.warning("settings: %s=%s is not allowed; using %r", field.name, shown, default)
             continue
         kept[field.name] = value
     settings = replace(DEFAULTS, **kept)

@@ -146,6 +146,32 @@ def test_a_batch_goes_in_by_chunks_and_a_rerun_skips_it(bench, history, monkeypa
     assert history.verify_chain().ok
 
 
+def test_cases_another_process_stores_mid_chunk_are_skipped_not_stored_twice(
+        bench, history, tmp_path, monkeypatch):
+    """Two ``score`` runs over overlapping files: the other run stores some of this chunk's
+    cases after this run looked them up and before it writes (the race the writers' lock
+    ends at the write). Those are counted skipped; nothing of them is stored again."""
+    batch = cases(6)
+    other = open_store(tmp_path / "cases.db", actor="other run")
+    original = history.add_cases
+
+    def after_the_other_run(items):
+        for case in batch[:2]:
+            other.add_case(case.text, "other.csv")
+        return original(items)
+
+    monkeypatch.setattr(history, "add_cases", after_the_other_run)
+    try:
+        counts = run_batch(bench, batch, history, chunk_size=6, steps=Steps(explain=False))
+    finally:
+        other.close()
+    assert (counts.stored, counts.skipped) == (4, 2)
+    for case in batch[:2]:  # only the other run's record of them: no prediction of this run
+        record = history.get_case(history.case_id_for_text(case.text))
+        assert record.source == "other.csv" and record.predictions == ()
+    assert history.find_cases().total == 6 and history.verify_chain().ok
+
+
 def test_a_killed_batch_resumes_to_whole_cases(bench, history):
     """Cancelled while explaining (as a killed process stops): the chunk's cases are stored
     with their decisions but no attributions; the re-run finishes exactly those."""

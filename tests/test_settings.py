@@ -52,7 +52,9 @@ def test_every_field_survives_a_round_trip(tmp_path):
                        review_queue=False, alpha=0.05, delta=0.2, llm_backend="openai",
                        llm_model="llama3.2", llm_base_url="http://localhost:11434/v1",
                        allow_remote=True, open_llm_on_escalation=False,
-                       data_dir=str(tmp_path / "data"), theme="dark")
+                       data_dir=str(tmp_path / "data"),
+                       database_url="postgresql+psycopg://ann@db.example.org:5432/casewise"
+                                    "?sslmode=verify-full", theme="dark")
     assert all(getattr(changed, f.name) != getattr(DEFAULTS, f.name)
                for f in fields(Settings) if f.name != "version")
     path = save_settings(changed, tmp_path)

@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     # ``app.cli.common``, which every command module imports) stays cheap and acyclic.
     from app.cli import (
         case_cmds,
+        db_cmds,
         export_cmds,
         history_cmds,
         llm_cmds,
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     users_cmds.add_users_parsers(commands)
     export_cmds.add_export_parser(commands)
     case_cmds.add_demo_parser(commands)
+    db_cmds.add_db_parsers(commands)
     return parser
 
 

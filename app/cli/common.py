@@ -30,6 +30,8 @@ from app.settings import Settings, load_settings
 from models.progress import Progress
 
 if TYPE_CHECKING:  # for the annotations only: importing them loads torch and SQLAlchemy
+    from sqlalchemy.engine import URL
+
     from app.casework import Workbench
     from app.pipeline import CaseResult
     from app.store import CaseRepository
@@ -243,9 +245,9 @@ def open_cli_store(args: argparse.Namespace, *, anchor: bool = True,
     are signed with this installation's key (not with ``anchor=False``: a verify writes
     nothing). ``read_only_ok``: a history that cannot be written is opened to read."""
     from app.accounts.installation import installation_key
-    from app.store import DB_FILE, StoreReadOnly, open_store
+    from app.store import StoreReadOnly, open_store
 
-    location = location or getattr(args, "db", None) or (data_path(args) / DB_FILE)
+    location = location or chosen_history(args)
     actor = getattr(args, "acting_user", None) or cli_settings(args).reviewer_name()
     try:
         store = open_store(location, actor=actor)
@@ -264,14 +266,25 @@ def open_cli_store(args: argparse.Namespace, *, anchor: bool = True,
     return store
 
 
-def histories_in_play(args: argparse.Namespace) -> list[Path | str]:
+def chosen_history(args: argparse.Namespace) -> Path | URL:
+    """The history this command works on: ``--db``, else the settings' team database, else
+    ``casewise.db`` in the data folder. A database URL on the command line must not hold a
+    password (it would show in the process list): it comes from the key store."""
+    from app.store_location import history_location
+
+    settings = cli_settings(args)
+    return history_location(getattr(args, "db", None), settings.database_url,
+                            settings.data_path())
+
+
+def histories_in_play(args: argparse.Namespace) -> list[Path | URL]:
     """The data folder's own history (it governs the data folder's models), and the one
-    ``--db`` names when that is another."""
+    ``--db`` (or the settings' database URL) names when that is another."""
     from app.store import DB_FILE
 
     own = data_path(args) / DB_FILE
-    chosen = getattr(args, "db", None)
-    return [own] if chosen is None or _same_file(chosen, own) else [own, chosen]
+    chosen = chosen_history(args)
+    return [own] if _same_file(chosen, own) else [own, chosen]
 
 
 def _same_file(location: str | Path, own: Path) -> bool:
@@ -371,9 +384,8 @@ def case_store(args: argparse.Namespace, bench: Workbench) -> Iterator[CaseStore
 def _watch_without_storing(args: argparse.Namespace, bench: Workbench) -> None:
     """Not filing a case is no way around a broken guarantee: the history's monitor is read
     (read-only, nothing written) whenever the policy certifies anything and a history exists."""
-    from app.store import DB_FILE
 
-    location = getattr(args, "db", None) or (data_path(args) / DB_FILE)
+    location = chosen_history(args)
     if bench.policy is None or bench.policy.threshold is None or (
             "://" not in str(location) and not Path(location).exists()):
         return

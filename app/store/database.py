@@ -37,12 +37,13 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 NOT_MODIFIED = "The file was not modified"
 
 
-def open_store(path_or_url: str | Path, *, actor: str | None = None,
+def open_store(path_or_url: str | Path | URL, *, actor: str | None = None,
                busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
                daily_backup: bool = True, read_only: bool = False) -> CaseRepository:
     """Open (creating if needed) the case history and upgrade its schema to the current one.
 
-    ``path_or_url`` is a file path (SQLite) or an SQLAlchemy URL. ``actor`` is written on
+    ``path_or_url`` is a file path (SQLite) or an SQLAlchemy URL (a string, or a ``URL``
+    object: one that carries a password is never rendered with it). ``actor`` is written on
     audit events (default: the login name); ``busy_timeout`` is how long, in seconds, to
     wait for another process that holds the database. A damaged file raises StoreCorrupt
     carrying its backups (``.backups``, newest first) and is never modified. For an
@@ -117,9 +118,10 @@ def _back_up_once_a_day(path: Path, busy_timeout: float) -> None:
         log.warning("The daily backup of %s was not made: %s", path, exc)
 
 
-def _resolve(path_or_url: str | Path) -> tuple[URL, Path | None]:
+def _resolve(path_or_url: str | Path | URL) -> tuple[URL, Path | None]:
     """The URL to connect to, and the database file when it is a plain SQLite file."""
-    if isinstance(path_or_url, Path) or "://" not in path_or_url:
+    if isinstance(path_or_url, Path) or (isinstance(path_or_url, str)
+                                         and "://" not in path_or_url):
         path = Path(path_or_url).expanduser().resolve()
         return URL.create("sqlite", database=str(path)), path
     url = make_url(path_or_url)

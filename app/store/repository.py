@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.accounts.statements import StatementSigner
-from app.store import audit, batch, case_list, reads, writes
+from app.store import audit, batch, case_list, claims, reads, writes
 from app.store.account_store import AccountStore
 from app.store.backups import offer_backups
 from app.store.canonical import utc_now
@@ -252,9 +252,29 @@ class CaseRepository(AccountStore):
         with self._txn() as tx:
             case = reads.require_case(tx.session, case_id)
             row = writes.add_review(tx, case, request, expected_sha256, signer)
+            claims.release(tx.session, case_id)  # reviewed: nobody need hold it any more
             review = reads.reviews_of(tx.session, case_id, newest_only=True)[0]
             return replace(_written(tx.session, case_id, new=False,
                                    record_ids={"review": row.id}), review=review)
+
+    # -- review claims (a team's queue: app.review_queue) -------------------------------------
+
+    def claim_case(self, case_id: int, who: str, minutes: float = claims.CLAIM_MINUTES) -> bool:
+        """Claim the case for ``who`` (or renew their claim) for ``minutes``; False when
+        another reviewer holds it. Not an audit event: coordination, not evidence."""
+        with self._txn() as tx:
+            reads.require_case(tx.session, case_id)
+            return claims.claim(tx.session, case_id, who, tx.now, minutes)
+
+    def release_claim(self, case_id: int, who: str) -> None:
+        """Give the case back to the queue (``who``'s claim only)."""
+        with self._txn() as tx:
+            claims.release(tx.session, case_id, who)
+
+    def claimed_by_others(self, who: str) -> dict[int, str]:
+        """Case id -> reviewer, for the unexpired claims of reviewers other than ``who``."""
+        with self._transaction(write=False) as session:
+            return claims.held_by_others(session, who, self.clock())
 
     def record_judgement(self, case_id: int, label: str | None, note: str,
                          judge: str | None = None) -> Judgement:

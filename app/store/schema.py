@@ -339,6 +339,21 @@ class CaseLatestRow(Base):
     reviewed: Mapped[bool]  # the latest review accepts or overrides (a defer is not done)
 
 
+class ReviewClaimRow(Base):
+    """Who is reviewing a case right now, until when: the review queue of a team hands a
+    case to one reviewer at a time. Coordination, not evidence — a claim is overwritten when
+    it expires and deleted when its review is signed, so it is neither hashed nor cited by
+    the audit chain (the review itself is). Times are the writers' clocks (UTC)."""
+
+    __tablename__ = "review_claims"
+    __table_args__ = (Index("ix_review_claims_expires", "expires"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True,
+                                         autoincrement=False)
+    claimed_by: Mapped[str] = mapped_column(String(200))
+    expires: Mapped[datetime]
+
+
 class AuditEventRow(Base):
     """One link of the hash chain. ``id`` is assigned by the store (last + 1), not by SQLite,
     because it is part of the hashed fields and must be known before the insert."""

@@ -666,15 +666,23 @@ class CaseView(QWidget):
     # -- 5. the review queue and stored cases ----------------------------------------------------
     def next_case(self) -> None:
         """The next case of the queue: never reviewed first, then deferred before; this
-        session's deferrals are skipped (``revisit_deferred`` opens them)."""
+        session's deferrals are skipped (``revisit_deferred`` opens them). Cases other
+        reviewers of a shared history hold are skipped; the one opened is claimed for this
+        reviewer, and the case left is given back."""
         from app.review_queue import next_in_queue
 
         store = self.context.store
         if store is None:
             return
         skip, after = frozenset(self.deferred_here), self._case_on_screen()
-        self._db("find next case", lambda: next_in_queue(store, skip, after)) \
-            .on_success(self._next_found).start()
+        me = self.context.actor_name()
+
+        def find():
+            if after is not None:
+                store.release_claim(after, me)
+            return next_in_queue(store, skip, after, claimant=me)
+
+        self._db("find next case", find).on_success(self._next_found).start()
 
     def revisit_deferred(self) -> None:
         """The cases deferred in this session, one after another."""

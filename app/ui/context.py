@@ -42,6 +42,7 @@ class AppContext(QObject):
     cases_changed = Signal(object)
     message = Signal(str, str)  # level ("info" | "warning" | "error"), text
     offer = Signal(str, str, str, object)  # level, text, action label, action (a callable)
+    offers = Signal(str, str, object)  # level, text, [(label, action), (label, action)]
     account_changed = Signal(object)  # the signed-in app.store.Account, or None
     # models.guarantee_monitor.GuaranteeWatch of the loaded policy, after each registration
     guarantee_changed = Signal(object)
@@ -80,16 +81,20 @@ class AppContext(QObject):
     def open_store(self, location: str | Path | None = None) -> Task:
         """Open (and migrate) the case history on the database worker (importing the store
         takes ~0.4 s of SQLAlchemy and Alembic: not on the GUI thread either)."""
-        from app.paths import DB_FILE
+        from app.store_location import history_location
 
-        target = location or self.data_dir / DB_FILE
+        target = location or history_location(None, self.settings.database_url,
+                                              self.data_dir, self.config_dir)
 
         def opened(found) -> None:
             from app.accounts.service import AccountSession  # loaded by now, on the worker
-            from app.store import StoreCorrupt
+            from app.store import StoreCorrupt, StoreUnavailable
 
             if isinstance(found, StoreCorrupt):
                 self._offer_backup(found, target)
+                return
+            if isinstance(found, StoreUnavailable):
+                self._offer_retry(found, target)
                 return
             store, self.has_users, anchor_problem = found
             if anchor_problem:
@@ -106,6 +111,18 @@ class AppContext(QObject):
 
         return self.runner.db("open case history", lambda: _open_or_damaged(target)) \
             .on_success(opened).start()
+
+    def _offer_retry(self, error, target) -> None:
+        """A team database that cannot be reached (server down, wrong password): the window
+        stays usable — cases are analysed, not filed — and offers to try again or to work on
+        this computer's own history meanwhile."""
+        from app.paths import DB_FILE
+
+        self.store = None  # a history the settings moved away from is closed behind this
+        local = self.data_dir / DB_FILE
+        self.offers.emit("error", f"{error} Until a history is open, cases are analysed but "
+                         "not filed.", [("Retry", lambda: self.open_store(target)),
+                                        ("Use the local history", lambda: self.open_store(local))])
 
     def _offer_backup(self, damaged, target) -> None:
         """A damaged history is never touched: offer to work on a copy of its newest backup."""
@@ -290,12 +307,12 @@ def _open_or_damaged(target):
     reporting it)."""
     from app.accounts.errors import AccountError
     from app.accounts.installation import installation_key
-    from app.store import StoreCorrupt, StoreError, open_store
+    from app.store import StoreCorrupt, StoreError, StoreUnavailable, open_store
 
     try:
         store = open_store(target)
-    except StoreCorrupt as damaged:
-        return damaged
+    except (StoreCorrupt, StoreUnavailable) as refused:  # the window offers a way on
+        return refused
     problem = None
     try:
         # The installation's key (one per installation, in the app's configuration folder;

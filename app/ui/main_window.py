@@ -84,6 +84,10 @@ class MessageBar(QFrame):
         self.action_button = QPushButton()
         self.action_button.hide()
         layout.addWidget(self.action_button)
+        self.second_button = QPushButton()  # a second way out (say "Use the local history")
+        self.second_button.setObjectName("messageSecondAction")
+        self.second_button.hide()
+        layout.addWidget(self.second_button)
         close = QToolButton()
         close.setText("✕")
         close.setAutoRaise(True)
@@ -92,6 +96,7 @@ class MessageBar(QFrame):
         layout.addWidget(close)
         self._timer = QTimer(self, singleShot=True, timeout=self.dismiss)
         self._action = None
+        self._second = None
         self.hide()
 
     shown = Signal()
@@ -113,16 +118,21 @@ class MessageBar(QFrame):
         self.shown.emit()
         self.raise_()
 
-    def _set_action(self, action: tuple | None) -> None:
-        if self._action is not None:
-            self.action_button.clicked.disconnect(self._action)
-        self._action = None
-        self.action_button.setVisible(action is not None)
-        if action is not None:
-            label, callback = action
-            self.action_button.setText(label)
-            self._action = callback
-            self.action_button.clicked.connect(callback)
+    def _set_action(self, action: tuple | list | None) -> None:
+        """One action as ``(label, callback)``, or two as a list of such pairs."""
+        pairs = action if isinstance(action, list) else [] if action is None else [action]
+        for button, name in ((self.action_button, "_action"), (self.second_button, "_second")):
+            if getattr(self, name) is not None:
+                button.clicked.disconnect(getattr(self, name))
+            setattr(self, name, None)
+            button.hide()
+        for (label, callback), button, name in zip(
+                pairs, (self.action_button, self.second_button), ("_action", "_second"),
+                strict=False):
+            button.setText(label)
+            setattr(self, name, callback)
+            button.clicked.connect(callback)
+            button.show()
 
     def dismiss(self) -> None:
         self.level = ""
@@ -317,6 +327,7 @@ class MainWindow(QMainWindow):
         ctx.message.connect(self.show_message)
         ctx.offer.connect(lambda level, text, label, action:
                           self.show_message(level, text, (label, action)))
+        ctx.offers.connect(self.show_message)
         ctx.workbench_changed.connect(self._workbench_changed)
         ctx.guarantee_changed.connect(self._guarantee_changed)
         ctx.settings_changed.connect(self._settings_changed)

@@ -111,6 +111,7 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self._llm_tab(), "&LLM")
         self.tabs.addTab(self._storage_tab(), "&Storage and look")
         layout.addWidget(self.tabs)
+        self._password_changed = False  # a new database password reopens the history
         self.problems = QLabel("", objectName="settingsProblems")
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet(f"color: {TONES['danger']};")
@@ -237,6 +238,19 @@ class SettingsDialog(QDialog):
         form.addRow(_buddy("&Data directory:", self.data_dir), row)
         form.addRow(QLabel("Models, the case history and exports live here. Changing it opens "
                            "the history and the active model found there."))
+        self.database_url = QLineEdit(objectName="settingsDatabaseUrl")
+        self.database_url.setPlaceholderText("none: casewise.db in the data directory")
+        self.database_url.setToolTip(
+            "A team's shared history on PostgreSQL, for example "
+            "postgresql+psycopg://ann@db.example.org:5432/casewise?sslmode=verify-full "
+            "(TLS parameters go in the URL). No password here: it goes in the field below.")
+        form.addRow(_buddy("Team &database URL:", self.database_url), self.database_url)
+        self.database_password = QLineEdit(objectName="settingsDatabasePassword")
+        self.database_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.database_password.setPlaceholderText(
+            "kept in a private file, never in the settings")
+        form.addRow(_buddy("Database pass&word:", self.database_password),
+                    self.database_password)
         self.theme = QComboBox(objectName="settingsTheme")
         for theme in THEMES:
             self.theme.addItem({"system": "Follow the system"}.get(theme, theme.capitalize()),
@@ -261,6 +275,7 @@ class SettingsDialog(QDialog):
         self.allow_remote.setChecked(settings.allow_remote)
         self.open_llm.setChecked(settings.open_llm_on_escalation)
         self.data_dir.setText(settings.data_dir)
+        self.database_url.setText(settings.database_url)
         self.theme.setCurrentIndex(max(0, self.theme.findData(settings.theme)))
         self._backend_changed()
 
@@ -276,7 +291,8 @@ class SettingsDialog(QDialog):
             llm_model=self.llm_model.text().strip(), llm_base_url=self.base_url.text().strip(),
             allow_remote=self.allow_remote.isChecked(),
             open_llm_on_escalation=self.open_llm.isChecked(),
-            data_dir=self.data_dir.text().strip(), theme=self.theme.currentData())
+            data_dir=self.data_dir.text().strip(), database_url=self.database_url.text().strip(),
+            theme=self.theme.currentData())
 
     def _backend_changed(self) -> None:
         backend = self.backend.currentData()
@@ -343,6 +359,7 @@ class SettingsDialog(QDialog):
         old = self.context.settings
         try:
             self._save_key()
+            self._save_database_password(new)
             self.context.update_settings(new)
         except (OSError, ValueError) as exc:
             self.problems.setText(f"The settings were not saved: {exc}")
@@ -363,6 +380,17 @@ class SettingsDialog(QDialog):
         self.remove_key.setChecked(False)
         self.api_key.setPlaceholderText(self._key_placeholder())
 
+    def _save_database_password(self, new: Settings) -> None:
+        """A typed password goes to the key store, for the URL's user and database."""
+        password = self.database_password.text()
+        self.database_password.clear()
+        if password and new.database_url:
+            from app.store_location import parse_url, save_database_password
+
+            save_database_password(parse_url(new.database_url), password,
+                                   self.context.config_dir)
+            self._password_changed = True
+
     def _apply(self, old: Settings, new: Settings) -> None:
         app = QApplication.instance()
         if new.theme != old.theme and app is not None:
@@ -374,6 +402,11 @@ class SettingsDialog(QDialog):
                 .start()
         if new.data_dir != old.data_dir:
             self._switch_data_dir(store)
+        elif new.database_url != old.database_url or self._password_changed:
+            self._password_changed = False
+            self.context.open_store()
+            if store is not None:  # after the queued work of the old one, on the same worker
+                self.context.runner.db("close old case history", store.close).start()
 
     def _switch_data_dir(self, old_store) -> None:
         self.context.open_store()

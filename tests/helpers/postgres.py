@@ -81,9 +81,11 @@ class Cluster:
         self._run("pg_ctl", "-D", str(self.folder / "data"), "-l", str(self.folder / "log"),
                   "-w", "-t", "30", "-o", options, "start")
 
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w",
-                  "stop", check=False)
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; "fast" (the fault tests) writes what was committed first, as a
+        production server's fsync would have; "immediate" at the end of the session."""
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", mode, "-w", "stop",
+                  check=False)
 
     def admin(self):
         from sqlalchemy import create_engine
@@ -161,7 +163,7 @@ def start_cluster() -> Cluster:
 
 def _remove(cluster: Cluster) -> None:
     if cluster.folder is not None and cluster.folder.exists():
-        cluster.stop()
+        cluster.stop("immediate")
         shutil.rmtree(cluster.folder, ignore_errors=True)
 
 
