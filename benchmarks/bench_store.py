@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.accounts.service import AccountSession, UserSigner, create_user
 from app.store import CaseRepository, NewCase, backup_store, list_backups, open_store
 from app.store.engine import make_engine
 from app.store.file_state import forget_clean_close
@@ -43,7 +44,8 @@ PAGE_TARGET_MS = 50.0
 SEARCH_TARGET_MS = 200.0
 LABELS = ("negative", "neutral", "positive", "adverse_event", "off_topic")
 MODELS = ("minilm-2026-01", "minilm-2026-06")
-REVIEWERS = ("Ann Lee", "Bob Moss", "Chidi Okafor")
+REVIEWERS = ("ann.lee", "bob.moss", "chidi.okafor")  # logins: reviews are signed by accounts
+PASSWORD = "bench password, not a secret"
 RECURRING = ("dose", "rash", "refund", "account", "nausea", "insurance", "tablet", "claim")
 PHRASE = "side effects"
 RARE_TERM = "pemphigus"  # in about 1 case in 5,000
@@ -144,12 +146,22 @@ def clock_at(store: CaseRepository, moment: datetime) -> Iterator[None]:
         store.clock = previous
 
 
+def reviewer_signers(store: CaseRepository) -> dict[str, UserSigner]:
+    """An admin (the first user must be one) and the ``REVIEWERS``' accounts, unlocked."""
+    session = AccountSession(store)
+    create_user(session, "admin", "Bench Admin", "admin", PASSWORD)
+    session.sign_in("admin", PASSWORD)
+    for login in REVIEWERS:
+        create_user(session, login, login.replace(".", " ").title(), "reviewer", PASSWORD)
+    return {login: AccountSession(store).unlock(PASSWORD, login) for login in REVIEWERS}
+
+
 def review_some(store: CaseRepository, rng: random.Random, added: list[int],
-                cases: list[NewCase]) -> None:
+                cases: list[NewCase], signers: dict[str, UserSigner]) -> None:
     for case_id, case in zip(added, cases, strict=True):
         if rng.random() >= 0.2:
             continue
-        reviewer, roll = rng.choice(REVIEWERS), rng.random()
+        reviewer, roll = signers[rng.choice(REVIEWERS)], rng.random()
         if roll < 0.6:
             store.add_review(case_id, reviewer, "accept")
         elif roll < 0.85:
@@ -164,6 +176,8 @@ def fill(store: CaseRepository, words: Words, total: int, seed: int = 1) -> floa
     rng = random.Random(seed)
     chunks = max(1, total // FILL_CHUNK)
     start_time = datetime.now(UTC) - timedelta(days=365)
+    with clock_at(store, start_time):
+        signers = reviewer_signers(store)
     began = time.perf_counter()
     for chunk in range(chunks):
         count = FILL_CHUNK if chunk < chunks - 1 else total - FILL_CHUNK * (chunks - 1)
@@ -173,7 +187,7 @@ def fill(store: CaseRepository, words: Words, total: int, seed: int = 1) -> floa
         with clock_at(store, moment):
             added = [a.id for a in store.add_cases(cases)]
         with clock_at(store, moment + timedelta(hours=2)):
-            review_some(store, rng, added, cases)
+            review_some(store, rng, added, cases, signers)
         if chunk % 20 == 19:
             print(f"  filled {(chunk + 1) * FILL_CHUNK} cases, "
                   f"{time.perf_counter() - began:.0f} s", file=sys.stderr)

@@ -44,7 +44,7 @@ def test_a_0003_history_upgrades_and_keeps_its_unsigned_reviews(db):
     old_style_review(db, ids[0], "Anyone At All")
 
     with open_store(db) as store:
-        assert head_revision() == "0004"
+        assert head_revision() == "0006"
         result = store.verify_chain()
         assert result.ok and result.unsigned_before_accounts == 1 and result.signatures == 0
         (old,) = store.get_case(ids[0]).reviews

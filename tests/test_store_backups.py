@@ -35,10 +35,13 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def scribble(db: Path, keep_time: bool = False) -> None:
-    """Garbage over a few pages in the middle of the file, as a bad copy or disk would."""
+    """Garbage over a few pages of case text, as a bad copy or disk would (pages of the cases
+    themselves: the quick check at open reads the schema, not every case)."""
     status = db.stat()
     data = bytearray(db.read_bytes())
-    middle = (len(data) // 2 // 4096) * 4096
+    text_pages = [start for start in range(0, len(data), 4096)
+                  if b"the rash came back" in data[start:start + 4096]]
+    middle = text_pages[len(text_pages) // 2]
     data[middle:middle + 3 * 4096] = b"\xa5\x5a" * (3 * 2048)
     db.write_bytes(bytes(data))
     if keep_time:  # damage no timestamp shows, like a failing disk

@@ -26,8 +26,8 @@ from app.store import (
     open_store,
 )
 from app.store.engine import make_engine
+from app.store.migrate import current_revision, head_revision, upgrade
 from app.store.migrate import downgrade as downgrade_to
-from app.store.migrate import head_revision, upgrade
 from app.store.schema import Base
 from tests.helpers.accounts import signer
 from tests.store_helpers import escalation, prediction
@@ -83,19 +83,46 @@ def test_every_connection_gets_wal_foreign_keys_and_a_busy_timeout(db):
         engine.dispose()
 
 
-def test_the_migrations_build_exactly_the_models(db):
-    open_store(db).close()
-    assert revision_of(db) == head_revision()
-    engine = make_engine(f"sqlite:///{db}")
+@pytest.mark.both_backends
+def test_the_migrations_build_exactly_the_models(history):
+    from app.store.migrations.env import _include_name
+    from tests.helpers.raw_sql import url_of
+
+    open_store(history).close()
+    engine = make_engine(url_of(history))
     try:
         with engine.connect() as connection:
+            assert current_revision(connection) == head_revision()
+            # Search is raw SQL on each database (FTS5 tables, the tsvector column).
             context = MigrationContext.configure(connection, opts={
-                "include_name": lambda name, kind, _: not (kind == "table"
-                                                           and name.startswith("cases_fts")),
-                "compare_type": True})
+                "include_name": _include_name, "compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgresql
+def test_a_postgresql_history_from_revision_one_is_upgraded_with_search_and_guards(pg_url):
+    """Rows written before 0005 are searchable after it (the tsvector is generated for
+    them), and the guards are in place."""
+    from tests.helpers.raw_sql import raw_sql, trigger_names
+
+    engine = make_engine(pg_url)
+    upgrade(engine, "0001")
+    text = "An old Rash case, naïve patient, from revision one."
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO cases (created, text, content_sha256, source, metadata) VALUES "
+            f"('2026-01-01 09:00:00+00', '{text}', "
+            f"'{hashlib.sha256(text.encode()).hexdigest()}', 'csv', '{{}}')")
+    engine.dispose()
+    with open_store(pg_url) as store:
+        assert [i.id for i in store.find_cases(search="naive rash*").items] == [1]
+        assert store.add_case(text).new is False
+    assert {"cases_no_update", "cases_no_delete", "cases_no_truncate",
+            "audit_events_no_truncate"} <= trigger_names(pg_url)
+    with pytest.raises(Exception, match="append-only: TRUNCATE refused"):
+        raw_sql(pg_url, "TRUNCATE cases CASCADE")
 
 
 def test_an_old_database_is_upgraded_in_place_and_keeps_its_rows(db):
@@ -116,7 +143,7 @@ def test_an_old_database_is_upgraded_in_place_and_keeps_its_rows(db):
     assert revision_of(db) == "0001"
 
     with open_store(db) as store:
-        assert revision_of(db) == head_revision() == "0004"
+        assert revision_of(db) == head_revision() == "0006"
         assert store.get_case(1).text == text
         (summary,) = store.find_cases(search="rash", label="negative").items
         assert (summary.id, summary.created) == (1, "2026-01-01T09:00:00.000000+00:00")
@@ -164,7 +191,7 @@ def test_0003_builds_the_case_list_from_the_records_already_stored(db):
     assert revision_of(db) == "0002"
 
     with open_store(db) as store:
-        assert revision_of(db) == "0004"
+        assert revision_of(db) == "0006"
         assert case_list_rows(db) == written
         with store._transaction(write=False) as session:  # re-derive it from the records
             assert case_list.first_disagreement(session) is None

@@ -415,3 +415,46 @@ def test_a_damaged_history_is_left_alone_and_a_backup_copy_offered(qtbot, home, 
     assert context.store.find_cases().total == 1
     assert db.read_bytes() == damaged
     window.close()
+
+
+@pytest.mark.postgresql
+def test_a_team_database_that_is_down_at_start_offers_retry_and_the_local_history(
+        qtbot, home, tmp_path, pg_cluster, pg_url, monkeypatch):
+    """The window opens anyway and says so; Retry works once the server is back; "Use the
+    local history" opens this computer's own file meanwhile."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    monkeypatch.setenv("CASEWISE_DB_PASSWORD", url.password)
+    typed = url._replace(password=None).render_as_string(hide_password=False)
+    settings = replace(Settings(), data_dir=str(home), review_queue=False, database_url=typed)
+    pg_cluster.stop()
+    try:
+        context, window = make_window(settings, tmp_path / "config")
+        qtbot.addWidget(window)
+        window.show()
+        start_background(context, window)
+        bar = window.message_bar
+        qtbot.waitUntil(lambda: bar.second_button.isVisible(), timeout=WAIT)
+        assert "cannot be reached" in bar.text.text() and url.password not in bar.text.text()
+        assert (bar.action_button.text(), bar.second_button.text()) == \
+            ("Retry", "Use the local history")
+        assert context.store is None
+    finally:
+        pg_cluster.start()
+    bar.action_button.click()  # the server is back: Retry opens the team's history
+    qtbot.waitUntil(lambda: context.store is not None, timeout=WAIT)
+    assert context.store.location.startswith("postgresql+psycopg://")
+    assert url.password not in context.store.location
+    context.store.add_case("A case for the team.")
+    pg_cluster.stop()  # down again: this time the reviewer works on the local history
+    try:
+        context.open_store()
+        qtbot.waitUntil(lambda: context.store is None and bar.second_button.isVisible(),
+                        timeout=WAIT)
+        bar.second_button.click()
+        qtbot.waitUntil(lambda: context.store is not None, timeout=WAIT)
+        assert context.store.location.endswith("casewise.db")
+    finally:
+        pg_cluster.start()
+    window.close()
