@@ -1,10 +1,10 @@
 """Accounts: Argon2id passwords, Ed25519 keys sealed under them, lockout, roles and the
-session rules of 21 CFR 11.200(a). Real store, real argon2-cffi, real cryptography."""
+session rules of 21 CFR 11.200(a). Real store (SQLite and PostgreSQL), real argon2-cffi, real
+cryptography."""
 
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import threading
 from datetime import timedelta
 
@@ -30,7 +30,10 @@ from app.accounts.service import (
 from app.store import open_store
 from app.store.canonical import utc_now
 from tests.helpers.accounts import PASSWORD, admin_session, signer, user
+from tests.helpers.raw_sql import dialect_of, everything_stored, raw_sql
 from tests.store_helpers import prediction
+
+pytestmark = pytest.mark.both_backends
 
 OTHER = "a different long passphrase"
 
@@ -101,7 +104,7 @@ def test_wrong_passwords_are_counted_and_the_fifth_locks(store):
     assert kinds == ["sign_in_failed"] * 5 + ["account_locked"]
 
 
-def test_a_locked_admin_is_unlocked_after_half_an_hour_and_the_history_says_so(store, db):
+def test_a_locked_admin_is_unlocked_after_half_an_hour_and_the_history_says_so(store, history):
     """Five wrong passwords anyone can type must not leave a history nobody can administer:
     an admin's lockout ends after 30 minutes (a reviewer's waits for an admin)."""
     admin_session(store)  # the first user, "admin"
@@ -113,9 +116,10 @@ def test_a_locked_admin_is_unlocked_after_half_an_hour_and_the_history_says_so(s
     with pytest.raises(AccountLocked, match="try again in 30 minutes"):
         AccountSession(store).sign_in("admin", PASSWORD)
     # Half an hour passes (the lock's time moved back behind the app's back).
-    long_ago = (utc_now() - timedelta(minutes=31)).replace(tzinfo=None).isoformat(" ")
-    with sqlite3.connect(db) as connection:
-        connection.execute("UPDATE user_state SET updated = ?", (long_ago,))
+    long_ago = utc_now() - timedelta(minutes=31)
+    stored = long_ago.replace(tzinfo=None).isoformat(" ") \
+        if dialect_of(history) == "sqlite" else long_ago.isoformat()
+    raw_sql(history, f"UPDATE user_state SET updated = '{stored}'")
     assert AccountSession(store).sign_in("admin", PASSWORD).login == "admin"
     with pytest.raises(AccountLocked, match="ask an admin"):
         AccountSession(store).sign_in("ann", PASSWORD)
@@ -182,22 +186,22 @@ def test_the_last_admin_cannot_be_disabled(store):
         set_disabled(session, "admin", True)
 
 
-def test_an_unknown_user_is_refused_and_what_was_typed_is_not_kept(store, db):
+def test_an_unknown_user_is_refused_and_what_was_typed_is_not_kept(store, history):
     admin_session(store)
     typed = "my-secret-passphrase-typed-in-the-login-field"
     with pytest.raises(SignInFailed, match="There is no user"):
         AccountSession(store).sign_in(typed, PASSWORD)
     event = store.audit_events(kind="sign_in_failed")[-1]
     assert event.payload == {"user": None, "reason": "unknown login id"}
-    assert typed.encode() not in db.read_bytes()
+    assert typed.encode() not in everything_stored(history)
 
 
-def test_no_password_is_ever_stored_in_clear(store, db):
+def test_no_password_is_ever_stored_in_clear(store, history):
     ann = signer(store, "ann")
     store.add_review(scored(store), ann, "accept")
     reset_password(admin_session(store), "ann", OTHER)
     store.close()
-    data = b"".join(p.read_bytes() for p in db.parent.glob("casewise.db*"))
+    data = everything_stored(history)
     assert PASSWORD.encode() not in data and OTHER.encode() not in data
     assert b"$argon2id$" in data  # the hashes are there, and only they
 
@@ -245,15 +249,13 @@ def test_a_signed_in_session_does_not_sign_as_someone_else(store):
         session.unlock(PASSWORD, "bob")
 
 
-def test_a_damaged_private_key_is_named(store, db):
+def test_a_damaged_private_key_is_named(store, history):
     user(store, "ann")
     key_id = store.account("ann").key_id
-    with sqlite3.connect(db) as connection:
-        sealed = connection.execute("SELECT sealed FROM key_secrets WHERE key_id = ?",
-                                    (key_id,)).fetchone()[0]
-        broken = sealed.replace('"sealed":"', '"sealed":"AAAA', 1)
-        connection.execute("UPDATE key_secrets SET sealed = ? WHERE key_id = ?",
-                           (broken, key_id))
+    sealed = raw_sql(history, f"SELECT sealed FROM key_secrets WHERE key_id = {key_id}")[0][0]
+    broken = sealed.replace('"sealed":"', '"sealed":"AAAA', 1)
+    raw_sql(history, "UPDATE key_secrets SET sealed = :broken WHERE key_id = :key",
+            params={"broken": broken, "key": key_id})
     with pytest.raises(DamagedKey, match=r"damaged .* reset your password"):
         AccountSession(store).unlock(PASSWORD, "ann")
 
@@ -266,12 +268,12 @@ def test_only_an_approver_signs_approved(store):
     assert store.add_review(scored(store), approver, "accept", meaning="approved").signature
 
 
-def test_two_windows_signed_in_as_the_same_user_both_sign(store, db):
+def test_two_windows_signed_in_as_the_same_user_both_sign(store, history):
     """Two windows are two connections to the file, each with its own session, signing at
     the same time: every signature lands on the one chain and verifies."""
     user(store, "ann")
     ids = [scored(store, f"Case {i} for two windows.") for i in range(6)]
-    windows = [open_store(db, actor="ann", busy_timeout=10.0) for _ in range(2)]
+    windows = [open_store(history, actor="ann", busy_timeout=10.0) for _ in range(2)]
     signers = [AccountSession(w).unlock(PASSWORD, "ann") for w in windows]
     errors: list[BaseException] = []
 

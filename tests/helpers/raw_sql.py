@@ -18,14 +18,15 @@ def dialect_of(location: str | Path) -> str:
     return make_url(url_of(location)).get_backend_name()
 
 
-def raw_sql(location: str | Path, *statements: str) -> list:
-    """Run each statement in autocommit; the rows of the last one that returns rows."""
+def raw_sql(location: str | Path, *statements: str, params: dict | None = None) -> list:
+    """Run each statement in autocommit (``:name`` marks take ``params``); the rows of the
+    last one that returns rows."""
     engine = create_engine(url_of(location), isolation_level="AUTOCOMMIT")
     rows: list = []
     try:
         with engine.connect() as connection:
             for statement in statements:
-                result = connection.execute(text(statement))
+                result = connection.execute(text(statement), params or {})
                 if result.returns_rows:
                     rows = result.all()
     finally:
@@ -45,3 +46,16 @@ def trigger_names(location: str | Path) -> set[str]:
              if dialect_of(location) == "postgresql"
              else "SELECT name FROM sqlite_master WHERE type = 'trigger'")
     return {row[0] for row in raw_sql(location, query)}
+
+
+def everything_stored(location: str | Path) -> bytes:
+    """All a database holds, to search for what must not be there: an SQLite file's bytes
+    (with its -wal), or every row of every table of a PostgreSQL database as text."""
+    if dialect_of(location) != "postgresql":
+        path = Path(location)
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    tables = [row[0] for row in raw_sql(
+        location, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    parts = [raw_sql(location, f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {name} t")
+             [0][0] for name in tables]
+    return "\n".join(parts).encode("utf-8")
