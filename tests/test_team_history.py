@@ -336,3 +336,15 @@ def _hold_lock(url: str, statement: str):
 
     return Holder()
 
+
+
+def test_a_nul_character_is_refused_on_postgresql_with_what_to_do(pg_url):
+    """PostgreSQL text cannot hold NUL (SQLite can: tests/test_hostile_input.py); the case is
+    refused whole, saying why, and the history stays as it was."""
+    from app.store import InvalidRecord
+
+    with open_store(pg_url) as store:
+        store.add_case("Before.")
+        with pytest.raises(InvalidRecord, match="NUL character"):
+            store.add_case("A pasted\x00binary tail", prediction=prediction())
+        assert store.find_cases().total == 1 and store.verify_chain().ok
