@@ -172,12 +172,15 @@ def list_query(filters: CaseFilter, sort: str, dialect: str) -> CaseListQuery:
     # The FTS index alone counts its matches: the total of a bare search, and the size
     # that picks the plan for the ids.
     matches = select(func.count()).select_from(_matches(filters.search or "", False, dialect))
-    # PostgreSQL's planner has the GIN index's statistics to choose the plan by itself.
+    if dialect != "sqlite":
+        # PostgreSQL's planner has the GIN index's statistics to choose the plan by itself,
+        # so the matches are not counted apart (a second scan for a common word).
+        return CaseListQuery(_ids(conditions, fts, key, descending),
+                             _count(conditions, fts) if conditions else matches)
     return CaseListQuery(
         _ids(conditions, fts, key, descending),
         _count(conditions, fts) if conditions else matches, matches,
-        None if key == "relevance" or dialect != "sqlite"
-        else _ids(conditions, fts, key, descending, probe=True))
+        None if key == "relevance" else _ids(conditions, fts, key, descending, probe=True))
 
 
 def summaries(ids: Sequence[int]) -> Select:
@@ -199,8 +202,9 @@ def _matches(search: str, ranked: bool, dialect: str) -> Any:
 def _tsvector_matches(search: str, ranked: bool) -> Any:
     query = func.to_tsquery(cast(literal(SEARCH_CONFIG), REGCONFIG), ts_query(search))
     columns = [CaseRow.id.label("case_id")]
-    if ranked:  # cover density: phrases and close words rank higher; negated, lower is better
-        columns.append((-func.ts_rank_cd(TEXT_TSV, query)).label("rank"))
+    if ranked:  # how often the words occur (as FTS5's bm25 weighs them); negated, lower is
+        # better. Not ts_rank_cd: cover density costs a quarter more for a common word.
+        columns.append((-func.ts_rank(TEXT_TSV, query)).label("rank"))
     return select(*columns).where(TEXT_TSV.op("@@")(query)).subquery("fts")
 
 
