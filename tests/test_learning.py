@@ -232,3 +232,43 @@ def test_cases_the_champion_trained_on_are_never_held_out(store):
     with pytest.raises(DataError, match=r"Only 10 reviewed cases were not used .* 22 are "
                                         r"needed .* \(12 more"):
         split_reviewed(cases, 0.25, seed=5, train_only=frozenset(c.case_id for c in cases[:80]))
+
+
+def test_the_window_asks_which_recipe_to_train_from_the_history_with(qtbot, home, monkeypatch):
+    """"Train from reviewed cases…" offers the recipes (automatic first); the one picked is
+    the challenger's; cancelling the choice trains nothing. (The modal choice is answered
+    by replacing ``QInputDialog.getItem``: offscreen Qt has nobody to click it.)"""
+    from PySide6.QtWidgets import QInputDialog
+
+    from app.settings import Settings
+    from app.ui import learning_dialog
+    from app.ui.context import AppContext
+    from app.ui.models_dialog import ModelsDialog
+    from models.recipes import RECIPE_CHOICES
+
+    context = AppContext(Settings(data_dir=str(home)), config_dir=home / "config")
+    started = []
+    from types import SimpleNamespace
+
+    def start(_ctx, _parent, config=None, base_dir=None):  # no training: only the config
+        started.append(config)
+        return SimpleNamespace(task=SimpleNamespace(on_success=lambda _then: None))
+
+    monkeypatch.setattr(learning_dialog, "start_learning", start)
+    offered = []
+
+    def answer(_parent, _title, _label, items, _current, _editable):
+        offered.append(list(items))
+        return items[2], True
+
+    monkeypatch.setattr(QInputDialog, "getItem", answer)
+    manager = ModelsDialog(context)
+    qtbot.addWidget(manager)
+    try:
+        manager.learn()
+        assert offered[0] == [description for _value, description in RECIPE_CHOICES]
+        assert started[0].recipe == RECIPE_CHOICES[2][0]
+        monkeypatch.setattr(QInputDialog, "getItem", lambda *args: ("", False))
+        assert manager.learn() is None and len(started) == 1
+    finally:
+        context.runner.wait()

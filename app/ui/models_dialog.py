@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -712,13 +713,30 @@ class ModelsDialog(QDialog):
             self.train(chooser.spec(), chooser.config(), chooser.activate.isChecked())
 
     def learn(self, config=None, base_dir=None):
-        """Train from the reviewed cases (``app.ui.learning_dialog``); the list shows the new
-        model when it is saved."""
+        """Train from the reviewed cases (``app.ui.learning_dialog``) with the recipe the user
+        picks (automatic by data size unless they choose); the list shows the new model when
+        it is saved. None when the choice was cancelled."""
         from app.ui.learning_dialog import start_learning
 
+        if config is None:
+            config = self._learning_config()
+            if config is None:
+                return None
         self.training = start_learning(self.context, self, config=config, base_dir=base_dir)
         self.training.task.on_success(if_alive(self, lambda _result: self.refresh()))
         return self.training
+
+    def _learning_config(self):
+        from models.recipes import RECIPE_CHOICES
+        from models.training import TrainingConfig
+
+        descriptions = [description for _value, description in RECIPE_CHOICES]
+        chosen, ok = QInputDialog.getItem(
+            self, "Train from reviewed cases", "Recipe (the automatic one follows the number "
+            "of reviewed cases a label):", descriptions, 0, False)
+        if not ok:
+            return None
+        return TrainingConfig(recipe=RECIPE_CHOICES[descriptions.index(chosen)][0])
 
     def train(self, spec=None, config=None, activate: bool = True) -> TrainingDialog:
         self.training = start_training(self.context, spec, self, config=config,
