@@ -203,7 +203,7 @@ def _tsvector_matches(search: str, ranked: bool) -> Any:
     query = func.to_tsquery(cast(literal(SEARCH_CONFIG), REGCONFIG), ts_query(search))
     columns = [CaseRow.id.label("case_id")]
     if ranked:  # how often the words occur (as FTS5's bm25 weighs them); negated, lower is
-        # better. Not ts_rank_cd: cover density costs a quarter more for a common word.
+        # better. Not ts_rank_cd: cover density costs more for a common word (README).
         columns.append((-func.ts_rank(TEXT_TSV, query)).label("rank"))
     return select(*columns).where(TEXT_TSV.op("@@")(query)).subquery("fts")
 
