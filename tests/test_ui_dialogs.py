@@ -317,6 +317,38 @@ def test_settings_with_a_problem_are_not_saved(qtbot, ui_context):
     assert not dialog.base_url.isEnabled()
 
 
+@pytest.mark.postgresql
+def test_settings_point_the_window_at_a_team_database_keeping_the_password_private(
+        qtbot, ui_context, pg_url, caplog, monkeypatch):
+    """Settings > Storage: the team database's URL and its password; the password goes to the
+    0600 key store (never the settings or the log) and the window reopens the history there,
+    on the real test server. A URL holding a password is refused with what to do."""
+    from sqlalchemy.engine import make_url
+
+    from app.store_location import PASSWORD_FILE
+    from app.ui.settings_dialog import SettingsDialog
+
+    monkeypatch.delenv("CASEWISE_DB_PASSWORD", raising=False)
+    url = make_url(pg_url)
+    dialog = SettingsDialog(ui_context)
+    qtbot.addWidget(dialog)
+    dialog.database_url.setText(pg_url)  # with its password: refused
+    assert dialog.save() is None and "holds a password" in dialog.problems.text()
+    typed = url._replace(password=None).render_as_string(hide_password=False)
+    dialog.database_url.setText(typed)
+    dialog.database_password.setText(url.password)
+    with caplog.at_level(logging.DEBUG), \
+            qtbot.waitSignal(ui_context.store_ready, timeout=TIMEOUT) as opened:
+        dialog.save()
+    assert opened.args[0].location.startswith("postgresql+psycopg://")
+    assert load_settings(ui_context.config_dir).database_url == typed
+    stored = ui_context.config_dir / PASSWORD_FILE
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert url.password not in (ui_context.config_dir / SETTINGS_FILE).read_text()
+    assert url.password not in caplog.text and dialog.database_password.text() == ""
+    ui_context.runner.wait()
+
+
 # -- about, theme, icons --------------------------------------------------------------------------
 
 def test_about_names_versions_and_licences(qtbot):
