@@ -38,7 +38,6 @@ import dataclasses
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -57,7 +56,15 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import numpy as np  # noqa: E402
 from bench_classifier import dataset_specs  # noqa: E402
 from bench_escalation import held_out_scores, resplits  # noqa: E402
-from bench_small_data import Data, Outputs, header_line, run_baseline, stacked  # noqa: E402
+from bench_small_data import (  # noqa: E402
+    Data,
+    Outputs,
+    header_line,
+    p50_ms,
+    run_baseline,
+    stacked,
+    stamp,
+)
 
 import models.training  # noqa: E402
 from explainers.attribution import explain  # noqa: E402
@@ -81,10 +88,6 @@ CREATED = "2026-01-01T00:00:00+00:00"  # policies fitted here are never saved
 HEADER = ["data", "candidate", "accuracy", "macro-F1", "ECE (T)", "AURC", "coverage (AUTO)",
           "AUTO error [95 % CI]", "re-splits: AUTO error > α", "training", "p50 predict",
           "p50 explain"]
-
-
-def stamp() -> str:
-    return datetime.now(UTC).strftime("%H:%M:%S")
 
 
 # --- the ensemble's first member is the fine-tune -------------------------------------------
@@ -114,16 +117,6 @@ models.training.fine_tune = _reusing_fine_tunes(models.training.fine_tune)
 
 
 # --- measuring ------------------------------------------------------------------------------
-
-
-def p50_ms(call, items: list) -> float:
-    call(items[0])  # warm-up (loads, caches)
-    times = []
-    for item in items:
-        start = time.perf_counter()
-        call(item)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def resplit_count(model: object, cal: tuple, test: tuple) -> dict:

@@ -30,6 +30,7 @@ from tests.helpers.window import (  # the gui and llm_server fixtures: tests/con
     OTHER_CASE,
     WAIT,
     settled,
+    started_window,
     type_and_analyze,
 )
 
@@ -402,10 +403,7 @@ def test_a_damaged_history_is_left_alone_and_a_backup_copy_offered(qtbot, home, 
         handle.write(b"\xde\xad" * 2048)
     damaged = db.read_bytes()
     settings = replace(Settings(), data_dir=str(home), review_queue=False)
-    context, window = make_window(settings, tmp_path / "config")
-    qtbot.addWidget(window)
-    window.show()
-    start_background(context, window)
+    context, window = started_window(qtbot, settings, tmp_path / "config")
     bar = window.message_bar
     qtbot.waitUntil(lambda: bar.action_button.isVisible(), timeout=WAIT)
     assert "backup" in bar.action_button.text()
@@ -430,10 +428,7 @@ def test_a_team_database_that_is_down_at_start_offers_retry_and_the_local_histor
     settings = replace(Settings(), data_dir=str(home), review_queue=False, database_url=typed)
     pg_cluster.stop()
     try:
-        context, window = make_window(settings, tmp_path / "config")
-        qtbot.addWidget(window)
-        window.show()
-        start_background(context, window)
+        context, window = started_window(qtbot, settings, tmp_path / "config")
         bar = window.message_bar
         qtbot.waitUntil(lambda: bar.second_button.isVisible(), timeout=WAIT)
         assert "cannot be reached" in bar.text.text() and url.password not in bar.text.text()

@@ -35,6 +35,16 @@ def llm_server():
         yield server
 
 
+def started_window(qtbot, settings: Settings, config_dir):
+    """The real window shown with its background work started (the model, the history):
+    (context, window), without waiting for either."""
+    context, window = make_window(settings, config_dir)
+    qtbot.addWidget(window)
+    window.show()
+    start_background(context, window)
+    return context, window
+
+
 @pytest.fixture()
 def gui(qtbot, home, tmp_path, llm_server):
     """``gui(**settings)``: the real window on the small model, ready to analyse."""
@@ -45,10 +55,7 @@ def gui(qtbot, home, tmp_path, llm_server):
                   "llm_backend": "openai", "llm_base_url": llm_server.url,
                   "llm_model": "scripted", **overrides}
         settings = replace(Settings(), **chosen)
-        context, window = make_window(settings, tmp_path / "config")
-        qtbot.addWidget(window)
-        window.show()
-        start_background(context, window)
+        context, window = started_window(qtbot, settings, tmp_path / "config")
         qtbot.waitUntil(lambda: context.workbench is not None and context.store is not None,
                         timeout=WAIT)
         qtbot.waitUntil(lambda: context.runner.running == 0, timeout=WAIT)  # warmed up
