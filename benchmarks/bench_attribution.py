@@ -31,7 +31,7 @@ import shap
 from scipy.stats import spearmanr
 
 from app.paths import data_dir
-from explainers.attribution import MaskedText, explain, make_masker, seen_prefix
+from explainers.attribution import MaskedText, explain, make_masker
 from explainers.faithfulness import faithfulness
 from explainers.model_function import CachedModelFunction
 from explainers.words import word_spans
@@ -184,7 +184,7 @@ def main() -> int:
 
     classifier = Classifier.load(ModelRegistry(data_dir()).active_path())
     (_, _), (test, _) = load_demo()
-    texts = [text[: seen_prefix(classifier, text)] for text in test.texts[: args.reviews]]
+    texts = [text[: classifier.seen_prefix(text)] for text in test.texts[: args.reviews]]
     if args.reference_only:
         return compute_references(classifier, texts, args.reference_evals, args.reference_only)
     pipe = pipeline("text-classification", model=classifier.model,

@@ -19,13 +19,16 @@ Each recipe is trained through the app's own job (``train_and_save``, what ``mai
 - attribution p50: ``explainers.attribution.explain`` (the app's defaults: partition, word
   level, the faithfulness checks) on 8 test cases one at a time.
 
-Stacking (not an app recipe): the fine-tune's calibrated log-probabilities and the TF-IDF
-baseline's log-probabilities weighted by NLL on the validation split
-(``bench_small_data.stacked``), then the same policy, re-splits and p50 (model + TF-IDF).
+Stacking is the app's recipe ``stacked`` (``models.stacking``: the fine-tune's logits and the
+TF-IDF baseline's log-probabilities weighted by NLL on the validation split, saved with the
+model); ``auto`` is the app's default (the recipe by data size, stacked when out-of-fold
+validation macro-F1 says it wins). Both reuse the fine-tune's trained weights (below), so their
+training seconds are the fine-tune's; the TF-IDF fit adds seconds (the baseline row's).
 
-The seed ensemble's first member is the fine-tune of the same seed on the same data; the
-training is deterministic (seeded), so this script reuses the fine-tune's trained weights for
-that member instead of training it twice, and counts its seconds in the ensemble's.
+The seed ensemble's first member, the stacked model's encoder and the automatic recipe's are the
+fine-tune of the same seed on the same data; the training is deterministic (seeded), so this
+script reuses the fine-tune's trained weights instead of training them again, and counts its
+seconds in theirs.
 
 Tables go to stdout and benchmarks/out/recipes.md (rewritten after every row), the numbers to
 benchmarks/out/recipes.json. A data set whose files are absent from ../shared is skipped.
@@ -58,22 +61,19 @@ from bench_classifier import dataset_specs  # noqa: E402
 from bench_escalation import held_out_scores, resplits  # noqa: E402
 from bench_small_data import (  # noqa: E402
     Data,
-    Outputs,
     header_line,
     p50_ms,
     run_baseline,
-    stacked,
     stamp,
 )
 
 import models.training  # noqa: E402
 from explainers.attribution import explain  # noqa: E402
-from models.baseline import baseline_probabilities  # noqa: E402
 from models.calibration import calibrated_probabilities  # noqa: E402
 from models.classifier import CaseScores, Classifier  # noqa: E402
-from models.escalation import EscalationSettings, fit_policy  # noqa: E402
-from models.escalation_evidence import evaluate_policy  # noqa: E402
-from models.recipes import ENSEMBLE, FINE_TUNE, SETFIT  # noqa: E402
+from models.escalation import EscalationSettings  # noqa: E402
+from models.model_card import training_sentence  # noqa: E402
+from models.recipes import AUTO, ENSEMBLE, FINE_TUNE, SETFIT, STACKED  # noqa: E402
 from models.registry import ModelRegistry  # noqa: E402
 from models.train_job import load_splits, quiet_metrics, train_and_save  # noqa: E402
 from models.training import TrainingConfig  # noqa: E402
@@ -144,55 +144,14 @@ def trained_row(name: str, candidate: str, registry: ModelRegistry, model_id: st
         "training_seconds": training["seconds"], "job_seconds": wall,
         "epochs": f"{training['epochs_run']} (best {training['best_epoch']})",
         "recipe": training["recipe"], "recipe_reason": training["recipe_reason"],
+        "stacking": training.get("stacking"),
+        "note": training_sentence(training) if training.get("stacking") else None,
         "p50_predict_ms": p50_ms(classifier.predict, sample[:PREDICT_CASES]),
     }
     print(f"{stamp()}   explaining {EXPLAIN_CASES} cases ...", flush=True)
     numbers["p50_explain_ms"] = p50_ms(lambda t: explain(classifier, t),
                                        sample[:EXPLAIN_CASES])
     return {"data": name, "candidate": candidate, "numbers": numbers}, classifier
-
-
-def stacking_row(name: str, data: Data, classifier: Classifier, sample: list[str]) -> dict:
-    """The fine-tune's calibrated log-probabilities with the TF-IDF baseline's, weighted on
-    validation; the policy, re-splits and p50 as for the app's models."""
-    pipeline, base, seconds, c_note = run_baseline(data)
-    scores = {n: classifier.scores(data.texts[n]) for n in ("validation", "calibration", "test")}
-    first = Outputs({n: np.log(np.clip(s.probabilities, 1e-12, 1)) for n, s in scores.items()},
-                    {n: scores[n].embeddings for n in ("calibration", "test")},
-                    {n: (scores[n].truncated, scores[n].n_tokens, scores[n].n_windows)
-                     for n in ("calibration", "test")})
-    stack, note = stacked(first, base, data.truth["validation"])
-    k = len(data.labels)
-
-    def stacked_scores(split: str) -> CaseScores:
-        logits = stack.logits[split]
-        probs = np.exp(logits - logits.max(1, keepdims=True))
-        probs /= probs.sum(1, keepdims=True)
-        s = scores[split]
-        return CaseScores(probs, s.embeddings, s.truncated, s.n_tokens, s.n_windows)
-
-    cal, test = stacked_scores("calibration"), stacked_scores("test")
-    with quiet_metrics():
-        policy = fit_policy(cal, data.truth["calibration"], data.labels, "bench-recipes-stack",
-                            created=CREATED)
-        evidence = evaluate_policy(policy, test, data.truth["test"])
-    from models.metrics import classification_report, expected_calibration_error
-
-    report = classification_report(test.probabilities, data.truth["test"], data.labels)
-    model = SimpleNamespace(labels=data.labels, model_id="bench-recipes-stack")
-    return {"data": name, "candidate": "stacking: fine-tune + TF-IDF", "numbers": {
-        "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
-        "ece_before": None, "ece_after": expected_calibration_error(test.probabilities,
-                                                                    data.truth["test"]),
-        **{key: evidence[key] for key in ("aurc", "coverage", "n_auto", "n_test", "auto_error",
-                                          "auto_error_ci", "threshold")},
-        "resplits": resplit_count(model, (cal, data.truth["calibration"]),
-                                  (test, data.truth["test"])),
-        "training_seconds": None, "tfidf_seconds": seconds, "note": f"{note}; {c_note}",
-        "p50_predict_ms": p50_ms(lambda t: (classifier.predict(t),
-                                            baseline_probabilities(pipeline, [t], k)),
-                                 sample[:PREDICT_CASES]),
-        "p50_explain_ms": None}}
 
 
 def baseline_row(name: str, data: Data) -> dict:
@@ -260,8 +219,9 @@ def write(out: Path, header: str, rows: list[dict], skipped: list[str]) -> str:
 
 # --- plan -----------------------------------------------------------------------------------
 
-CANDIDATES = {FINE_TUNE: "fine-tune (today's default)", ENSEMBLE: "ensemble of 3 seeds",
-              SETFIT: "SetFit"}
+CANDIDATES = {FINE_TUNE: "fine-tune (the previous default)",
+              STACKED: "stacked: fine-tune + TF-IDF", AUTO: "auto (the new default)",
+              ENSEMBLE: "ensemble of 3 seeds", SETFIT: "SetFit"}
 
 
 def parse_stop(value: str) -> datetime:
@@ -277,7 +237,6 @@ def run_dataset(name: str, spec, recipes: list[str], args, rows: list, skipped: 
     rows.append(baseline_row(name, data))
     print(write(args.out, header, rows, skipped), flush=True)
     registry = ModelRegistry(Path(HOME.name) / name)
-    fine_tuned = None
     for recipe in recipes:
         if args.stop_at and datetime.now(UTC) >= args.stop_at:
             skipped.append(f"{name} {recipe} (past --stop-at)")
@@ -290,21 +249,18 @@ def run_dataset(name: str, spec, recipes: list[str], args, rows: list, skipped: 
         record = train_and_save(spec, registry, config, activate=False)
         wall = time.monotonic() - start
         print(f"{stamp()} {name}: {recipe} trained in {wall:.0f} s; measuring ...", flush=True)
-        row, classifier = trained_row(name, CANDIDATES[recipe], registry, record.id, wall,
+        row, _ = trained_row(name, CANDIDATES[recipe], registry, record.id, wall,
                                       sample)
         rows.append(row)
         print(write(args.out, header, rows, skipped), flush=True)
-        if recipe == FINE_TUNE:
-            fine_tuned = classifier
-            rows.append(stacking_row(name, data, fine_tuned, sample))
-            print(write(args.out, header, rows, skipped), flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["medical", "banking77", "demo"])
-    parser.add_argument("--recipes", nargs="+", default=[FINE_TUNE, ENSEMBLE, SETFIT],
+    parser.add_argument("--recipes", nargs="+",
+                        default=[FINE_TUNE, STACKED, AUTO, ENSEMBLE, SETFIT],
                         choices=list(CANDIDATES))
     parser.add_argument("--stop-at", type=parse_stop, help="HH:MM UTC: start no training after")
     parser.add_argument("--max-steps", type=int, help="stop each training after this many "

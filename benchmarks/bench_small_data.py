@@ -230,24 +230,13 @@ def run_setfit(data: Data, scratch: Path):
     return model, outputs, seconds, one
 
 
-def fit_stacker(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """w1 * a + w2 * b + per-class bias, fitted by NLL (L-BFGS-B)."""
-    from scipy.optimize import minimize
-    from scipy.special import log_softmax
-
-    rows = np.arange(len(y))
-
-    def nll(w: np.ndarray) -> float:
-        return float(-log_softmax(w[0] * a + w[1] * b + w[2:], axis=1)[rows, y].mean())
-
-    start = np.r_[1.0, 1.0, np.zeros(a.shape[1])]
-    return minimize(nll, start, method="L-BFGS-B").x
-
-
 def stacked(first: Outputs, baseline: Outputs, y_val: np.ndarray) -> tuple[Outputs, str]:
-    w = fit_stacker(first.logits["validation"], baseline.logits["validation"], y_val)
-    logits = {n: w[0] * first.logits[n] + w[1] * baseline.logits[n] + w[2:] for n in EVAL_SPLITS}
-    note = f"w_model {w[0]:.2f}, w_tfidf {w[1]:.2f}, bias {np.round(w[2:], 2).tolist()}"
+    from models.stacking import Stacker
+
+    w = Stacker.fit(first.logits["validation"], baseline.logits["validation"], y_val)
+    logits = {n: w.combine(first.logits[n], baseline.logits[n]) for n in EVAL_SPLITS}
+    note = (f"w_model {w.w_model:.2f}, w_tfidf {w.w_tfidf:.2f}, "
+            f"bias {np.round(w.bias, 2).tolist()}")
     return Outputs(logits, first.embeddings, first.reads), note
 
 

@@ -69,18 +69,6 @@ def progressive_budgets(budget: int, first: int | None, method: str, n_features:
     return sorted({max(floor, min(first, budget)), max(floor, budget)})
 
 
-def seen_prefix(classifier: Classifier, text: str) -> int:
-    """How many characters of ``text`` the model reads (all of them within its read limit:
-    its window, or all its pooled windows)."""
-    offsets = classifier.tokenizer(text, return_offsets_mapping=True,
-                                   verbose=False)["offset_mapping"]
-    limit = classifier.read_limit
-    if len(offsets) <= limit:
-        return len(text)
-    # What is read keeps [CLS], limit - 2 word pieces and [SEP].
-    return offsets[limit - 2][1]
-
-
 class MaskedText:
     """The case text with chosen words kept, exactly as the explainer's masker writes it."""
 
@@ -180,7 +168,7 @@ def explain(
         raise ValueError(f"method must be one of {METHODS}, context one of {tuple(CONTEXTS)}, "
                          f"masking one of {MASKINGS}, precision one of {PRECISIONS}")
     start = time.monotonic()
-    seen = seen_prefix(classifier, text)
+    seen = classifier.seen_prefix(text)
     visible = text[:seen]
     spans = word_spans(visible)
     if not spans:

@@ -1,9 +1,10 @@
 """The trained classifier: load a verified model directory and answer for cases.
 
-Probabilities are temperature-calibrated. A text longer than the model window is read whole in
-overlapping windows whose logits are pooled (``models.inference``), up to a limit past which
-the answer says what was not read. A model trained before pooling existed reads its first
-window only: its temperature and escalation policy were fitted that way.
+Probabilities are temperature-calibrated; a stacked model (``models.stacking``) adds the TF-IDF
+model's log-probabilities to the encoder's logits before the temperature. A text longer than the
+model window is read whole in overlapping windows whose logits are pooled (``models.inference``),
+up to a limit past which the answer says what was not read. A model trained before pooling existed
+reads its first window only: its temperature and escalation policy were fitted that way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from transformers import AutoTokenizer
 
 from models.artifact import META_FILE, read_json, verify_artifact
 from models.calibration import calibrated_probabilities
-from models.errors import DataError
+from models.errors import DataError, ModelIntegrityError
 from models.inference import (
     EncodedTexts,
     encode,
@@ -31,10 +32,15 @@ from models.inference import (
 from models.manifest_signature import ManifestTrust
 from models.model_kinds import model_class
 from models.progress import CancelFlag, ProgressCallback
+from models.stacking import Stacking
 from models.types import CaseInput, Prediction
 from models.windows import READ_LIMIT_TOKENS
 
 CaseLike = CaseInput | str
+# The model directory formats this Casewise reads: 2 added the stacked TF-IDF half. A model of a
+# later format is refused rather than read without what it needs.
+MODEL_FORMAT = 2
+STACKED_FORMAT = 2
 
 
 def _text_of(case: CaseLike) -> str:
@@ -60,7 +66,7 @@ class Classifier:
 
     def __init__(self, model, tokenizer, labels: list[str], temperature: float,
                  model_id: str, max_length: int, path: Path | None = None,
-                 pooling: str = "first") -> None:
+                 pooling: str = "first", stacking: Stacking | None = None) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.labels = list(labels)
@@ -69,6 +75,7 @@ class Classifier:
         self.max_length = int(max_length)
         self.path = path
         self.pooling = pooling  # how windows are pooled ("first": the first window only)
+        self.stacking = stacking
         self._quantized: Classifier | None = None
 
     @classmethod
@@ -80,11 +87,19 @@ class Classifier:
         if verify:
             verify_artifact(path, trust=trust)
         meta = read_json(path / META_FILE)
+        if int(meta.get("format", 1)) > MODEL_FORMAT:
+            raise ModelIntegrityError(f"Model {path.name} was saved by a newer Casewise (model "
+                                      f"format {meta['format']}); update Casewise to use it.")
+        stacking = Stacking.load(path)
+        if (stacking is not None) != bool(meta.get("stacked", False)):
+            raise ModelIntegrityError(f"Model {path.name} is incomplete: its description and "
+                                      "its files disagree on whether it is stacked with TF-IDF. "
+                                      "Train it again.")
         quiet_transformers()
         model = model_class(read_json(path / "config.json")).from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, meta["labels"], meta["temperature"], meta["id"],
-                   meta["max_length"], path, meta.get("pooling", "first"))
+                   meta["max_length"], path, meta.get("pooling", "first"), stacking)
 
     def encode(self, texts: Sequence[str]) -> EncodedTexts:
         return encode(self.tokenizer, list(texts), self.max_length, self.pooling)
@@ -94,12 +109,41 @@ class Classifier:
         """How many tokens of a text are read at most."""
         return self.max_length if self.pooling == "first" else READ_LIMIT_TOKENS
 
+    def seen_prefix(self, text: str) -> int:
+        """How many characters of ``text`` the model reads (all of them within its read limit:
+        its window, or all its pooled windows)."""
+        offsets = self.tokenizer(text, return_offsets_mapping=True,
+                                 verbose=False)["offset_mapping"]
+        if len(offsets) <= self.read_limit:
+            return len(text)
+        # What is read keeps [CLS], limit - 2 word pieces and [SEP].
+        return offsets[self.read_limit - 2][1]
+
     def logits(self, texts: Sequence[str], batch_size: int = 32,
                progress: ProgressCallback | None = None,
                cancel: CancelFlag | None = None) -> np.ndarray:
-        """Uncalibrated logits, for layers (attributions, calibration) that need them."""
-        return forward_logits(self.model, self.encode(texts), self.tokenizer.pad_token_id,
-                              batch_size, progress, cancel, pooling=self.pooling)
+        """Uncalibrated logits (a stacked model's: both halves joined), for layers
+        (attributions, calibration) that need them."""
+        encoded = self.encode(texts)
+        logits = forward_logits(self.model, encoded, self.tokenizer.pad_token_id,
+                                batch_size, progress, cancel, pooling=self.pooling)
+        return self._stacked(texts, encoded, logits)
+
+    def tfidf_texts(self, texts: Sequence[str], truncated: Sequence[bool]) -> list[str]:
+        """The texts as a stacked model's TF-IDF half reads them: what the encoder read, the
+        mask token (an attribution's hidden word) taken out."""
+        mask = self.tokenizer.mask_token
+        read = [(text[: self.seen_prefix(text)] if cut else text)
+                for text, cut in zip(texts, truncated, strict=True)]
+        return [text.replace(mask, " ") for text in read] if mask else read
+
+    def _stacked(self, texts: Sequence[str], encoded: EncodedTexts,
+                 logits: np.ndarray) -> np.ndarray:
+        """The encoder's logits joined with the TF-IDF half's (a model that is not stacked:
+        the encoder's alone)."""
+        if self.stacking is None:
+            return logits
+        return self.stacking.combine(self.tfidf_texts(texts, encoded.truncated), logits)
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         return calibrated_probabilities(self.logits(texts, batch_size), self.temperature)
@@ -109,10 +153,12 @@ class Classifier:
                cancel: CancelFlag | None = None) -> CaseScores:
         """Calibrated probabilities, encoder embeddings and truncation flags, in one pass: what
         the escalation policy needs to fit on, or to decide a case."""
-        encoded = self.encode([_text_of(text) for text in texts])
+        plain = [_text_of(text) for text in texts]
+        encoded = self.encode(plain)
         logits, embeddings = forward_outputs(self.model, encoded, self.tokenizer.pad_token_id,
                                              batch_size, progress, cancel, embeddings=True,
                                              pooling=self.pooling)
+        logits = self._stacked(plain, encoded, logits)
         return CaseScores(calibrated_probabilities(logits, self.temperature), embeddings,
                           np.array(encoded.truncated, dtype=bool),
                           np.array(encoded.full_lengths), np.array(encoded.n_windows))
@@ -128,7 +174,7 @@ class Classifier:
                 )
             self._quantized = Classifier(model, self.tokenizer, self.labels, self.temperature,
                                          self.model_id, self.max_length, self.path,
-                                         self.pooling)
+                                         self.pooling, self.stacking)
         return self._quantized
 
     def predict(self, case: CaseLike) -> Prediction:
@@ -141,7 +187,8 @@ class Classifier:
         encoded = self.encode(texts)
         logits = forward_logits(self.model, encoded, self.tokenizer.pad_token_id,
                                 batch_size, progress, cancel, pooling=self.pooling)
-        probs = calibrated_probabilities(logits, self.temperature)
+        probs = calibrated_probabilities(self._stacked(texts, encoded, logits),
+                                         self.temperature)
         return [
             self._prediction(p, n_tokens, truncated, windows)
             for p, n_tokens, truncated, windows in zip(

@@ -198,10 +198,29 @@ def model_card_loader(data_dir: Path | str) -> Callable[[str], ModelCard | None]
 def training_sentence(training: dict) -> str:
     """How the model was trained, in one sentence (a card from before recipes existed was a
     fine-tune)."""
+    return _recipe_sentence(training) + _stacking_sentence(training.get("stacking"))
+
+
+def _stacking_sentence(decision: dict | None) -> str:
+    """Whether the TF-IDF baseline was stacked with the encoder, and why ("" when it was not
+    considered)."""
+    if not decision:
+        return ""
+    if not decision.get("stack"):
+        return f" Not stacked with TF-IDF ({decision['reason'].removeprefix('not stacked: ')})."
+    weights = decision.get("weights") or {}
+    joined = (f": {weights['w_model']:.2f} × the encoder's logits + {weights['w_tfidf']:.2f} × "
+              "TF-IDF log-probabilities" if weights else "")
+    return f" Stacked with the TF-IDF baseline{joined} ({decision['reason']})."
+
+
+def _recipe_sentence(training: dict) -> str:
     seconds = training.get("seconds")
     took = f"{seconds:.0f} s" if isinstance(seconds, int | float) else "time not recorded"
     why = f" ({training['recipe_reason']})" if training.get("recipe_reason") else ""
     recipe = training.get("recipe", "fine-tune")
+    if recipe == "stacked":
+        recipe = "fine-tune"
     if recipe == "setfit":
         return (f"SetFit{why}: contrastive pairs on the encoder, then a logistic-regression "
                 f"head; {took}.")

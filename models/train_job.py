@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 
 from models import data as data_io
 from models.artifact import (
@@ -27,12 +28,12 @@ from models.artifact import (
 )
 from models.baseline import BASELINE_DESCRIPTION, baseline_probabilities, fit_baseline
 from models.calibration import calibrated_probabilities, fit_temperature
-from models.classifier import CaseScores
+from models.classifier import STACKED_FORMAT, CaseScores
 from models.embedded import BASE_ENCODER, base_encoder_dir
 from models.errors import DataError
 from models.escalation import fit_policy, save_policy
 from models.escalation_evidence import evaluate_policy
-from models.inference import encode, forward_outputs
+from models.inference import EncodedTexts, encode, forward_outputs
 from models.metrics import (
     classification_report,
     expected_calibration_error,
@@ -43,6 +44,7 @@ from models.progress import CancelFlag, Progress, ProgressCallback
 from models.recipes import train_by_recipe
 from models.registry import ModelRecord, ModelRegistry
 from models.splits import Splits, split_one_file, split_train_and_test
+from models.stacked_training import stack_if_asked
 from models.training import FineTuneResult, TrainingConfig
 
 HELD_OUT_SPLITS = ("calibration", "test")
@@ -109,23 +111,47 @@ class SplitScores:
     truth: dict[str, np.ndarray]
 
 
-def evaluate_splits(result: FineTuneResult, splits: Splits, labels: list[str],
-                    max_length: int, cancel: CancelFlag | None, pooling: str = "first"):
-    """Logits for validation, calibration and test; the temperature; metrics per split; and
-    the calibrated scores (with embeddings) of the held-out splits."""
+@dataclass(frozen=True)
+class SplitOutputs:
+    """The trained encoder's logits for validation, calibration and test (embeddings of the
+    held-out two), with how each text was read."""
+
+    logits: dict[str, np.ndarray]
+    embeddings: dict[str, np.ndarray]
+    encodings: dict[str, EncodedTexts]
+    truth: dict[str, np.ndarray]
+
+
+def split_outputs(result: FineTuneResult, splits: Splits, labels: list[str], max_length: int,
+                  cancel: CancelFlag | None, pooling: str = "first") -> SplitOutputs:
     index = {label: i for i, label in enumerate(labels)}
-    logits, truth, embeddings, encodings = {}, {}, {}, {}
+    outputs = SplitOutputs({}, {}, {}, {})
     for name in ("validation", *HELD_OUT_SPLITS):
         part = getattr(splits, name)
-        encodings[name] = encode(result.tokenizer, list(part.texts), max_length, pooling)
-        logits[name], embeddings[name] = forward_outputs(
-            result.model, encodings[name], result.tokenizer.pad_token_id, cancel=cancel,
-            embeddings=name in HELD_OUT_SPLITS, pooling=pooling)
-        truth[name] = np.array([index[y] for y in part.labels])
+        outputs.encodings[name] = encode(result.tokenizer, list(part.texts), max_length, pooling)
+        outputs.logits[name], outputs.embeddings[name] = forward_outputs(
+            result.model, outputs.encodings[name], result.tokenizer.pad_token_id,
+            cancel=cancel, embeddings=name in HELD_OUT_SPLITS, pooling=pooling)
+        outputs.truth[name] = np.array([index[y] for y in part.labels])
+    return outputs
+
+
+def evaluate_splits(result: FineTuneResult, splits: Splits, labels: list[str],
+                    max_length: int, cancel: CancelFlag | None, pooling: str = "first"):
+    """The temperature, metrics per split and held-out scores of the encoder alone."""
+    outputs = split_outputs(result, splits, labels, max_length, cancel, pooling)
+    return evaluate_outputs(outputs, outputs.logits, labels)
+
+
+def evaluate_outputs(outputs: SplitOutputs, logits: dict[str, np.ndarray], labels: list[str]):
+    """The temperature fitted on validation ``logits``; metrics per split; and the calibrated
+    scores (with embeddings) of the held-out splits."""
+    truth, encodings = outputs.truth, outputs.encodings
     temperature = fit_temperature(logits["validation"], truth["validation"])
     held_out = SplitScores(
         {name: CaseScores(calibrated_probabilities(logits[name], temperature),
-                          embeddings[name], np.array(encodings[name].truncated, dtype=bool),
+                          outputs.embeddings[name],
+                          np.array(encodings[name].truncated, dtype=bool),
                           np.array(encodings[name].full_lengths),
                           np.array(encodings[name].n_windows))
          for name in HELD_OUT_SPLITS},
@@ -144,20 +170,23 @@ def evaluate_splits(result: FineTuneResult, splits: Splits, labels: list[str],
     return temperature, metrics, held_out
 
 
-def evaluate_baseline(splits: Splits, labels: list[str], seed: int) -> dict:
+def fit_tfidf(splits: Splits, labels: list[str], seed: int) -> tuple[Pipeline, float]:
+    """The TF-IDF baseline fitted on train, its C chosen on validation."""
     index = {label: i for i, label in enumerate(labels)}
+    return fit_baseline(list(splits.train.texts), np.array([index[y] for y in splits.train.labels]),
+                        list(splits.validation.texts),
+                        np.array([index[y] for y in splits.validation.labels]), seed)
 
-    def encoded(name: str) -> tuple[list[str], np.ndarray]:
-        part = getattr(splits, name)
-        return list(part.texts), np.array([index[y] for y in part.labels])
 
-    pipeline, c = fit_baseline(*encoded("train"), *encoded("validation"), seed)
+def evaluate_baseline(tfidf: tuple[Pipeline, float], splits: Splits, labels: list[str]) -> dict:
+    index = {label: i for i, label in enumerate(labels)}
+    pipeline, c = tfidf
     report: dict = {"description": BASELINE_DESCRIPTION, "C": c}
     for name in ("validation", *HELD_OUT_SPLITS):
-        texts, y = encoded(name)
+        part = getattr(splits, name)
         report[name] = classification_report(
-            baseline_probabilities(pipeline, texts, len(labels)), y, labels
-        )
+            baseline_probabilities(pipeline, list(part.texts), len(labels)),
+            np.array([index[y] for y in part.labels]), labels)
     return report
 
 
@@ -213,11 +242,13 @@ def train_and_save(
     with quiet_metrics():
         result, recipe = train_by_recipe(base_dir, splits, labels, config, progress, cancel)
         _stage(progress, "evaluating")
-        temperature, metrics, held_out = evaluate_splits(result, splits, labels,
-                                                         config.max_length, cancel,
-                                                         config.pooling)
+        outputs = split_outputs(result, splits, labels, config.max_length, cancel,
+                                config.pooling)
         _stage(progress, "fitting the baseline")
-        baseline = evaluate_baseline(splits, labels, config.seed)
+        tfidf = fit_tfidf(splits, labels, config.seed)
+        baseline = evaluate_baseline(tfidf, splits, labels)
+        stacked = stack_if_asked(recipe[0], config, result, outputs, splits, labels, tfidf)
+        temperature, metrics, held_out = evaluate_outputs(outputs, stacked.logits, labels)
     chance = chance_test(metrics["test"], splits.test.labels)
     created = datetime.now(UTC).replace(microsecond=0).isoformat()
     _stage(progress, "saving")
@@ -226,6 +257,8 @@ def train_and_save(
     def fill(directory: Path) -> None:
         result.model.save_pretrained(directory)
         result.tokenizer.save_pretrained(directory)
+        if stacked.stacking is not None:
+            stacked.stacking.save(directory, stacked.tfidf_description or {}, stacked.decision)
         hashes = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file()}
         model_id = _model_id(created, hashes["model.safetensors"])
         policy = fit_policy(held_out.scores["calibration"], held_out.truth["calibration"],
@@ -241,7 +274,8 @@ def train_and_save(
             "training": {"recipe": recipe[0], "recipe_reason": recipe[1],
                          "config": config.to_dict(), "epochs_run": len(result.history),
                          "best_epoch": result.best_epoch, "seconds": round(result.seconds, 1),
-                         "history": result.history, "temperature": temperature},
+                         "history": result.history, "temperature": temperature,
+                         "stacking": stacked.decision},
             "metrics": metrics,
             "baseline": baseline,
             "comparison": comparison_sentence(metrics["test"], baseline["test"]),
@@ -253,7 +287,8 @@ def train_and_save(
         write_json(directory / "model_card.json", card)
         (directory / "MODEL_CARD.md").write_text(render_markdown(card), encoding="utf-8")
         write_json(directory / META_FILE, {
-            "format": 1, "id": model_id, "created": created, "labels": labels,
+            "format": STACKED_FORMAT if stacked.stacking else 1, "id": model_id,
+            "created": created, "labels": labels, "stacked": stacked.stacking is not None,
             "temperature": temperature, "max_length": config.max_length,
             "pooling": config.pooling,
             "training_data": {"name": spec.name}, "metrics": {"test": metrics["test"]},

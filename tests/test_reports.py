@@ -120,7 +120,8 @@ def test_one_case_reads_back_with_everything_an_auditor_needs(stored, tmp_path):
                    "relapse after two weeks confirmed", "approved", "matches the case as exported",
                    f"audit chain head (event:sha256): {head[0]}:{head[1]}", "page 1 of",
                    "Faithfulness", "comprehensiveness", "Intended use", "Limitations",
-                   "weights sha256", "the card file matches the model's manifest"):
+                   "weights sha256", "the card file matches the model's manifest",
+                   "Fine-tune (asked for; "):  # the card's training sentence
         assert needle in text, needle
 
 

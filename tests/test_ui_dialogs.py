@@ -198,7 +198,7 @@ def test_the_training_window_offers_the_recipes_and_passes_the_choice(qtbot, ui_
     qtbot.addWidget(chooser)
     assert chooser.config().recipe == "auto"  # by data size unless the user picks one
     offered = [chooser.recipe.itemData(i) for i in range(chooser.recipe.count())]
-    assert offered == ["auto", "fine-tune", "setfit", "ensemble"]
+    assert offered == ["auto", "fine-tune", "setfit", "ensemble", "stacked"]
     chooser.recipe.setCurrentIndex(offered.index("setfit"))
     assert chooser.config().recipe == "setfit"
     assert "SetFit below 100" in chooser.recipe.itemText(0)

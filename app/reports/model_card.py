@@ -9,7 +9,7 @@ from typing import Any
 from reportlab.platypus import Flowable
 
 from app.reports.document import ReportContext, utc
-from models.model_card import escalation_sentences, model_card_loader
+from models.model_card import escalation_sentences, model_card_loader, training_sentence
 from models.types import ModelCard
 
 __all__ = ["model_card_flowables", "model_card_loader"]
@@ -19,6 +19,7 @@ def _rows(card: ModelCard) -> list[tuple[str, str]]:
     rows = [("Version", _version(card)), ("Created", utc(card.created)),
             ("Base model", _base(card.base_model)),
             ("Training data", _data(card.training_data)),
+            ("Training", training_sentence(card.training) if card.training else "–"),
             ("Metrics (test split)", _metrics(card))]
     if card.escalation:
         rows.append(("Escalation (test split)", _escalation(card)))
