@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, replace
 
 from explainers.opinion_check import check_answer, parse_answer, without_markup
@@ -24,6 +25,7 @@ from explainers.prompts import (
     build_prompt,
 )
 from explainers.types import Finding, LLMOpinion
+from models.llm.answer_guard import LOOP, AnswerGuard
 from models.llm.base import LLMBackend, LLMError, Usage
 from models.progress import CancelFlag, Cancelled
 
@@ -141,19 +143,20 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
             on_text(piece)
 
     error = None
+    guard = AnswerGuard(json_answer=not guided)
     try:
         if guided:
             raw, usage = _guided_answer(backend, prompt.messages, labels, max_tokens, cancel,
-                                        shown)
+                                        shown, guard)
         else:
-            for piece in backend.stream(prompt.messages, max_tokens=max_tokens, cancel=cancel):
-                shown(piece)
-            raw, usage = "".join(pieces), backend.last_usage
+            _read_guarded(backend.stream(prompt.messages, max_tokens=max_tokens,
+                                         cancel=cancel), guard, shown)
+            raw, usage = guard.text, backend.last_usage
     except LLMError as exc:
-        error, raw = str(exc), "".join(pieces)
+        error, raw = str(exc), guard.text if not guided else "".join(pieces)
     except Cancelled:
         error = "Cancelled by the user" + (" after part of the answer." if pieces else ".")
-        raw = "".join(pieces)
+        raw = guard.text if not guided else "".join(pieces)
     first = timing["first"]
     answer = parse_answer(raw)
     if guided and answer.parse == "json":
@@ -163,6 +166,10 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
         label, findings = check_answer(answer, sent, labels, evidence.label, word_values)
     elif error is None:
         error = "The model returned an empty answer."
+    if guard.stopped == LOOP:
+        findings.insert(0, Finding("repetition", "warning", "The answer began repeating "
+                                   f"itself ({_shortened(guard.repeated)!r} again and again); "
+                                   "it was stopped at the first repetition."))
     if prompt.trimmed:
         findings.insert(0, Finding("trimmed", "note", f"The case text was cut to "
                                    f"{prompt.case_chars_sent} of {prompt.case_chars} characters "
@@ -177,8 +184,26 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
         first_token_seconds=first, seconds=time.monotonic() - start, error=error)
 
 
+def _read_guarded(stream, guard: AnswerGuard, shown: Callable[[str], None]) -> None:
+    """Hand on the answer's pieces until the guard ends it; leaving early closes the stream
+    (a server's connection with it, so it stops generating)."""
+    with closing(stream):
+        for piece in stream:
+            kept = guard.accept(piece)
+            if kept:
+                shown(kept)
+            if guard.should_stop:
+                return
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _guided_answer(backend, messages: list[dict], labels: list[str], max_tokens: int,
-                   cancel: CancelFlag | None, shown: Callable[[str], None]) -> tuple[str, Usage]:
+                   cancel: CancelFlag | None, shown: Callable[[str], None],
+                   guard: AnswerGuard) -> tuple[str, Usage]:
     """The answer in three steps for an in-process model, which can be made to continue a
     started answer: it writes the explanation, then picks its label from the label set by
     likelihood (a 135M model rarely writes a valid label on its own), then lists its words.
@@ -186,15 +211,18 @@ def _guided_answer(backend, messages: list[dict], labels: list[str], max_tokens:
     def turn(started: str) -> list[dict]:
         return [*messages, {"role": "assistant", "content": started}]
 
-    explanation, closed = [], False
-    for piece in backend.stream(turn(PREFILL), max_tokens=max_tokens, cancel=cancel, stop='"'):
-        kept = piece if closed else piece.split('"', 1)[0]
-        if kept and not closed:
-            explanation.append(kept)
-            shown(kept)
-        closed = closed or '"' in piece  # generation stops right after; drain the rest
+    closed = False
+    with closing(backend.stream(turn(PREFILL), max_tokens=max_tokens, cancel=cancel,
+                                stop='"')) as stream:
+        for piece in stream:
+            kept = "" if closed or guard.stopped else guard.accept(piece.split('"', 1)[0])
+            if kept:
+                shown(kept)
+            closed = closed or '"' in piece  # generation stops right after; drain the rest
+            if guard.should_stop:
+                break
     usage = Usage(backend.last_usage.tokens_in, backend.last_usage.tokens_out)
-    text = "".join(explanation).strip()
+    text = guard.text.strip()
     so_far = PREFILL + json.dumps(text, ensure_ascii=False)[1:-1] + '", "label": "'
     if cancel is not None and cancel.is_set():
         raise Cancelled()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from models.llm.base import LLMError, Usage
-from models.llm.openai_backend import OpenAICompatibleBackend
+from models.llm.openai_backend import FREQUENCY_PENALTY, OpenAICompatibleBackend
 from models.progress import CancelFlag, Cancelled
 from tests.helpers.llm_server import PIECES, FakeServer, free_port, serving
 
@@ -87,6 +87,15 @@ def test_usage_left_unknown_when_server_rejects_stream_options(server: FakeServe
     assert exc is None and pieces == PIECES
     assert llm.last_usage == Usage(None, None)
     assert "stream_options" not in server.requests[-1]
+
+
+def test_repetition_penalty_sent_and_dropped_for_servers_that_reject_it(
+        server: FakeServer) -> None:
+    pieces, exc, _ = run(backend(server.url, "ok"))
+    assert exc is None and server.requests[-1]["frequency_penalty"] == FREQUENCY_PENALTY
+    pieces, exc, _ = run(backend(server.url, "no-penalties"))
+    assert exc is None and pieces == PIECES
+    assert "frequency_penalty" not in server.requests[-1]
 
 
 def test_max_tokens_renamed_for_models_that_want_max_completion_tokens(

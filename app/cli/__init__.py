@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmds.add_model_parsers(commands)
     llm_cmds.add_ask_parser(commands)
     llm_cmds.add_redact_parser(commands)
+    llm_cmds.add_export_llm_parser(commands)
     history_cmds.add_history_parsers(commands)
     users_cmds.add_users_parsers(commands)
     export_cmds.add_export_parser(commands)

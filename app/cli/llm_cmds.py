@@ -1,5 +1,6 @@
 """The LLM from the terminal: ``ask`` (its second opinion on one case, checked against the
-evidence) and ``redact`` (what a remote LLM server would be sent after de-identification)."""
+evidence), ``redact`` (what a remote LLM server would be sent after de-identification) and
+``export-llm`` (the embedded model as a folder an OpenAI-compatible server can serve)."""
 
 from __future__ import annotations
 
@@ -141,3 +142,28 @@ def add_redact_parser(commands) -> None:
                         help='print {"text", "entities": [{"type", "start", "end"}], '
                              '"detector"} as JSON')
     redact.set_defaults(handler=cmd_redact)
+
+
+def cmd_export_llm(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from models.embedded import embedded_llm_file
+    from models.llm.served_copy import write_served_copy
+
+    source = Path(args.model) if args.model else embedded_llm_file()
+    target = write_served_copy(source, Path(args.folder))
+    print(f"Wrote {target} ({source.name} dequantised to safetensors, with its tokenizer and "
+          "chat template).")
+    print(f"Serve it from its parent folder, by its relative name:\n  cd {target.parent} && "
+          f"transformers serve --host 127.0.0.1 --port 8000 {target.name}\nthen choose the "
+          f"OpenAI-compatible backend, URL http://127.0.0.1:8000/v1, model {target.name}.")
+    return 0
+
+
+def add_export_llm_parser(commands) -> None:
+    export = commands.add_parser(
+        "export-llm", help="write the embedded LLM (or a .gguf) as a model folder an "
+                           "OpenAI-compatible server such as `transformers serve` can serve")
+    export.add_argument("folder", help="the new folder to write (must not exist)")
+    export.add_argument("--model", help="a .gguf file to export instead of the embedded model")
+    export.set_defaults(handler=cmd_export_llm)

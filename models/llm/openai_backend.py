@@ -40,7 +40,13 @@ _CONNECT_TIMEOUT_CAP = 10.0
 # Bytes of an unexpected reply quoted in the error, enough to recognise an HTML error page.
 _SNIPPET_BYTES = 200
 # At most this many request rewrites for parameters a server or model rejects (see below).
-_MAX_PARAM_FALLBACKS = 3
+_MAX_PARAM_FALLBACKS = 4
+# Small models loop. OpenAI's API, vLLM, llama.cpp and Ollama subtract this times a token's
+# count so far from its logit; ``transformers serve`` turns it into a repetition penalty of
+# 1 + this, the 1.2 the in-process backend's 1.15 is close to. Stronger values made
+# SmolLM2-135M write nonsense on ``transformers serve`` (1.5). The loop guard
+# (``models.llm.answer_guard``) catches what this lets through.
+FREQUENCY_PENALTY = 0.2
 
 
 class OpenAICompatibleBackend(LLMBackend):
@@ -95,7 +101,7 @@ class OpenAICompatibleBackend(LLMBackend):
         params: dict[str, Any] = {
             "model": self.model, "messages": messages, "max_tokens": max_tokens,
             "temperature": temperature, "stream": True,
-            "stream_options": {"include_usage": True},
+            "stream_options": {"include_usage": True}, "frequency_penalty": FREQUENCY_PENALTY,
         }
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         stop = threading.Event()
@@ -397,6 +403,8 @@ def _without_rejected_param(params: dict[str, Any],
         rewritten["max_completion_tokens"] = rewritten.pop("max_tokens")
     elif "temperature" in said and "temperature" in rewritten:
         del rewritten["temperature"]
+    elif "frequency_penalty" in said and "frequency_penalty" in rewritten:
+        del rewritten["frequency_penalty"]  # the guard still stops a loop
     else:
         return None
     return rewritten

@@ -177,12 +177,14 @@ class TransformersBackend(LLMBackend):
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         prompt_length = 0
+        abandoned = threading.Event()  # the reader stopped reading: stop generating
 
         class StopOnCancel(StoppingCriteria):
-            """Stops on cancel, or once the answer contains ``stop``."""
+            """Stops on cancel, when the reader has stopped reading, or once the answer
+            contains ``stop``."""
 
             def __call__(self, input_ids, scores, **kwargs) -> bool:
-                if cancel is not None and cancel.is_set():
+                if abandoned.is_set() or (cancel is not None and cancel.is_set()):
                     return True
                 # The last few tokens hold any stop string that just appeared; decoding the
                 # whole answer at every token would grow quadratically.
@@ -232,7 +234,10 @@ class TransformersBackend(LLMBackend):
             raise LLMError(f"The model produced no token for {TOKEN_TIMEOUT_S:.0f} s; "
                            "it was stopped.") from exc
         finally:
-            if cancel is not None and worker.is_alive() and cancel.is_set():
+            # Reached early too, when the reader closes this generator (the answer guard
+            # ended the answer): the worker stops at its next token.
+            abandoned.set()
+            if worker.is_alive():
                 worker.join(timeout=5)
         worker.join()
         if cancel is not None and cancel.is_set():

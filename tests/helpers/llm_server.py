@@ -252,6 +252,13 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.model_ok(request)
 
+    def model_no_penalties(self, request: dict) -> None:
+        if "frequency_penalty" in request:
+            self.error(400, "Unrecognized request argument supplied: frequency_penalty",
+                       param="frequency_penalty")
+        else:
+            self.model_ok(request)
+
     def model_reasoning(self, request: dict) -> None:
         if "max_tokens" in request:
             self.error(400, "Unsupported parameter: 'max_tokens' is not supported with this "
