@@ -69,12 +69,12 @@ def test_cancel_mid_stream_stops_it_and_the_server_answers_the_next(server):
 def test_a_server_not_yet_ready_then_killed_mid_answer(model_folder):
     served = ServedLLM(model_folder).start()  # its own: this one is killed
     try:
-        with pytest.raises(LLMError, match="Cannot reach the LLM server.*connection refused.*"
-                                           "Start the server"):
+        with pytest.raises(LLMError, match=r"Cannot reach the LLM server.*connection refused.*"
+                                           r"Start the server"):
             backend(served).list_models()  # still loading the model: not listening yet
         served.wait_ready()
         llm, pieces = backend(served), []
-        with pytest.raises(LLMError, match="broke mid-answer|stopped mid-answer") as failure:
+        with pytest.raises(LLMError, match=r"broke mid-answer|stopped mid-answer") as failure:
             for piece in llm.stream(QUESTION, max_tokens=300):
                 pieces.append(piece)
                 if len(pieces) == 3:
