@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -30,6 +31,8 @@ from models.llm.base import LLMBackend, LLMError, Usage
 from models.progress import CancelFlag, Cancelled
 
 DEFAULT_MAX_TOKENS = 256
+CITED_WORDS = 2  # what the prompt asks for
+CANDIDATE_WORDS = 150  # of a long case, the words an in-process model may cite
 # Without a tokenizer for a server's model, keep prompts under this many characters.
 REMOTE_PROMPT_CHARS = 24_000
 
@@ -147,7 +150,7 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
     try:
         if guided:
             raw, usage = _guided_answer(backend, prompt.messages, labels, max_tokens, cancel,
-                                        shown, guard)
+                                        shown, guard, sent)
         else:
             _read_guarded(backend.stream(prompt.messages, max_tokens=max_tokens,
                                          cancel=cancel), guard, shown)
@@ -203,11 +206,12 @@ def _shortened(text: str, limit: int = 60) -> str:
 
 def _guided_answer(backend, messages: list[dict], labels: list[str], max_tokens: int,
                    cancel: CancelFlag | None, shown: Callable[[str], None],
-                   guard: AnswerGuard) -> tuple[str, Usage]:
+                   guard: AnswerGuard, case_text: str) -> tuple[str, Usage]:
     """The answer in three steps for an in-process model, which can be made to continue a
     started answer: it writes the explanation, then picks its label from the label set by
-    likelihood (a 135M model rarely writes a valid label on its own), then lists its words.
-    The JSON around them is the app's, so it always parses."""
+    likelihood (a 135M model rarely writes a valid label on its own), then picks the words it
+    cites from the case's own words, by likelihood too (left to write them, it invented words
+    the case does not have). The JSON around them is the app's, so it always parses."""
     def turn(started: str) -> list[dict]:
         return [*messages, {"role": "assistant", "content": started}]
 
@@ -227,11 +231,42 @@ def _guided_answer(backend, messages: list[dict], labels: list[str], max_tokens:
     if cancel is not None and cancel.is_set():
         raise Cancelled()
     label = backend.choose(turn(so_far), [*labels, CANNOT_TELL])
-    so_far += label + '", "words": ["'
-    words = "".join(backend.stream(turn(so_far), max_tokens=40, cancel=cancel, stop="]"))
-    out = backend.last_usage.tokens_out
-    usage.tokens_out = (usage.tokens_out or 0) + (out or 0)
-    return so_far + words.split("]", 1)[0].rstrip(", ") + "]}", usage
+    so_far += label + '", "words": ['
+    cited = _cited_words(backend, turn, so_far, case_words(case_text), cancel)
+    return so_far + ", ".join(json.dumps(w, ensure_ascii=False) for w in cited) + "]}", usage
+
+
+def _cited_words(backend, turn, so_far: str, candidates: list[str],
+                 cancel: CancelFlag | None) -> list[str]:
+    """The words the model cites, each chosen by likelihood among the case's own words (as
+    its label is among the labels): it cannot cite a word the case does not have."""
+    cited: list[str] = []
+    for _ in range(CITED_WORDS):
+        remaining = [w for w in candidates if w not in cited]
+        if not remaining:
+            break
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        listed = "".join(json.dumps(w, ensure_ascii=False) + ", " for w in cited)
+        scores = backend.option_scores(turn(so_far + listed + '"'), remaining)
+        cited.append(remaining[max(range(len(remaining)), key=scores.__getitem__)])
+    return cited
+
+
+def case_words(text: str, limit: int = CANDIDATE_WORDS) -> list[str]:
+    """The words of a case an in-process model may cite: each once (as first written), three
+    letters or more, not a stop word; the first ``limit`` of them for a long case."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    seen: dict[str, str] = {}
+    for word in re.findall(r"[^\W\d_][\w'-]*[^\W_]|[^\W\d_]", text):
+        key = word.lower()
+        stop = key in ENGLISH_STOP_WORDS or key.split("'")[0] in ENGLISH_STOP_WORDS
+        if len(word) >= 3 and not stop and key not in seen:
+            seen[key] = word
+            if len(seen) == limit:
+                break
+    return list(seen.values())
 
 
 def outgoing(case_text: str, evidence: Evidence) -> tuple[str, tuple[dict, ...], Evidence]:

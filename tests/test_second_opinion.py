@@ -11,7 +11,7 @@ import pytest
 
 from explainers.opinion_check import check_answer, parse_answer
 from explainers.prompts import PROMPT_VERSION, Evidence, build_prompt
-from explainers.second_opinion import second_opinion
+from explainers.second_opinion import case_words, second_opinion
 from models.llm.openai_backend import OpenAICompatibleBackend
 from models.progress import CancelFlag, Cancelled
 from tests.helpers.cli import run_cli
@@ -164,6 +164,17 @@ def test_embedded_second_opinion_is_recorded_whole(embedded):
     assert opinion.label in [*LABELS, "cannot tell"]  # chosen by likelihood: always valid
     assert opinion.error is None and opinion.tokens_in > 100 and opinion.tokens_out > 0
     assert opinion.sent_text == CASE
+    # Its cited words are chosen from the case's own words: none is invented.
+    assert len(opinion.cited_words) == 2
+    assert set(opinion.cited_words) <= set(case_words(CASE))
+    assert "not_in_text" not in {f.kind for f in opinion.check}
+
+
+def test_the_words_an_in_process_model_may_cite_are_the_cases_own():
+    words = case_words("I went from eight headaches a month to one. Side-effects: mild "
+                       "dizziness, the 1st week; it's O.K. Zoë's rash, RASH", limit=7)
+    assert words == ["went", "headaches", "month", "Side-effects", "mild", "dizziness", "week"]
+    assert case_words("Zoë's rash, RASH and it's fine") == ["Zoë's", "rash", "fine"]
 
 
 def test_a_missing_or_damaged_model_file_is_a_clear_error(tmp_path):

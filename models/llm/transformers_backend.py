@@ -19,6 +19,8 @@ from models.progress import CancelFlag, Cancelled
 
 # How long to wait for the next token before calling the generation stuck.
 TOKEN_TIMEOUT_S = 120.0
+# Options scored at once on a copy of the prompt's cache (memory grows with it).
+OPTION_BATCH = 32
 
 
 def _source(path: Path) -> tuple[str, dict]:
@@ -157,19 +159,50 @@ class TransformersBackend(LLMBackend):
         """The option the model finds most likely to continue ``messages`` (whose last message
         is a started answer), each followed by ``closing``: a small model's choice among fixed
         labels, always one of them."""
+        scores = self.option_scores(messages, options, closing)
+        return options[max(range(len(options)), key=scores.__getitem__)]
+
+    def option_scores(self, messages: list[Message], options: list[str],
+                      closing: str = '"') -> list[float]:
+        """The log-likelihood of each option (followed by ``closing``) as the continuation of
+        ``messages``. The prompt is read once; the options are then scored in batches on its
+        cached keys and values, so a hundred candidate words cost about one prompt more."""
+        import copy
+
         import torch
 
-        prompt = self._prompt_ids(messages)[0]
-        scores = []
+        prompt = self._prompt_ids(messages)
+        tails = [self._tokenizer(option + closing, add_special_tokens=False)["input_ids"]
+                 for option in options]
+        scores: list[float] = []
         with torch.inference_mode():
-            for option in options:
-                tail = self._tokenizer(option + closing, add_special_tokens=False,
-                                       return_tensors="pt")["input_ids"][0]
-                ids = torch.cat([prompt, tail]).unsqueeze(0)
-                logits = self._model(input_ids=ids).logits[0, len(prompt) - 1 : -1]
-                logp = torch.log_softmax(logits.float(), -1)
-                scores.append(float(logp.gather(1, tail.unsqueeze(1)).sum()))
-        return options[max(range(len(options)), key=scores.__getitem__)]
+            first = self._model(input_ids=prompt, use_cache=True)
+            first_logp = torch.log_softmax(first.logits[0, -1].float(), -1)
+            for start in range(0, len(tails), OPTION_BATCH):
+                batch = tails[start : start + OPTION_BATCH]
+                scores += self._tail_scores(first.cache, first_logp, batch,
+                                            prompt.shape[1], copy.deepcopy, torch)
+        return scores
+
+    def _tail_scores(self, past, first_logp, tails: list[list[int]], prompt_length: int,
+                     deepcopy, torch) -> list[float]:
+        """Scores of ``tails`` continuing the cached prompt, padded on the right: a causal
+        model's logits at a real token never see the padding after it."""
+        width = max(len(tail) for tail in tails)
+        pad = self._tokenizer.eos_token_id or 0
+        ids = torch.tensor([tail + [pad] * (width - len(tail)) for tail in tails])
+        cache = deepcopy(past)
+        cache.batch_repeat_interleave(len(tails))
+        mask = torch.ones(len(tails), prompt_length + width, dtype=torch.long)
+        logits = self._model(input_ids=ids, cache=cache, attention_mask=mask,
+                             use_cache=True).logits
+        logp = torch.log_softmax(logits.float(), -1)
+        out = []
+        for row, tail in enumerate(tails):
+            score = float(first_logp[tail[0]])
+            score += sum(float(logp[row, j - 1, tail[j]]) for j in range(1, len(tail)))
+            out.append(score)
+        return out
 
     def stream(self, messages: list[Message], max_tokens: int = 384, temperature: float = 0.0,
                cancel: CancelFlag | None = None, stop: str | None = None) -> Iterator[str]:
