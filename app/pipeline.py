@@ -190,6 +190,7 @@ def ask(bench: Workbench, result: CaseResult, llm: LLMChoice, listener: Listener
         cancel: CancelFlag | None = None) -> LLMOpinion:
     """The LLM's second opinion, checked against the evidence; an LLM that cannot be started
     gives an opinion whose ``error`` says why."""
+    from explainers.rationale_check import with_rationale_check
     from explainers.second_opinion import (
         DEFAULT_MAX_TOKENS,
         failed_opinion,
@@ -205,10 +206,12 @@ def ask(bench: Workbench, result: CaseResult, llm: LLMChoice, listener: Listener
         return failed_opinion(llm.name, llm.model, llm.base_url, str(exc))
     label = result.prediction.label
     values = word_values_of(result.attribution, label) if result.attribution else None
-    return second_opinion(backend, result.text, bench.labels, evidence_for(result), values,
-                          allow_remote=llm.allow_remote, cancel=cancel,
-                          on_text=listener.llm_text,
-                          max_tokens=llm.max_tokens or DEFAULT_MAX_TOKENS)
+    opinion = second_opinion(backend, result.text, bench.labels, evidence_for(result), values,
+                             allow_remote=llm.allow_remote, cancel=cancel,
+                             on_text=listener.llm_text,
+                             max_tokens=llm.max_tokens or DEFAULT_MAX_TOKENS)
+    return with_rationale_check(bench.classifier, result.text, opinion,
+                                result.prediction.probabilities, result.attribution)
 
 
 # -- one case ----------------------------------------------------------------------------------

@@ -211,6 +211,52 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class RationaleCheck:
+    """Do the words the LLM cites drive the small model's answer? They were taken out of the
+    case and the small model scored it again: the probability of the label the LLM argues for
+    should fall by at least ``threshold`` if they carry it."""
+
+    label: str  # the label the LLM argues for
+    removed: tuple[str, ...]  # the cited words found in the case (every occurrence removed)
+    before: float  # the small model's probability of ``label`` with them
+    after: float  # and without them
+    threshold: float
+    among_top: int  # cited words among the small model's ``top_k`` most attributed words
+    top_k: int
+
+    @property
+    def drop(self) -> float:
+        return self.before - self.after
+
+    @property
+    def holds(self) -> bool:
+        return self.drop >= self.threshold
+
+    def sentence(self) -> str:
+        words = ", ".join(f"“{w}”" for w in self.removed)
+        moved = (f"Without the words the AI cites ({words}) the small model's probability of "
+                 f"“{self.label}” goes from {self.before:.2f} to {self.after:.2f}")
+        top = (f"; {self.among_top} of them among its {self.top_k} most attributed words"
+               if self.top_k else "")
+        if self.holds:
+            return f"{moved}: they drive its answer{top}."
+        return (f"{moved}, less than the {self.threshold:.2f} it would fall if they carried "
+                f"that label: the cited words do not drive the small model's answer{top}.")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RationaleCheck:
+        kind = "LLM opinion's rationale check"
+        if not isinstance(data, Mapping):
+            raise RecordError(f"An {kind} must be a mapping, not a {type(data).__name__}.")
+        number = lambda key: float(require(data, key, kind, (int, float)))  # noqa: E731
+        return cls(require(data, "label", kind, str),
+                   strings(data, "removed", kind, optional=True) or (), number("before"),
+                   number("after"), number("threshold"), int(require(data, "among_top", kind,
+                                                                     int)),
+                   int(require(data, "top_k", kind, int)))
+
+
+@dataclass(frozen=True)
 class LLMOpinion:
     """An AI-generated second opinion, with the evidence check and what left the machine."""
 
@@ -239,6 +285,7 @@ class LLMOpinion:
     error: str | None
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     ai_generated: bool = True
+    rationale: RationaleCheck | None = None  # None: not checked (an opinion from before)
 
     @property
     def warnings(self) -> tuple[Finding, ...]:
@@ -249,6 +296,8 @@ class LLMOpinion:
         data["cited_words"] = list(self.cited_words)
         data["check"] = [asdict(f) for f in self.check]
         data["redactions"] = [dict(r) for r in self.redactions]
+        if self.rationale is not None:
+            data["rationale"]["removed"] = list(self.rationale.removed)
         return {SCHEMA_KEY: self.SCHEMA_VERSION, **data}
 
     @classmethod
@@ -274,7 +323,9 @@ class LLMOpinion:
             first_token_seconds=number("first_token_seconds", float),
             seconds=number("seconds", float) or 0.0,
             error=require(data, "error", kind, str, optional=True),
-            created=text("created"), ai_generated=data.get("ai_generated", True) is not False)
+            created=text("created"), ai_generated=data.get("ai_generated", True) is not False,
+            rationale=(RationaleCheck.from_dict(data["rationale"])
+                       if data.get("rationale") is not None else None))
 
 
 def _finding(data: Any) -> Finding:

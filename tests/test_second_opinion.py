@@ -177,6 +177,14 @@ def test_the_words_an_in_process_model_may_cite_are_the_cases_own():
     assert case_words("Zoë's rash, RASH and it's fine") == ["Zoë's", "rash", "fine"]
 
 
+def test_a_model_without_a_chat_template_is_refused_as_a_base_model(tiny_base_dir):
+    from models.llm.base import LLMError
+    from models.llm.transformers_backend import TransformersBackend
+
+    with pytest.raises(LLMError, match="no chat template: it is a base model"):
+        TransformersBackend(tiny_base_dir)  # a tokenizer without one (an encoder's)
+
+
 def test_a_missing_or_damaged_model_file_is_a_clear_error(tmp_path):
     from models.llm.base import LLMError
     from models.llm.transformers_backend import TransformersBackend

@@ -116,6 +116,11 @@ class TransformersBackend(LLMBackend):
         # The tokenizer and configuration now (they say what fits: a preview needs no more);
         # the weights, seconds to load and dequantise, when the first answer is asked for.
         self._tokenizer, self._config = _load_tokenizer(self.path)
+        if not getattr(self._tokenizer, "chat_template", None):
+            # A base (not instruction-tuned) model has none, and could not be asked anyway.
+            raise LLMError(f"{self.path} has no chat template: it is a base model, not a chat "
+                           "(instruction-tuned) one. Choose an instruction-tuned model, such "
+                           "as the embedded SmolLM2-135M-Instruct.")
         self._weights = None
         self._weights_lock = threading.Lock()
 
