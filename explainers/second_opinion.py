@@ -28,6 +28,7 @@ from explainers.prompts import (
 from explainers.types import Finding, LLMOpinion
 from models.llm.answer_guard import LOOP, AnswerGuard
 from models.llm.base import LLMBackend, LLMError, Usage
+from models.llm.label_distribution import LabelDistribution, from_scores, from_server_logprobs
 from models.progress import CancelFlag, Cancelled
 
 DEFAULT_MAX_TOKENS = 256
@@ -147,14 +148,17 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
 
     error = None
     guard = AnswerGuard(json_answer=not guided)
+    distribution: list[LabelDistribution | None] = [None]
+    backend.last_logprobs = []
     try:
         if guided:
             raw, usage = _guided_answer(backend, prompt.messages, labels, max_tokens, cancel,
-                                        shown, guard, sent)
+                                        shown, guard, sent, distribution)
         else:
             _read_guarded(backend.stream(prompt.messages, max_tokens=max_tokens,
                                          cancel=cancel), guard, shown)
             raw, usage = guard.text, backend.last_usage
+            distribution[0] = from_server_logprobs(backend.last_logprobs, labels)
     except LLMError as exc:
         error, raw = str(exc), guard.text if not guided else "".join(pieces)
     except Cancelled:
@@ -169,6 +173,8 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
         label, findings = check_answer(answer, sent, labels, evidence.label, word_values)
     elif error is None:
         error = "The model returned an empty answer."
+    if raw.strip() and error is None:
+        findings.append(_distribution_finding(distribution[0], guided))
     if guard.stopped == LOOP:
         findings.insert(0, Finding("repetition", "warning", "The answer began repeating "
                                    f"itself ({_shortened(guard.repeated)!r} again and again); "
@@ -184,7 +190,30 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
         sent_text=sent, sent_sha256=hashlib.sha256(sent.encode()).hexdigest(),
         redactions=redactions, case_trimmed=prompt.trimmed, prompt_version=prompt.version,
         prompt_sha256=prompt.sha256, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
-        first_token_seconds=first, seconds=time.monotonic() - start, error=error)
+        first_token_seconds=first, seconds=time.monotonic() - start, error=error,
+        label_probabilities=distribution[0].probabilities if distribution[0] else None,
+        label_probabilities_source=_source_of(distribution[0]))
+
+
+def _source_of(distribution: LabelDistribution | None) -> str:
+    if distribution is None:
+        return ""
+    if distribution.covered < 1.0:
+        return f"{distribution.source} ({distribution.covered:.0%} of the mass named a label)"
+    return distribution.source
+
+
+def _distribution_finding(distribution: LabelDistribution | None, guided: bool) -> Finding:
+    if distribution is None:
+        return Finding("label_probabilities", "note", "The AI's label as probabilities is not "
+                       "available: this server returned no log-probabilities (vLLM, "
+                       "llama.cpp's server and Ollama do; transformers serve does not).")
+    shown = " · ".join(f"{label} {p:.2f}" for label, p in
+                       sorted(distribution.probabilities.items(), key=lambda kv: -kv[1]))
+    how = ("its likelihood of each label" if guided else
+           f"the server's log-probabilities where it wrote the label, {_source_of(distribution)}")
+    return Finding("label_probabilities", "note",
+                   f"The AI's label as probabilities ({how}): {shown}.")
 
 
 def _read_guarded(stream, guard: AnswerGuard, shown: Callable[[str], None]) -> None:
@@ -206,7 +235,8 @@ def _shortened(text: str, limit: int = 60) -> str:
 
 def _guided_answer(backend, messages: list[dict], labels: list[str], max_tokens: int,
                    cancel: CancelFlag | None, shown: Callable[[str], None],
-                   guard: AnswerGuard, case_text: str) -> tuple[str, Usage]:
+                   guard: AnswerGuard, case_text: str,
+                   distribution: list[LabelDistribution | None]) -> tuple[str, Usage]:
     """The answer in three steps for an in-process model, which can be made to continue a
     started answer: it writes the explanation, then picks its label from the label set by
     likelihood (a 135M model rarely writes a valid label on its own), then picks the words it
@@ -230,7 +260,10 @@ def _guided_answer(backend, messages: list[dict], labels: list[str], max_tokens:
     so_far = PREFILL + json.dumps(text, ensure_ascii=False)[1:-1] + '", "label": "'
     if cancel is not None and cancel.is_set():
         raise Cancelled()
-    label = backend.choose(turn(so_far), [*labels, CANNOT_TELL])
+    options = [*labels, CANNOT_TELL]
+    scores = backend.option_scores(turn(so_far), options)
+    label = options[max(range(len(options)), key=scores.__getitem__)]
+    distribution[0] = from_scores(options, scores)
     so_far += label + '", "words": ['
     cited = _cited_words(backend, turn, so_far, case_words(case_text), cancel)
     return so_far + ", ".join(json.dumps(w, ensure_ascii=False) for w in cited) + "]}", usage

@@ -286,6 +286,10 @@ class LLMOpinion:
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     ai_generated: bool = True
     rationale: RationaleCheck | None = None  # None: not checked (an opinion from before)
+    # The LLM's label as a distribution over the label set, and where it came from
+    # (models.llm.label_distribution); None when the backend could not give one.
+    label_probabilities: dict[str, float] | None = None
+    label_probabilities_source: str = ""
 
     @property
     def warnings(self) -> tuple[Finding, ...]:
@@ -325,7 +329,10 @@ class LLMOpinion:
             error=require(data, "error", kind, str, optional=True),
             created=text("created"), ai_generated=data.get("ai_generated", True) is not False,
             rationale=(RationaleCheck.from_dict(data["rationale"])
-                       if data.get("rationale") is not None else None))
+                       if data.get("rationale") is not None else None),
+            label_probabilities=(label_values(data, "label_probabilities", kind)
+                                 if data.get("label_probabilities") is not None else None),
+            label_probabilities_source=text("label_probabilities_source"))
 
 
 def _finding(data: Any) -> Finding:

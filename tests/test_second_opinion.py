@@ -168,6 +168,11 @@ def test_embedded_second_opinion_is_recorded_whole(embedded):
     assert len(opinion.cited_words) == 2
     assert set(opinion.cited_words) <= set(case_words(CASE))
     assert "not_in_text" not in {f.kind for f in opinion.check}
+    # Its label as a distribution: the likelihood of each label (and of "cannot tell").
+    assert set(opinion.label_probabilities) == {*LABELS, "cannot tell"}
+    assert sum(opinion.label_probabilities.values()) == pytest.approx(1.0)
+    assert max(opinion.label_probabilities, key=opinion.label_probabilities.get) == \
+        opinion.label and opinion.label_probabilities_source == "likelihood"
 
 
 def test_the_words_an_in_process_model_may_cite_are_the_cases_own():

@@ -95,4 +95,8 @@ def test_a_second_opinion_through_the_real_server(server):
     assert opinion.error is None, opinion.error
     assert opinion.backend == "openai" and opinion.model == server.model
     assert opinion.raw_text.strip() and opinion.tokens_in
+    # transformers serve ignores logprobs: the opinion says the distribution is not there.
+    assert opinion.label_probabilities is None
+    assert any(f.kind == "label_probabilities" and "not available" in f.message
+               for f in opinion.check)
     assert opinion.seconds <= time.monotonic() - start + 0.01

@@ -298,8 +298,10 @@ def add_train_parser(commands) -> None:
     train.add_argument("--seed", type=int, help="random seed (default 13)")
     train.add_argument("--recipe", choices=RECIPES,
                        help="auto (default): SetFit below 100 training examples a class, the "
-                            "fine-tune above; or one by name (ensemble: three fine-tunes, "
-                            "about 3x the training and prediction time)")
+                            "fine-tune above, stacked with the TF-IDF baseline when that wins "
+                            "on validation; or one by name (ensemble: three fine-tunes, "
+                            "about 3x the training and prediction time; stacked: the "
+                            "fine-tune stacked with TF-IDF)")
     train.add_argument("--base-model", help="a local encoder directory to fine-tune instead of "
                        "the embedded all-MiniLM-L6-v2")
     train.add_argument("--no-activate", action="store_true", help="do not make it the active model")

@@ -40,6 +40,9 @@ class LLMBackend(ABC):
 
     def __init__(self) -> None:
         self.last_usage = Usage()
+        # The last answer's tokens with their log-probabilities, when the backend has them
+        # (models.llm.label_distribution.TokenChoice); empty otherwise.
+        self.last_logprobs: list = []
 
     @property
     def is_remote(self) -> bool:

@@ -30,6 +30,7 @@ import httpx2
 import openai
 
 from models.llm.base import LLMBackend, LLMError, Message, Usage
+from models.llm.label_distribution import TokenChoice
 from models.progress import CancelFlag, raise_if_cancelled
 
 # How often the waiting thread wakes to look at the cancel flag and the deadlines.
@@ -40,13 +41,16 @@ _CONNECT_TIMEOUT_CAP = 10.0
 # Bytes of an unexpected reply quoted in the error, enough to recognise an HTML error page.
 _SNIPPET_BYTES = 200
 # At most this many request rewrites for parameters a server or model rejects (see below).
-_MAX_PARAM_FALLBACKS = 4
+_MAX_PARAM_FALLBACKS = 5
 # Small models loop. OpenAI's API, vLLM, llama.cpp and Ollama subtract this times a token's
 # count so far from its logit; ``transformers serve`` turns it into a repetition penalty of
 # 1 + this, the 1.2 the in-process backend's 1.15 is close to. Stronger values made
 # SmolLM2-135M write nonsense on ``transformers serve`` (1.5). The loop guard
 # (``models.llm.answer_guard``) catches what this lets through.
 FREQUENCY_PENALTY = 0.2
+# Alternatives asked for at each token: the label's distribution is read from them
+# (models.llm.label_distribution). Servers that do not return them answer without.
+TOP_LOGPROBS = 5
 
 
 class OpenAICompatibleBackend(LLMBackend):
@@ -98,10 +102,12 @@ class OpenAICompatibleBackend(LLMBackend):
                cancel: CancelFlag | None = None) -> Iterator[str]:
         raise_if_cancelled(cancel)
         self.last_usage = Usage()  # a failed or usage-less answer must not show old counts
+        self.last_logprobs: list[TokenChoice] = []  # empty: the server returned none
         params: dict[str, Any] = {
             "model": self.model, "messages": messages, "max_tokens": max_tokens,
             "temperature": temperature, "stream": True,
             "stream_options": {"include_usage": True}, "frequency_penalty": FREQUENCY_PENALTY,
+            "logprobs": True, "top_logprobs": TOP_LOGPROBS,
         }
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         stop = threading.Event()
@@ -261,6 +267,7 @@ class OpenAICompatibleBackend(LLMBackend):
         if not choices:  # the usage chunk, or e.g. Azure's prompt-filter results
             return "", None, usage is not None
         # We ask for one answer (n=1), so only the first choice matters.
+        self.last_logprobs += _token_choices(getattr(choices[0], "logprobs", None))
         delta = getattr(choices[0], "delta", None)
         content = getattr(delta, "content", None)
         reason = getattr(choices[0], "finish_reason", None)
@@ -405,9 +412,30 @@ def _without_rejected_param(params: dict[str, Any],
         del rewritten["temperature"]
     elif "frequency_penalty" in said and "frequency_penalty" in rewritten:
         del rewritten["frequency_penalty"]  # the guard still stops a loop
+    elif "logprobs" in said and "logprobs" in rewritten:
+        del rewritten["logprobs"], rewritten["top_logprobs"]  # no label distribution then
     else:
         return None
     return rewritten
+
+
+def _token_choices(logprobs: Any) -> list[TokenChoice]:
+    """The tokens of a chunk's ``logprobs.content`` (nothing when absent or malformed: the
+    distribution is a bonus, never a reason to fail an answer)."""
+    content = getattr(logprobs, "content", None)
+    if not isinstance(content, list):
+        return []
+    out = []
+    for entry in content:
+        token, logprob = getattr(entry, "token", None), getattr(entry, "logprob", None)
+        if not isinstance(token, str) or not isinstance(logprob, int | float):
+            continue
+        top = tuple((alt.token, float(alt.logprob))
+                    for alt in (getattr(entry, "top_logprobs", None) or ())
+                    if isinstance(getattr(alt, "token", None), str)
+                    and isinstance(getattr(alt, "logprob", None), int | float))
+        out.append(TokenChoice(token, float(logprob), top))
+    return out
 
 
 def _interrupt(response: Any) -> None:

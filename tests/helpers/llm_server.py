@@ -252,6 +252,28 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.model_ok(request)
 
+    def model_logprobs(self, request: dict) -> None:
+        """Streams ``server.script`` as (token, logprob, [(alternative, logprob), ...]) with
+        each token's log-probabilities, as vLLM or llama.cpp's server do when asked."""
+        self.start_sse()
+        for token, logprob, top in self.server.script:
+            data = chunk(token)
+            if request.get("logprobs"):
+                data["choices"][0]["logprobs"] = {"content": [{
+                    "token": token, "logprob": logprob, "bytes": None,
+                    "top_logprobs": [{"token": t, "logprob": lp, "bytes": None}
+                                     for t, lp in top][: request.get("top_logprobs", 0)]}]}
+            self.event(data)
+        self.event(chunk(finish="stop"))
+        self.event(USAGE_CHUNK)
+        self.end_sse()
+
+    def model_no_logprobs(self, request: dict) -> None:
+        if "logprobs" in request:
+            self.error(400, "logprobs is not supported with this model.", param="logprobs")
+        else:
+            self.model_ok(request)
+
     def model_no_penalties(self, request: dict) -> None:
         if "frequency_penalty" in request:
             self.error(400, "Unrecognized request argument supplied: frequency_penalty",
