@@ -231,6 +231,12 @@ def test_ask_and_redact_contracts_from_the_command_line(home, server):
                            "ai_generated", "sent_text", "seconds", "error"}
     assert answer["ai_generated"] is True and answer["error"] is None
     assert answer["sent_text"] == "the rash was awful" and answer["label"] == "negative"
+    # The rationale check rides with every answer: "rash" taken out, the case scored again.
+    assert answer["rationale"]["removed"] == ["rash"] and answer["rationale"]["label"] == \
+        "negative"
+    plain = run_cli(home, "ask", "the rash was awful", "--backend", "openai", "--base-url",
+                    server.url, "--model", "scripted").stdout
+    assert "Without the words the AI cites (“rash”)" in plain
     preview = json.loads(run_cli(home, "ask", "Call Dr. Lee at 555-123-4567 about the rash",
                                  "--backend", "openai", "--base-url", "https://llm.example/v1",
                                  "--model", "m", "--preview", "--json").stdout)

@@ -67,6 +67,8 @@ def test_case_flow_end_to_end(qtbot, gui, tmp_path, llm_server):
     assert "good relief" in pane.answer.toPlainText()
     assert "DISAGREES" in pane.verdict.text()
     assert llm_server.attempts["scripted"] == 1
+    # Its rationale checked against the small model: the cited word taken out, scored again.
+    assert "Without the words the AI cites (“medicine”)" in pane.findings.text()
 
     # Override with a reason (a missing reason is refused in place, nothing is signed).
     review = view.review
