@@ -99,6 +99,7 @@ class AppContext(QObject):
             store, self.has_users, anchor_problem = found
             if anchor_problem:
                 self.message.emit("warning", anchor_problem)
+            self._close_previous_store()
             self.store = store
             self.store.actor = self.settings.reviewer_name()
             # A new history: nobody is signed in to it.
@@ -118,11 +119,18 @@ class AppContext(QObject):
         this computer's own history meanwhile."""
         from app.paths import DB_FILE
 
-        self.store = None  # a history the settings moved away from is closed behind this
+        self._close_previous_store()  # the settings moved away from it
         local = self.data_dir / DB_FILE
         self.offers.emit("error", f"{error} Until a history is open, cases are analysed but "
                          "not filed.", [("Retry", lambda: self.open_store(target)),
                                         ("Use the local history", lambda: self.open_store(local))])
+
+    def _close_previous_store(self) -> None:
+        """Close the history being replaced (its connections, its pool) on the database
+        worker, where its connections were made."""
+        previous, self.store = self.store, None
+        if previous is not None:
+            self.runner.db("close the previous history", previous.close).start()
 
     def _offer_backup(self, damaged, target) -> None:
         """A damaged history is never touched: offer to work on a copy of its newest backup."""
