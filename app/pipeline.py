@@ -210,8 +210,7 @@ def ask(bench: Workbench, result: CaseResult, llm: LLMChoice, listener: Listener
                              allow_remote=llm.allow_remote, cancel=cancel,
                              on_text=listener.llm_text,
                              max_tokens=llm.max_tokens or DEFAULT_MAX_TOKENS)
-    return with_rationale_check(bench.classifier, result.text, opinion,
-                                result.prediction.probabilities, result.attribution)
+    return with_rationale_check(bench.classifier, result.text, opinion, result.attribution)
 
 
 # -- one case ----------------------------------------------------------------------------------

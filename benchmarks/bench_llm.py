@@ -111,8 +111,7 @@ def run_config(config: str, backend, cases: list, classifier, max_tokens: int) -
                                      evidence_of(prediction, decision, attribution),
                                      word_values_of(attribution, prediction.label),
                                      max_tokens=max_tokens)
-            opinion = with_rationale_check(classifier, text, opinion,
-                                           prediction.probabilities, attribution)
+            opinion = with_rationale_check(classifier, text, opinion, attribution)
             lowered = text.lower()
             invented = [w for w in opinion.cited_words if w.lower() not in lowered]
             writing = opinion.seconds - (opinion.first_token_seconds or 0)

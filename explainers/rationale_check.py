@@ -35,21 +35,22 @@ def without_words(text: str, words: tuple[str, ...]) -> tuple[str, tuple[str, ..
 
 
 def rationale_check(classifier: Classifier, text: str, opinion: LLMOpinion,
-                    probabilities: dict[str, float],
                     attribution: Attribution | None) -> RationaleCheck | None:
     """The check of ``opinion``'s cited words (None when there is nothing to check: no label
-    argued for, no cited word in the case, or nothing left without them)."""
+    argued for, no cited word in the case, or nothing left without them). The case is scored
+    with and without the words in one call of the same model: a prediction kept from another
+    model, or another precision, would make part of the difference."""
     label = opinion.label if opinion.label in classifier.labels else None
     if label is None or opinion.error:
         return None
     reduced, removed = without_words(text, opinion.cited_words)
     if not removed or not reduced.strip():
         return None
-    after = classifier.predict(reduced).probabilities[label]
+    before, after = (p.probabilities[label] for p in classifier.predict_batch([text, reduced]))
     top = _top_words(attribution)
     among = sum(1 for word in removed if word.lower() in top)
-    return RationaleCheck(label, removed, float(probabilities[label]), float(after),
-                          DROP_THRESHOLD, among, len(top) and TOP_ATTRIBUTED)
+    return RationaleCheck(label, removed, float(before), float(after), DROP_THRESHOLD, among,
+                          len(top))
 
 
 def _top_words(attribution: Attribution | None) -> set[str]:
@@ -61,13 +62,12 @@ def _top_words(attribution: Attribution | None) -> set[str]:
 
 
 def with_rationale_check(classifier: Classifier, text: str, opinion: LLMOpinion,
-                         probabilities: dict[str, float],
                          attribution: Attribution | None) -> LLMOpinion:
     """``opinion`` with its rationale check and the finding that says it (in the pane, the
     terminal and the PDF, as the other findings are)."""
     if opinion.error and not opinion.label:
         return opinion
-    check = rationale_check(classifier, text, opinion, probabilities, attribution)
+    check = rationale_check(classifier, text, opinion, attribution)
     if check is None:
         finding = Finding("rationale_unchecked", "note", _why_unchecked(opinion, classifier))
     else:
@@ -77,6 +77,8 @@ def with_rationale_check(classifier: Classifier, text: str, opinion: LLMOpinion,
 
 
 def _why_unchecked(opinion: LLMOpinion, classifier: Classifier) -> str:
+    if opinion.error:
+        return "No rationale check: the answer is incomplete."
     if opinion.label not in classifier.labels:
         return ("No rationale check: the AI argues for none of the labels, so there is no "
                 "label whose probability its words should move.")

@@ -152,8 +152,10 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
     backend.last_logprobs = []
     try:
         if guided:
+            # The words it may cite: those of the case as the prompt shows it (trimmed to fit).
             raw, usage = _guided_answer(backend, prompt.messages, labels, max_tokens, cancel,
-                                        shown, guard, sent, distribution)
+                                        shown, guard, sent[: prompt.case_chars_sent],
+                                        distribution)
         else:
             _read_guarded(backend.stream(prompt.messages, max_tokens=max_tokens,
                                          cancel=cancel), guard, shown)
@@ -174,7 +176,8 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
     elif error is None:
         error = "The model returned an empty answer."
     if raw.strip() and error is None:
-        findings.append(_distribution_finding(distribution[0], guided))
+        findings.append(_distribution_finding(distribution[0], guided,
+                                              bool(backend.last_logprobs)))
     if guard.stopped == LOOP:
         findings.insert(0, Finding("repetition", "warning", "The answer began repeating "
                                    f"itself ({_shortened(guard.repeated)!r} again and again); "
@@ -203,7 +206,12 @@ def _source_of(distribution: LabelDistribution | None) -> str:
     return distribution.source
 
 
-def _distribution_finding(distribution: LabelDistribution | None, guided: bool) -> Finding:
+def _distribution_finding(distribution: LabelDistribution | None, guided: bool,
+                          had_logprobs: bool) -> Finding:
+    if distribution is None and had_logprobs:
+        return Finding("label_probabilities", "note", "The AI's label as probabilities is not "
+                       "available: the server sent log-probabilities, but none where the "
+                       "answer's label begins names a label.")
     if distribution is None:
         return Finding("label_probabilities", "note", "The AI's label as probabilities is not "
                        "available: this server returned no log-probabilities (vLLM, "

@@ -98,7 +98,10 @@ class Classifier:
         quiet_transformers()
         model = model_class(read_json(path / "config.json")).from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        return cls(model, tokenizer, meta["labels"], meta["temperature"], meta["id"],
+        # A stacked model keeps its temperature under its own key: a Casewise from before
+        # stacking then fails on it loudly instead of reading the encoder alone with it.
+        temperature = meta["stacked_temperature" if stacking is not None else "temperature"]
+        return cls(model, tokenizer, meta["labels"], temperature, meta["id"],
                    meta["max_length"], path, meta.get("pooling", "first"), stacking)
 
     def encode(self, texts: Sequence[str]) -> EncodedTexts:
@@ -112,12 +115,13 @@ class Classifier:
     def seen_prefix(self, text: str) -> int:
         """How many characters of ``text`` the model reads (all of them within its read limit:
         its window, or all its pooled windows)."""
-        offsets = self.tokenizer(text, return_offsets_mapping=True,
+        offsets = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=False,
                                  verbose=False)["offset_mapping"]
-        if len(offsets) <= self.read_limit:
+        pieces = self.read_limit - self.tokenizer.num_special_tokens_to_add()
+        if len(offsets) <= pieces:
             return len(text)
-        # What is read keeps [CLS], limit - 2 word pieces and [SEP].
-        return offsets[self.read_limit - 2][1]
+        # What is read is the special tokens around the first ``pieces`` word pieces.
+        return offsets[pieces - 1][1]
 
     def logits(self, texts: Sequence[str], batch_size: int = 32,
                progress: ProgressCallback | None = None,

@@ -105,10 +105,19 @@ class TfidfModel:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelIntegrityError(f"The TF-IDF half of the stacked model in {directory} "
                                       f"cannot be read ({exc}). Train the model again.") from exc
-        if model.coef.shape[1] != len(model.idf) or len(model.idf) != len(model.vocabulary):
+        if not model.fits_together():
             raise ModelIntegrityError(f"The TF-IDF half of the stacked model in {directory} "
                                       "does not fit together. Train the model again.")
         return model
+
+    def fits_together(self) -> bool:
+        """Shapes and indices agree: every term has its own column, a row per class (one for
+        two), an intercept per row, and the classes are labels of the model."""
+        n_terms, rows = len(self.idf), (1 if len(self.classes) == 2 else len(self.classes))
+        return (sorted(self.vocabulary.values()) == list(range(n_terms))
+                and self.coef.shape == (rows, n_terms) and self.intercept.shape == (rows,)
+                and len(set(self.classes)) == len(self.classes)
+                and all(0 <= c < self.n_labels for c in self.classes))
 
 
 @dataclass(frozen=True)
@@ -126,15 +135,23 @@ class Stacker:
         """The weights and per-class bias of least negative log-likelihood on ``truth``."""
         from scipy.optimize import minimize
 
-        rows = np.arange(len(truth))
+        # Fitted over the classes that have cases among ``truth``: a class with none would
+        # have its bias run off towards minus infinity (and the others' up) and never be
+        # answered. Biases are centred (softmax does not see a shared shift); an absent class
+        # keeps the centre, 0.
+        present = np.flatnonzero(np.bincount(truth, minlength=model_logits.shape[1]))
+        a, b = model_logits[:, present], tfidf_log_probs[:, present]
+        rows, within = np.arange(len(truth)), np.searchsorted(present, truth)
 
         def nll(w: np.ndarray) -> float:
-            combined = w[0] * model_logits + w[1] * tfidf_log_probs + w[2:]
-            return float(-log_softmax(combined, axis=1)[rows, truth].mean())
+            combined = w[0] * a + w[1] * b + w[2:]
+            return float(-log_softmax(combined, axis=1)[rows, within].mean())
 
-        start = np.r_[1.0, 1.0, np.zeros(model_logits.shape[1])]
+        start = np.r_[1.0, 1.0, np.zeros(len(present))]
         w = minimize(nll, start, method="L-BFGS-B").x
-        return cls(float(w[0]), float(w[1]), tuple(float(b) for b in w[2:]))
+        bias = np.zeros(model_logits.shape[1])
+        bias[present] = w[2:] - w[2:].mean()
+        return cls(float(w[0]), float(w[1]), tuple(float(b) for b in bias))
 
     def combine(self, model_logits: np.ndarray, tfidf_log_probs: np.ndarray) -> np.ndarray:
         return self.w_model * model_logits + self.w_tfidf * tfidf_log_probs + np.array(self.bias)
@@ -174,7 +191,11 @@ class Stacking:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelIntegrityError(f"{path} cannot be read ({exc}). Train the model "
                                       "again.") from exc
-        return cls(TfidfModel.load(Path(directory)), stacker)
+        stacking = cls(TfidfModel.load(Path(directory)), stacker)
+        if len(stacker.bias) != stacking.tfidf.n_labels:
+            raise ModelIntegrityError(f"{path} does not fit the model's labels. Train the model "
+                                      "again.")
+        return stacking
 
 
 def out_of_fold_logits(model_logits: np.ndarray, tfidf_log_probs: np.ndarray,
@@ -202,6 +223,11 @@ def stacking_decision(model_logits: np.ndarray, tfidf_log_probs: np.ndarray,
                               labels=range(logits.shape[1])))
 
     alone = macro_f1(model_logits)
+    if len(truth) < 2 * STACKING_FOLDS:  # too few to estimate what stacking does
+        return {"stack": bool(forced), "reason": "asked for" if forced else (
+            f"not stacked: {len(truth)} validation cases are too few to tell whether stacking "
+            "helps"), "validation_macro_f1": {"encoder": alone, "stacked_out_of_fold": None},
+            "folds": STACKING_FOLDS, "margin": STACKING_MARGIN}
     stacked = macro_f1(out_of_fold_logits(model_logits, tfidf_log_probs, truth, seed))
     wins = stacked >= alone + STACKING_MARGIN
     if forced:

@@ -289,7 +289,8 @@ def train_and_save(
         write_json(directory / META_FILE, {
             "format": STACKED_FORMAT if stacked.stacking else 1, "id": model_id,
             "created": created, "labels": labels, "stacked": stacked.stacking is not None,
-            "temperature": temperature, "max_length": config.max_length,
+            ("stacked_temperature" if stacked.stacking else "temperature"): temperature,
+            "max_length": config.max_length,
             "pooling": config.pooling,
             "training_data": {"name": spec.name}, "metrics": {"test": metrics["test"]},
             "chance_test": chance,

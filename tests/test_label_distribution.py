@@ -47,6 +47,13 @@ def test_a_token_that_begins_before_the_label_value_is_matched_after_it():
     assert found.probabilities["negative"] == pytest.approx(0.1 / 0.9)
 
 
+def test_a_label_that_begins_another_is_not_credited_with_it():
+    pieces = [('{"label": "', -0.1, []),
+              ('billing_dispute"', LN(0.9), [('billing_dispute"', LN(0.9)), ('billing"', LN(0.1))])]
+    found = from_server_logprobs(tokens(*pieces), ["billing", "billing_dispute"])
+    assert found.probabilities == pytest.approx({"billing": 0.1, "billing_dispute": 0.9})
+
+
 @pytest.mark.parametrize("pieces", [[], [("no label here", -0.1, [])],
                                     [('{"label": "', -0.1, []), ("zebra", -0.1, [])]])
 def test_nothing_readable_gives_no_distribution(pieces):
@@ -62,6 +69,15 @@ def test_in_process_likelihoods_become_probabilities():
 def server() -> Iterator[FakeServer]:
     with serving() as httpd:
         yield httpd
+
+
+def test_logprobs_that_name_no_label_are_said_so_not_blamed_on_the_server(server):
+    server.script = [('{"explanation": "x", "label": "', -0.1, []), ("zebra", -0.1, []),
+                     ('", "words": []}', -0.1, [])]
+    llm = OpenAICompatibleBackend(server.url, "logprobs", timeout=3.0, max_retries=0)
+    opinion = second_opinion(llm, CASE, LABELS, EVIDENCE, VALUES)
+    note = next(f for f in opinion.check if f.kind == "label_probabilities")
+    assert "sent log-probabilities, but none" in note.message
 
 
 def test_an_opinion_from_a_server_with_logprobs_shows_the_distribution(server):

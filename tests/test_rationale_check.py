@@ -54,13 +54,11 @@ def test_words_whose_removal_moves_the_label_hold_and_others_do_not(bench):
     carrying = max(drops, key=drops.get)
     idle = min(drops, key=lambda w: abs(drops[w]))
     assert drops[carrying] >= DROP_THRESHOLD > abs(drops[idle])
-    held = rationale_check(classifier, CASE, opinion(label, (carrying,)),
-                           prediction.probabilities, None)
-    assert held.holds and held.drop == pytest.approx(drops[carrying], abs=1e-6)
-    assert held.before == pytest.approx(before) and held.removed == (carrying,)
+    held = rationale_check(classifier, CASE, opinion(label, (carrying,)), None)
+    assert held.holds and held.drop == pytest.approx(drops[carrying], abs=1e-4)
+    assert held.before == pytest.approx(before, abs=1e-4) and held.removed == (carrying,)
     assert "they drive its answer" in held.sentence()
-    idle_check = rationale_check(classifier, CASE, opinion(label, (idle,)),
-                                 prediction.probabilities, None)
+    idle_check = rationale_check(classifier, CASE, opinion(label, (idle,)), None)
     assert not idle_check.holds
     assert "do not drive the small model's answer" in idle_check.sentence()
 
@@ -68,9 +66,7 @@ def test_words_whose_removal_moves_the_label_hold_and_others_do_not(bench):
 @pytest.mark.parametrize("label, words", [("cannot tell", ("awful",)), ("negative", ()),
                                           ("negative", ("unicorn",))])
 def test_nothing_to_check_is_said_not_guessed(bench, label, words):
-    probabilities = bench.classifier.predict(CASE).probabilities
-    assert rationale_check(bench.classifier, CASE, opinion(label, words), probabilities,
-                           None) is None
+    assert rationale_check(bench.classifier, CASE, opinion(label, words), None) is None
 
 
 def test_the_check_goes_with_the_opinion_to_the_history_and_the_pdf(bench, trained_home,
@@ -87,7 +83,8 @@ def test_the_check_goes_with_the_opinion_to_the_history_and_the_pdf(bench, train
                           steps=Steps(ask=ASK_ALWAYS))
         check = result.opinion.rationale
         assert check is not None and check.removed == ("happy", "doctor")
-        assert check.top_k == 8 and check.among_top >= 1  # "happy" is a top attributed word
+        # "happy" is among the most attributed words (top 8 features; fewer distinct words).
+        assert 0 < check.top_k <= 8 and check.among_top >= 1
         kinds = {f.kind for f in result.opinion.check}
         assert kinds & {"rationale", "rationale_not_driving"}
         stored = store.get_case(result.case_id).opinion.value

@@ -100,7 +100,8 @@ def test_the_tfidf_half_reads_what_the_encoder_read(stacked_model):
     long_text = " ".join(["awful"] * 20_000) + " wonderful"
     read = classifier.tfidf_texts([f"good {mask} relief", long_text], [False, True])
     assert read[0] == "good   relief"
-    assert read[1] == long_text[: classifier.seen_prefix(long_text)]
+    # "awful" is one word piece: the encoder reads read_limit tokens, two of them special.
+    assert len(read[1].split()) == classifier.read_limit - 2
     assert "wonderful" not in read[1]
 
 
@@ -109,11 +110,19 @@ def test_a_damaged_tfidf_half_is_refused(stacked_model, tmp_path):
 
     copy = tmp_path / stacked_model.name
     shutil.copytree(stacked_model, copy)
-    vocabulary = json.loads((copy / TFIDF_FILE).read_text())
-    vocabulary["vocabulary"]["awful"] = 0
-    (copy / TFIDF_FILE).write_text(json.dumps(vocabulary))
+    saved = json.loads((copy / TFIDF_FILE).read_text())
+    first, second = list(saved["vocabulary"])[:2]
+    saved["vocabulary"][first] = saved["vocabulary"][second]  # two terms on one column
+    (copy / TFIDF_FILE).write_text(json.dumps(saved))
     with pytest.raises(ModelIntegrityError, match=TFIDF_FILE):
-        Classifier.load(copy)
+        Classifier.load(copy)  # the signed manifest names the changed file
+    with pytest.raises(ModelIntegrityError, match="does not fit together"):
+        Classifier.load(copy, verify=False)  # and past it, the arrays' own check
+    saved["vocabulary"][first] = 0
+    saved["classes"] = [0, 1, 7]  # a class the model has no label for
+    (copy / TFIDF_FILE).write_text(json.dumps(saved))
+    with pytest.raises(ModelIntegrityError, match="does not fit together"):
+        Classifier.load(copy, verify=False)
 
 
 def test_a_model_whose_files_and_description_disagree_is_refused(stacked_model, tmp_path):
@@ -125,6 +134,8 @@ def test_a_model_whose_files_and_description_disagree_is_refused(stacked_model, 
     with pytest.raises(ModelIntegrityError, match="stacked with TF-IDF"):
         Classifier.load(copy, verify=False)  # past the manifest, which would name the file
     meta = json.loads((stacked_model / META_FILE).read_text())
+    # Its temperature is not under the key a Casewise from before stacking reads.
+    assert "temperature" not in meta and meta["stacked_temperature"] > 0
     (copy / META_FILE).write_text(json.dumps({**meta, "format": 3}))
     with pytest.raises(ModelIntegrityError, match="newer Casewise"):
         Classifier.load(copy, verify=False)
@@ -151,6 +162,20 @@ def test_auto_stacks_only_when_out_of_fold_validation_says_it_wins():
     loses = stacking_decision(model, tfidf, truth, seed=1, forced=False)
     assert not loses["stack"] and loses["reason"].startswith("not stacked")
     assert stacking_decision(model, tfidf, truth, seed=1, forced=True)["stack"]
+
+
+def test_a_class_absent_from_the_fitting_rows_keeps_a_neutral_bias():
+    model, tfidf, truth = decision_data("tfidf", seed=3)
+    keep = truth != 2
+    stacker = Stacker.fit(model[keep], tfidf[keep], truth[keep])
+    assert stacker.bias[2] == 0.0 and all(abs(b) < 5 for b in stacker.bias)
+
+
+def test_too_few_validation_cases_are_not_stacked_unless_asked():
+    model, tfidf, truth = decision_data("tfidf")
+    few = stacking_decision(model[:6], tfidf[:6], truth[:6], seed=1, forced=False)
+    assert not few["stack"] and "too few" in few["reason"]
+    assert stacking_decision(model[:6], tfidf[:6], truth[:6], seed=1, forced=True)["stack"]
 
 
 def test_the_stacker_leans_on_the_half_that_knows():

@@ -155,7 +155,8 @@ def cmd_export_llm(args: argparse.Namespace) -> int:
     print(f"Wrote {target} ({source.name} dequantised to safetensors, with its tokenizer and "
           "chat template).")
     print(f"Serve it from its parent folder, by its relative name:\n  cd {target.parent} && "
-          f"transformers serve --host 127.0.0.1 --port 8000 {target.name}\nthen choose the "
+          f"transformers serve --host 127.0.0.1 --port 8000 --device cpu {target.name}\n"
+          "then choose the "
           f"OpenAI-compatible backend, URL http://127.0.0.1:8000/v1, model {target.name}.")
     return 0
 

@@ -37,6 +37,8 @@ class LabelDistribution:
 
 def from_scores(labels: list[str], scores: list[float]) -> LabelDistribution:
     """Softmax of in-process log-likelihoods, one per label."""
+    if not scores or not all(math.isfinite(v) for v in scores):
+        raise ValueError("label likelihoods must be finite numbers, one per label")
     top = max(scores)
     weights = [math.exp(s - top) for s in scores]
     total = sum(weights)
@@ -76,8 +78,10 @@ def _match(choice: TokenChoice, already: str, labels: list[str]) -> LabelDistrib
         fragment = token[len(already):].lower()
         if not fragment.strip():
             continue
-        fits = [lb for lb in labels
-                if lb.lower().startswith(fragment) or fragment.startswith(lb.lower())]
+        # The token may end inside a label (it could begin every label it is a prefix of) or
+        # run past one (then only up to the closing quote: "billing_dispute" is not "billing").
+        fits = [lb for lb in labels if lb.lower().startswith(fragment)
+                or fragment.startswith(lb.lower() + '"')]
         for label in fits:
             mass[label] += p / len(fits)
     matched = sum(mass.values())

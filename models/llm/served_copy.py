@@ -4,7 +4,7 @@
 it names no architecture) and takes a model directory only by a relative path (an absolute one
 is read as a hub repository id). What works, tried with the pinned transformers: the GGUF
 dequantised once into safetensors, with its tokenizer, chat template and generation settings,
-served from the directory it sits in. ``llm export-model DIR`` writes that copy; the README
+served from the directory it sits in. ``main.py export-llm DIR`` writes that copy; the README
 says how to serve it, and the tests serve it for real.
 """
 
@@ -28,6 +28,7 @@ def write_served_copy(gguf: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-partial-", dir=target.parent))
     try:
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide it from a server run as another user
         _write(gguf, staging)
         staging.rename(target)
     except BaseException:

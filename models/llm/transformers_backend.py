@@ -19,8 +19,10 @@ from models.progress import CancelFlag, Cancelled
 
 # How long to wait for the next token before calling the generation stuck.
 TOKEN_TIMEOUT_S = 120.0
-# Options scored at once on a copy of the prompt's cache (memory grows with it).
+# Options scored at once on copies of the prompt's cache: at most this many, and no more than
+# fit in the memory budget (a long prompt's cache is tens of megabytes a copy).
 OPTION_BATCH = 32
+OPTION_MEMORY_BYTES = 512 * 1024 * 1024
 
 
 def _source(path: Path) -> tuple[str, dict]:
@@ -93,6 +95,17 @@ def _keep(target: Path, tokenizer, config) -> None:
         staging.rename(target)
     except OSError:  # a read-only or full cache only costs the next start its seconds
         shutil.rmtree(locals().get("staging", target.parent / ".none"), ignore_errors=True)
+
+
+def _batch_within_budget(cache) -> int:
+    """How many copies of ``cache`` fit in ``OPTION_MEMORY_BYTES`` (1 to ``OPTION_BATCH``)."""
+    layers = getattr(cache, "layers", None) or []
+    copy_bytes = sum(t.nbytes for layer in layers for t in (getattr(layer, "keys", None),
+                                                             getattr(layer, "values", None))
+                     if t is not None)
+    if copy_bytes <= 0:
+        return 1  # a cache of unknown size: one copy at a time is always safe
+    return max(1, min(OPTION_BATCH, OPTION_MEMORY_BYTES // copy_bytes))
 
 
 def _load_model(path: Path):
@@ -171,7 +184,8 @@ class TransformersBackend(LLMBackend):
                       closing: str = '"') -> list[float]:
         """The log-likelihood of each option (followed by ``closing``) as the continuation of
         ``messages``. The prompt is read once; the options are then scored in batches on its
-        cached keys and values, so a hundred candidate words cost about one prompt more."""
+        cached keys and values (as many copies as fit in ``OPTION_MEMORY_BYTES``), so a
+        hundred short candidates cost far less than a hundred prompts."""
         import copy
 
         import torch
@@ -183,8 +197,9 @@ class TransformersBackend(LLMBackend):
         with torch.inference_mode():
             first = self._model(input_ids=prompt, use_cache=True)
             first_logp = torch.log_softmax(first.logits[0, -1].float(), -1)
-            for start in range(0, len(tails), OPTION_BATCH):
-                batch = tails[start : start + OPTION_BATCH]
+            size = _batch_within_budget(first.cache)
+            for start in range(0, len(tails), size):
+                batch = tails[start : start + size]
                 scores += self._tail_scores(first.cache, first_logp, batch,
                                             prompt.shape[1], copy.deepcopy, torch)
         return scores
