@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import log_softmax
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import normalize
 
 from models.errors import ModelIntegrityError
+
+if TYPE_CHECKING:  # scikit-learn and SciPy load only when a stacked model scores or trains:
+    from sklearn.pipeline import Pipeline  # deciding a case with a plain model needs neither
 
 TFIDF_FILE = "tfidf.json"
 TFIDF_WEIGHTS_FILE = "tfidf.safetensors"
@@ -63,6 +63,9 @@ class TfidfModel:
                    tuple(int(c) for c in regression.classes_), n_labels)
 
     def features(self, texts: list[str]):
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.preprocessing import normalize
+
         counts = CountVectorizer(vocabulary=self.vocabulary, ngram_range=self.ngram_range,
                                  dtype=np.float64).transform(texts)
         if self.sublinear_tf:
@@ -71,6 +74,8 @@ class TfidfModel:
 
     def log_probabilities(self, texts: list[str]) -> np.ndarray:
         """Log-probabilities in label-index order (a class absent from training: the floor)."""
+        from scipy.special import log_softmax
+
         scores = np.asarray(self.features(texts) @ self.coef.T) + self.intercept
         if self.coef.shape[0] == 1:  # scikit-learn's two-class model: one logistic score
             scores = np.hstack([np.zeros_like(scores), scores])
@@ -134,6 +139,7 @@ class Stacker:
             truth: np.ndarray) -> Stacker:
         """The weights and per-class bias of least negative log-likelihood on ``truth``."""
         from scipy.optimize import minimize
+        from scipy.special import log_softmax
 
         # Fitted over the classes that have cases among ``truth``: a class with none would
         # have its bias run off towards minus infinity (and the others' up) and never be

@@ -13,7 +13,7 @@ from explainers.second_opinion import second_opinion
 from models.llm.answer_guard import JSON_END, LOOP, AnswerGuard
 from models.llm.openai_backend import OpenAICompatibleBackend
 from tests.helpers.llm_server import FakeServer, serving
-from tests.test_second_opinion import CASE, EVIDENCE, LABELS, VALUES
+from tests.helpers.opinions import CASE, EVIDENCE, LABELS, VALUES
 
 
 def fed(guard: AnswerGuard, text: str, size: int = 7) -> str:

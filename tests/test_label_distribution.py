@@ -14,7 +14,7 @@ from explainers.second_opinion import second_opinion
 from models.llm.label_distribution import TokenChoice, from_scores, from_server_logprobs
 from models.llm.openai_backend import OpenAICompatibleBackend
 from tests.helpers.llm_server import FakeServer, serving
-from tests.test_second_opinion import CASE, EVIDENCE, LABELS, VALUES
+from tests.helpers.opinions import CASE, EVIDENCE, LABELS, VALUES
 
 LN = math.log
 

@@ -20,7 +20,7 @@ from explainers.types import LLMOpinion
 from models.llm.openai_backend import OpenAICompatibleBackend
 from models.types import CaseInput
 from tests.helpers.llm_server import serving
-from tests.test_reports import text_of
+from tests.helpers.pdf import text_of
 
 CASE = "the medicine was awful and my doctor was happy, it took weeks"
 

@@ -25,6 +25,7 @@ from models.progress import CancelFlag, Cancelled, Progress
 from tests.helpers.accounts import signer
 from tests.helpers.data import PROJECT_ROOT
 from tests.helpers.llm_server import FakeServer, serving
+from tests.helpers.pdf import text_of
 
 REVIEWER = "Ann Reviewer"
 TEXTS = {
@@ -93,12 +94,6 @@ def stored(trained_home, tmp_path_factory, loopback_llm) -> Iterator[Stored]:
     store.add_review(ids["accents"], signer(store, "zoe", full_name="Zoë Ødegård"), "accept")
     yield Stored(store, ids, guarantee, labels, trained_home)
     store.close()
-
-
-def text_of(path: Path) -> str:
-    """The PDF's text with every run of white space made one space (lines wrap anywhere)."""
-    reader = PdfReader(path)
-    return " ".join(" ".join(page.extract_text() or "" for page in reader.pages).split())
 
 
 def export(stored: Stored, keys: list[str], out: Path, **options):

@@ -16,15 +16,7 @@ from models.llm.openai_backend import OpenAICompatibleBackend
 from models.progress import CancelFlag, Cancelled
 from tests.helpers.cli import run_cli
 from tests.helpers.llm_server import FakeServer, free_port, non_loopback_address, serving
-
-LABELS = ["negative", "neutral", "positive"]
-CASE = "After two weeks the rash was worse and the headaches never stopped."
-EVIDENCE = Evidence(label="negative", probabilities={"negative": 0.62, "neutral": 0.25,
-                                                      "positive": 0.13},
-                    prediction_set=("negative", "neutral"),
-                    reasons=("confidence 0.62 is below the certified threshold 0.84",),
-                    top_words=(("worse", 0.21), ("rash", 0.12), ("stopped", -0.05)))
-VALUES = {"worse": 0.21, "rash": 0.12, "stopped": -0.05, "headaches": 0.02}
+from tests.helpers.opinions import CASE, EVIDENCE, LABELS, VALUES
 
 
 def test_prompt_carries_the_evidence_and_a_stable_hash():
