@@ -185,11 +185,8 @@ def cells(row: dict) -> list[str]:
         f"{n['auto_error']:.1%} ({round(n['auto_error'] * n['n_auto'])})"
         + (f" [{ci[0]:.1%}, {ci[1]:.1%}]" if ci else ""))
     r = n["resplits"]
-    if n.get("training_seconds") is None:
-        training = f"fine-tune's + TF-IDF {n['tfidf_seconds']:.0f} s"
-    else:
-        training = f"{n['training_seconds']:.0f} s" + (f", {n['epochs']} ep"
-                                                      if n.get("epochs") else "")
+    training = f"{n['training_seconds']:.0f} s" + (f", {n['epochs']} ep"
+                                                  if n.get("epochs") else "")
     return [row["data"], row["candidate"], fmt(n["accuracy"]), fmt(n["macro_f1"]),
             f"{fmt(n['ece_before'])} → {fmt(n['ece_after'])}", fmt(n["aurc"]),
             f"{n['coverage']:.1%} ({n['n_auto']}/{n['n_test']})", error,

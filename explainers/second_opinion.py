@@ -148,19 +148,19 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
 
     error = None
     guard = AnswerGuard(json_answer=not guided)
-    distribution: list[LabelDistribution | None] = [None]
+    distribution: LabelDistribution | None = None
     backend.last_logprobs = []
     try:
         if guided:
             # The words it may cite: those of the case as the prompt shows it (trimmed to fit).
-            raw, usage = _guided_answer(backend, prompt.messages, labels, max_tokens, cancel,
-                                        shown, guard, sent[: prompt.case_chars_sent],
-                                        distribution)
+            raw, usage, distribution = _guided_answer(
+                backend, prompt.messages, labels, max_tokens, cancel, shown, guard,
+                sent[: prompt.case_chars_sent])
         else:
             _read_guarded(backend.stream(prompt.messages, max_tokens=max_tokens,
                                          cancel=cancel), guard, shown)
             raw, usage = guard.text, backend.last_usage
-            distribution[0] = from_server_logprobs(backend.last_logprobs, labels)
+            distribution = from_server_logprobs(backend.last_logprobs, labels)
     except LLMError as exc:
         error, raw = str(exc), guard.text if not guided else "".join(pieces)
     except Cancelled:
@@ -176,7 +176,7 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
     elif error is None:
         error = "The model returned an empty answer."
     if raw.strip() and error is None:
-        findings.append(_distribution_finding(distribution[0], guided,
+        findings.append(_distribution_finding(distribution, guided,
                                               bool(backend.last_logprobs)))
     if guard.stopped == LOOP:
         findings.insert(0, Finding("repetition", "warning", "The answer began repeating "
@@ -194,8 +194,8 @@ def _answer(backend: LLMBackend, request: LLMRequest, labels: list[str],
         redactions=redactions, case_trimmed=prompt.trimmed, prompt_version=prompt.version,
         prompt_sha256=prompt.sha256, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
         first_token_seconds=first, seconds=time.monotonic() - start, error=error,
-        label_probabilities=distribution[0].probabilities if distribution[0] else None,
-        label_probabilities_source=_source_of(distribution[0]))
+        label_probabilities=distribution.probabilities if distribution else None,
+        label_probabilities_source=_source_of(distribution))
 
 
 def _source_of(distribution: LabelDistribution | None) -> str:
@@ -243,8 +243,8 @@ def _shortened(text: str, limit: int = 60) -> str:
 
 def _guided_answer(backend, messages: list[dict], labels: list[str], max_tokens: int,
                    cancel: CancelFlag | None, shown: Callable[[str], None],
-                   guard: AnswerGuard, case_text: str,
-                   distribution: list[LabelDistribution | None]) -> tuple[str, Usage]:
+                   guard: AnswerGuard, case_text: str
+                   ) -> tuple[str, Usage, LabelDistribution]:
     """The answer in three steps for an in-process model, which can be made to continue a
     started answer: it writes the explanation, then picks its label from the label set by
     likelihood (a 135M model rarely writes a valid label on its own), then picks the words it
@@ -271,10 +271,10 @@ def _guided_answer(backend, messages: list[dict], labels: list[str], max_tokens:
     options = [*labels, CANNOT_TELL]
     scores = backend.option_scores(turn(so_far), options)
     label = options[max(range(len(options)), key=scores.__getitem__)]
-    distribution[0] = from_scores(options, scores)
     so_far += label + '", "words": ['
     cited = _cited_words(backend, turn, so_far, case_words(case_text), cancel)
-    return so_far + ", ".join(json.dumps(w, ensure_ascii=False) for w in cited) + "]}", usage
+    words = ", ".join(json.dumps(w, ensure_ascii=False) for w in cited)
+    return so_far + words + "]}", usage, from_scores(options, scores)
 
 
 def _cited_words(backend, turn, so_far: str, candidates: list[str],

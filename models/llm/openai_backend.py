@@ -399,24 +399,28 @@ class OpenAICompatibleBackend(LLMBackend):
                         "arrived. Try again, or raise the timeout.")
 
 
+# Parameters a server may refuse, each dropped (with what goes with it) when it does: usage
+# then stays unknown, the default temperature applies, the answer guard alone stops loops, the
+# label distribution is not available. The answer itself streams all the same.
+_OPTIONAL_PARAMS = {"stream_options": ("stream_options",), "temperature": ("temperature",),
+                    "frequency_penalty": ("frequency_penalty",),
+                    "logprobs": ("logprobs", "top_logprobs")}
+
+
 def _without_rejected_param(params: dict[str, Any],
                             exc: openai.BadRequestError) -> dict[str, Any] | None:
     """The request without the parameter the 400 complains about, or None if not ours."""
     said = f"{exc.param or ''} {_server_message(exc)}".lower()
     rewritten = dict(params)
-    if "stream_options" in said and "stream_options" in rewritten:
-        del rewritten["stream_options"]  # usage then stays unknown; the answer still streams
-    elif "max_completion_tokens" in said and "max_tokens" in rewritten:
+    if "max_completion_tokens" in said and "max_tokens" in rewritten:
         rewritten["max_completion_tokens"] = rewritten.pop("max_tokens")
-    elif "temperature" in said and "temperature" in rewritten:
-        del rewritten["temperature"]
-    elif "frequency_penalty" in said and "frequency_penalty" in rewritten:
-        del rewritten["frequency_penalty"]  # the guard still stops a loop
-    elif "logprobs" in said and "logprobs" in rewritten:
-        del rewritten["logprobs"], rewritten["top_logprobs"]  # no label distribution then
-    else:
-        return None
-    return rewritten
+        return rewritten
+    for param, goes_with in _OPTIONAL_PARAMS.items():
+        if param in said and param in rewritten:
+            for name in goes_with:
+                rewritten.pop(name, None)
+            return rewritten
+    return None
 
 
 def _token_choices(logprobs: Any) -> list[TokenChoice]:

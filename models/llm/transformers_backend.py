@@ -173,21 +173,12 @@ class TransformersBackend(LLMBackend):
             messages, add_generation_prompt=not prefilled, continue_final_message=prefilled,
             return_tensors="pt", return_dict=True)["input_ids"]
 
-    def choose(self, messages: list[Message], options: list[str], closing: str = '"') -> str:
-        """The option the model finds most likely to continue ``messages`` (whose last message
-        is a started answer), each followed by ``closing``: a small model's choice among fixed
-        labels, always one of them."""
-        scores = self.option_scores(messages, options, closing)
-        return options[max(range(len(options)), key=scores.__getitem__)]
-
     def option_scores(self, messages: list[Message], options: list[str],
                       closing: str = '"') -> list[float]:
         """The log-likelihood of each option (followed by ``closing``) as the continuation of
         ``messages``. The prompt is read once; the options are then scored in batches on its
         cached keys and values (as many copies as fit in ``OPTION_MEMORY_BYTES``), so a
         hundred short candidates cost far less than a hundred prompts."""
-        import copy
-
         import torch
 
         prompt = self._prompt_ids(messages)
@@ -200,18 +191,21 @@ class TransformersBackend(LLMBackend):
             size = _batch_within_budget(first.cache)
             for start in range(0, len(tails), size):
                 batch = tails[start : start + size]
-                scores += self._tail_scores(first.cache, first_logp, batch,
-                                            prompt.shape[1], copy.deepcopy, torch)
+                scores += self._tail_scores(first.cache, first_logp, batch, prompt.shape[1])
         return scores
 
-    def _tail_scores(self, past, first_logp, tails: list[list[int]], prompt_length: int,
-                     deepcopy, torch) -> list[float]:
+    def _tail_scores(self, past, first_logp, tails: list[list[int]],
+                     prompt_length: int) -> list[float]:
         """Scores of ``tails`` continuing the cached prompt, padded on the right: a causal
         model's logits at a real token never see the padding after it."""
+        import copy
+
+        import torch
+
         width = max(len(tail) for tail in tails)
         pad = self._tokenizer.eos_token_id or 0
         ids = torch.tensor([tail + [pad] * (width - len(tail)) for tail in tails])
-        cache = deepcopy(past)
+        cache = copy.deepcopy(past)
         cache.batch_repeat_interleave(len(tails))
         mask = torch.ones(len(tails), prompt_length + width, dtype=torch.long)
         logits = self._model(input_ids=ids, cache=cache, attention_mask=mask,

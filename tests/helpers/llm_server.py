@@ -246,9 +246,14 @@ class Handler(BaseHTTPRequestHandler):
         self.server.release.wait(5)
 
     def model_no_stream_options(self, request: dict) -> None:
-        if "stream_options" in request:
-            self.error(400, "Unrecognized request argument supplied: stream_options",
-                       param="stream_options")
+        self.refusing(request, "stream_options",
+                      "Unrecognized request argument supplied: stream_options")
+
+    def refusing(self, request: dict, param: str, message: str) -> None:
+        """A 400 naming ``param`` when the request has it (as servers refuse what they do not
+        support); otherwise the answer of the model "ok"."""
+        if param in request:
+            self.error(400, message, param=param)
         else:
             self.model_ok(request)
 
@@ -269,17 +274,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_sse()
 
     def model_no_logprobs(self, request: dict) -> None:
-        if "logprobs" in request:
-            self.error(400, "logprobs is not supported with this model.", param="logprobs")
-        else:
-            self.model_ok(request)
+        self.refusing(request, "logprobs", "logprobs is not supported with this model.")
 
     def model_no_penalties(self, request: dict) -> None:
-        if "frequency_penalty" in request:
-            self.error(400, "Unrecognized request argument supplied: frequency_penalty",
-                       param="frequency_penalty")
-        else:
-            self.model_ok(request)
+        self.refusing(request, "frequency_penalty",
+                      "Unrecognized request argument supplied: frequency_penalty")
 
     def model_reasoning(self, request: dict) -> None:
         if "max_tokens" in request:
