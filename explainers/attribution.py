@@ -26,7 +26,7 @@ from dataclasses import replace
 import numpy as np
 import shap
 
-from explainers import jit_free, word_tree
+from explainers import estimators, jit_free, sampled, word_tree
 from explainers.faithfulness import faithfulness, what_would_flip
 from explainers.model_function import CachedModelFunction
 from explainers.types import Attribution, Feature
@@ -35,10 +35,18 @@ from models.classifier import Classifier
 from models.errors import DataError
 from models.progress import CancelFlag, ProgressCallback
 
-METHODS = ("partition", "permutation")
+# shap's explainers (partition, permutation) and the in-house sampled estimators
+# (explainers.estimators): "exact" (every subset), "kernel" (paired KernelSHAP from zero) and
+# "refined" (the partition pass first, then KernelSHAP rounds from it until the top words settle;
+# exact values for texts of at most estimators.EXACT_MAX_WORDS words).
+METHODS = ("partition", "permutation", "exact", "kernel", "refined")
+SAMPLED = ("exact", "kernel", "refined")
+DEFAULT_METHOD = "partition"
 # The Partition explainer's fixed context: the sibling group absent, present, or both averaged.
 CONTEXTS = {"empty": 0, "full": 1, "both": None}
 PRECISIONS = ("int8", "float32")
+# Exact values on request up to this many words (2^20 model calls is about an hour here).
+EXACT_LIMIT_WORDS = 20
 MASKINGS = ("delete", "mask")
 # shap's numba-compiled helpers cost ~5 s of compilation per process and save nothing on texts
 # (explainers/jit_free.py); CASEWISE_SHAP_JIT=1 runs shap's own compiled ones instead.
@@ -56,6 +64,10 @@ def default_budget(n_features: int, method: str = "partition", context: str = "e
     forward-and-back passes."""
     if method == "permutation":
         return 2 * (2 * n_features + 1)
+    if method == "exact":
+        return 2 ** n_features
+    if method in ("kernel", "refined"):
+        return sampled.default_cap(n_features)
     if context == "both":
         return int(min(max(1.6 * n_features, 48), 180))
     return 2 * n_features + 2
@@ -122,13 +134,21 @@ def _run_shap(model_fn: CachedModelFunction, masker, text: str, labels: list[str
 
 def _assemble(explanation, text: str, spans, labels: list[str], target: str, probs: np.ndarray,
               **fields) -> Attribution:
-    order = [target] + [c for c in sorted(labels, key=lambda c: -probs[labels.index(c)])
-                        if c != target]
     values = np.asarray(explanation.values).reshape(len(spans), len(labels))
     base = np.asarray(explanation.base_values).reshape(len(labels))
+    return _assemble_values(values, base, None, text, spans, labels, target, probs, **fields)
+
+
+def _assemble_values(values: np.ndarray, base: np.ndarray, errors: np.ndarray | None, text: str,
+                     spans, labels: list[str], target: str, probs: np.ndarray,
+                     **fields) -> Attribution:
+    order = [target] + [c for c in sorted(labels, key=lambda c: -probs[labels.index(c)])
+                        if c != target]
     features = tuple(
         Feature(text[s.start : s.end], s.start, s.end,
-                {c: float(values[i, labels.index(c)]) for c in order})
+                {c: float(values[i, labels.index(c)]) for c in order},
+                None if errors is None else
+                {c: float(errors[i, labels.index(c)]) for c in order})
         for i, s in enumerate(spans)
     )
     return Attribution(
@@ -144,7 +164,7 @@ def explain(
     text: str,
     target: str | None = None,
     budget: int | None = None,
-    method: str = "partition",
+    method: str = DEFAULT_METHOD,
     context: str = "empty",
     masking: str = "delete",
     first_budget: int | None = None,
@@ -155,18 +175,26 @@ def explain(
     with_checks: bool = True,
     precision: str = "float32",
     known_probabilities: dict[str, float] | None = None,
+    stop_when_settled: bool = True,
 ) -> Attribution:
     """Attributions for ``text``; a coarse answer goes to ``on_update`` before the final one.
 
     ``known_probabilities``: the classifier's calibrated probabilities for the whole text, when
     the caller has them (the pipeline's prediction); they are reused instead of classifying
-    the text again (not for int8, whose probabilities differ, nor for a text cut to fit)."""
+    the text again (not for int8, whose probabilities differ, nor for a text cut to fit).
+
+    For the sampled methods ``budget`` caps the model calls of the sampling (the refined
+    method's partition pass comes on top), and ``stop_when_settled`` stops it as soon as the top
+    words are settled."""
     if not isinstance(text, str) or not text.strip():
         raise DataError("The case text is empty: there is nothing to explain.")
     if (method not in METHODS or context not in CONTEXTS or masking not in MASKINGS
             or precision not in PRECISIONS):
         raise ValueError(f"method must be one of {METHODS}, context one of {tuple(CONTEXTS)}, "
                          f"masking one of {MASKINGS}, precision one of {PRECISIONS}")
+    if method in SAMPLED and masking != "delete":
+        raise ValueError(f"The {method} method deletes masked words; masking 'mask' is only "
+                         "available with the partition and permutation methods.")
     start = time.monotonic()
     seen = classifier.seen_prefix(text)
     visible = text[:seen]
@@ -174,8 +202,14 @@ def explain(
     if not spans:
         raise DataError("The case has no words to attribute (only spaces or control characters).")
     labels = classifier.labels
-    if len(spans) == 1:
+    if len(spans) == 1 and method not in SAMPLED:
         method = "permutation"  # a partition needs two leaves; for one word this is exact
+    if method == "refined" and len(spans) <= estimators.EXACT_MAX_WORDS:
+        method = "exact"
+    if method == "exact" and len(spans) > EXACT_LIMIT_WORDS:
+        raise DataError(f"Exact values need 2^{len(spans)} model calls for {len(spans)} words; "
+                        f"use them for texts of at most {EXACT_LIMIT_WORDS} words, or choose "
+                        "the refined method.")
     budget = budget or default_budget(len(spans), method, context)
     if budget < 1:
         raise DataError(f"The budget must be a positive number of model calls, not {budget}.")
@@ -189,20 +223,16 @@ def explain(
     if target not in labels:
         raise DataError(f"Unknown class {target!r}; the model's classes are {labels}.")
     masker = make_masker(classifier, masking, tree=method == "partition")
-    stages = progressive_budgets(budget, first_budget, method, len(spans))
-    result = None
-    for stage_budget in stages:
-        explanation = _run_shap(model_fn, masker, visible, labels, method, context, stage_budget,
-                                seed)
-        final = stage_budget == stages[-1]
-        result = _assemble(explanation, text, spans, labels, target, probs, method=method,
-                           context=context if method == "partition" else "none",
-                           masking=masking, precision=precision, budget=stage_budget,
-                           model_calls=model_fn.model_calls,
-                           seconds=time.monotonic() - start, seen_chars=seen,
-                           text_chars=len(text), final=final)
-        if on_update is not None and not final:
-            on_update(result)
+    common = {"masking": masking, "precision": precision, "seen_chars": seen,
+              "text_chars": len(text)}
+    if method in SAMPLED:
+        result = _explain_sampled(model_fn, visible, text, spans, labels, target, probs, method,
+                                  budget, seed, stop_when_settled, on_update, start, masker,
+                                  context, first_budget, common)
+    else:
+        result = _explain_shap(model_fn, masker, visible, text, spans, labels, target, probs,
+                               method, context, budget, first_budget, seed, on_update, start,
+                               common)
     if with_checks:
         masked = MaskedText(masker, visible)
         result = replace(result, faithfulness=faithfulness(model_fn, masked, result),
@@ -212,3 +242,72 @@ def explain(
     if on_update is not None:
         on_update(result)
     return result
+
+
+def _explain_shap(model_fn, masker, visible, text, spans, labels, target, probs, method,
+                  context, budget, first_budget, seed, on_update, start, common) -> Attribution:
+    """shap's Partition or Permutation explainer, a coarse pass first."""
+    stages = progressive_budgets(budget, first_budget, method, len(spans))
+    result = None
+    for stage_budget in stages:
+        explanation = _run_shap(model_fn, masker, visible, labels, method, context, stage_budget,
+                                seed)
+        final = stage_budget == stages[-1]
+        result = _assemble(explanation, text, spans, labels, target, probs, method=method,
+                           context=context if method == "partition" else "none",
+                           budget=stage_budget, model_calls=model_fn.model_calls,
+                           seconds=time.monotonic() - start, final=final,
+                           estimator=_shap_estimator(method, context), **common)
+        if on_update is not None and not final:
+            on_update(result)
+    return result
+
+
+def _shap_estimator(method: str, context: str) -> str:
+    if method == "partition":
+        return f"shap Partition explainer, {context} context"
+    return "shap Permutation explainer"
+
+
+def _explain_sampled(model_fn, visible, text, spans, labels, target, probs, method, budget,
+                     seed, stop_when_settled, on_update, start, masker, context, first_budget,
+                     common) -> Attribution:
+    """Exact values, or KernelSHAP rounds (from the partition pass for ``refined``)."""
+    game = estimators.WordGame(model_fn, visible)
+    words = [visible[s.start : s.end] for s in spans]
+    column = labels.index(target)
+
+    def attribution(answer: sampled.SampledValues, **fields) -> Attribution:
+        return _assemble_values(answer.values, answer.base, answer.errors, text, spans, labels,
+                                target, probs, method=method, context="none", budget=budget,
+                                model_calls=model_fn.model_calls,
+                                seconds=time.monotonic() - start, final=answer.final,
+                                estimator=answer.estimator, uncertainty=answer.uncertainty,
+                                words_evaluated=game.words_evaluated, **common, **fields)
+
+    if method == "exact":
+        return attribution(sampled.exact_values(game, words, column))
+    prior, prior_name = None, ""
+    if method == "refined":
+        first = _explain_shap(model_fn, masker, visible, text, spans, labels, target, probs,
+                              "partition", context, default_budget(len(spans)),
+                              first_budget or default_budget(len(spans)), seed, None, start,
+                              common)
+        first = replace(first, final=False)
+        if on_update is not None:
+            on_update(first)
+        prior = _matrix(first, labels)
+        prior_name = "partition pass"
+
+    def round_done(answer: sampled.SampledValues) -> None:
+        if on_update is not None:
+            on_update(attribution(answer))
+
+    answer = sampled.refine(game, words, column, prior, prior_name, budget, seed,
+                            stop_when_settled, round_done)
+    return attribution(answer)
+
+
+def _matrix(attribution: Attribution, labels: list[str]) -> np.ndarray:
+    """Values [words, classes] in the model's label order."""
+    return np.array([[f.values[c] for c in labels] for f in attribution.features])

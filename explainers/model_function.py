@@ -34,7 +34,9 @@ class CachedModelFunction:
 
     def __call__(self, texts) -> np.ndarray:
         texts = [str(t) for t in np.asarray(texts, dtype=object).ravel()]
-        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        # Shortest first: a batch is padded to its longest text, and masked variants of one
+        # case range from a word to the whole text.
+        missing = sorted(dict.fromkeys(t for t in texts if t not in self.cache), key=len)
         for start in range(0, len(missing), self.batch_size):
             raise_if_cancelled(self.cancel)
             chunk = missing[start : start + self.batch_size]

@@ -32,10 +32,16 @@ class Feature:
     start: int
     end: int
     values: dict[str, float]
+    # The estimator's standard error of each value (None: not estimated, e.g. the partition
+    # explainer, whose answer has no sampling error; 0 for exact values).
+    errors: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "start": self.start, "end": self.end,
+        data = {"text": self.text, "start": self.start, "end": self.end,
                 "values": dict(self.values)}
+        if self.errors is not None:
+            data["errors"] = dict(self.errors)
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> Feature:
@@ -43,7 +49,58 @@ class Feature:
         if not isinstance(data, Mapping):
             raise RecordError(f"An {kind} must be a mapping, not a {type(data).__name__}.")
         return cls(require(data, "text", kind, str), require(data, "start", kind, int),
-                   require(data, "end", kind, int), label_values(data, "values", kind))
+                   require(data, "end", kind, int), label_values(data, "values", kind),
+                   label_values(data, "errors", kind) if data.get("errors") is not None
+                   else None)
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """Is the order of the top words settled? From the estimator's own uncertainty: bootstrap
+    replicates over its samples, or normal draws with its standard errors."""
+
+    settled: bool
+    top: tuple[str, ...]  # the shown top words (largest |value| for the explained class)
+    inclusion: tuple[float, ...]  # share of replicates with each among their top words
+    runner_up: str | None  # the word outside them most often inside
+    runner_up_inclusion: float
+    replicates: int
+    kind: str  # "bootstrap", "normal", "exact"
+    rounds: int = 1
+    stopped: str = "budget"  # "settled", "budget" (the call cap), "exact"
+
+    def sentence(self) -> str:
+        if self.kind == "exact":
+            return "Top words: exact values (every subset of the words evaluated)."
+        listed = ", ".join(f"“{w}” {share:.0%}"
+                           for w, share in zip(self.top, self.inclusion, strict=True))
+        if self.settled:
+            return (f"Top words settled: each is among the top {len(self.top)} in at least "
+                    f"{min(self.inclusion):.0%} of {self.replicates} resamples ({listed}).")
+        unsure = [w for w, share in zip(self.top, self.inclusion, strict=True) if share < 0.9]
+        rival = (f"; “{self.runner_up}” is among them in {self.runner_up_inclusion:.0%}"
+                 if self.runner_up else "")
+        return (f"Order of the top words not settled: {', '.join(f'“{w}”' for w in unsure)} "
+                f"may not belong among the top {len(self.top)} ({listed}{rival}).")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["top"], data["inclusion"] = list(self.top), list(self.inclusion)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Uncertainty:
+        kind = "attribution's uncertainty"
+        if not isinstance(data, Mapping):
+            raise RecordError(f"An {kind} must be a mapping, not a {type(data).__name__}.")
+        shares = require(data, "inclusion", kind, (list, tuple))
+        return cls(bool(require(data, "settled", kind, bool)), strings(data, "top", kind),
+                   tuple(float(x) for x in shares),
+                   require(data, "runner_up", kind, str, optional=True),
+                   float(require(data, "runner_up_inclusion", kind, (int, float))),
+                   require(data, "replicates", kind, int), require(data, "kind", kind, str),
+                   require(data, "rounds", kind, int, optional=True) or 1,
+                   require(data, "stopped", kind, str, optional=True) or "budget")
 
 
 @dataclass(frozen=True)
@@ -95,6 +152,26 @@ class Flip:
 
 
 @dataclass(frozen=True)
+class FirstAnswer:
+    """The amortized explainer's instant answer, as shown before the sampled one replaced it:
+    its rank agreement with the final values (explained class) and its seconds."""
+
+    estimator: str
+    spearman: float
+    top_overlap: float  # share of the final top words (|value|) it also had on top
+    seconds: float
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FirstAnswer:
+        kind = "attribution's first answer"
+        if not isinstance(data, Mapping):
+            raise RecordError(f"A {kind} must be a mapping, not a {type(data).__name__}.")
+        number = lambda key: float(require(data, key, kind, (int, float)))  # noqa: E731
+        return cls(require(data, "estimator", kind, str), number("spearman"),
+                   number("top_overlap"), number("seconds"))
+
+
+@dataclass(frozen=True)
 class Attribution:
     """Word attributions for every class, explained class first.
 
@@ -125,6 +202,14 @@ class Attribution:
     output: str = OUTPUT
     faithfulness: Faithfulness | None = None
     flip: Flip | None = None
+    # What estimated the values, in words ("" in records from before estimators were named),
+    # the words in the texts the model evaluated (a cost that does not depend on the machine),
+    # and whether the order of the top words is settled (None: not assessed).
+    estimator: str = ""
+    words_evaluated: int = 0
+    uncertainty: Uncertainty | None = None
+    # The instant learned answer shown before this one, and how far the two agree.
+    first_answer: FirstAnswer | None = None
 
     @property
     def truncated(self) -> bool:
@@ -170,6 +255,10 @@ class Attribution:
             "efficiency_tolerance": EFFICIENCY_TOLERANCE,
             "faithfulness": None if self.faithfulness is None else asdict(self.faithfulness),
             "flip": None if self.flip is None else self.flip.to_dict(),
+            "estimator": self.estimator,
+            "words_evaluated": self.words_evaluated,
+            "uncertainty": None if self.uncertainty is None else self.uncertainty.to_dict(),
+            "first_answer": None if self.first_answer is None else asdict(self.first_answer),
         }
 
     @classmethod
@@ -179,6 +268,8 @@ class Attribution:
         features = require(data, "features", kind, (list, tuple))
         faithful = require(data, "faithfulness", kind, dict, optional=True)
         flip = require(data, "flip", kind, dict, optional=True)
+        uncertainty = require(data, "uncertainty", kind, dict, optional=True)
+        first = require(data, "first_answer", kind, dict, optional=True)
         return cls(
             label=require(data, "label", kind, str),
             explained_class=require(data, "explained_class", kind, str),
@@ -198,7 +289,11 @@ class Attribution:
             final=require(data, "final", kind, bool, optional=True) is not False,
             output=require(data, "output", kind, str, optional=True) or OUTPUT,
             faithfulness=None if faithful is None else Faithfulness.from_dict(faithful),
-            flip=None if flip is None else Flip.from_dict(flip))
+            flip=None if flip is None else Flip.from_dict(flip),
+            estimator=require(data, "estimator", kind, str, optional=True) or "",
+            words_evaluated=require(data, "words_evaluated", kind, int, optional=True) or 0,
+            uncertainty=None if uncertainty is None else Uncertainty.from_dict(uncertainty),
+            first_answer=None if first is None else FirstAnswer.from_dict(first))
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,14 @@ def window_pieces(ids: list[int], body: int) -> list[list[int]]:
     ``WINDOW_OVERLAP``, at most ``READ_LIMIT_TOKENS`` of them read; one (maybe empty) window
     for a short text."""
     ids = ids[: READ_LIMIT_TOKENS - 2]
+    return [ids[start : start + body] for start in window_starts(len(ids), body)] or [[]]
+
+
+def window_starts(n_ids: int, body: int) -> range:
+    """Where each window of ``window_pieces`` begins, in the text's tokens."""
+    n_ids = min(n_ids, READ_LIMIT_TOKENS - 2)
     step = max(1, body - int(body * WINDOW_OVERLAP))
-    starts = range(0, max(1, len(ids) - body + step), step)
-    return [ids[start : start + body] for start in starts] or [[]]
+    return range(0, max(1, n_ids - body + step), step)
 
 
 
