@@ -81,6 +81,10 @@ class Workbench:
     # What the audited AUTO decisions say of the policy's bound (``pipeline.watch_guarantee``);
     # while it raises the alarm, every case is escalated.
     guarantee: object | None = None
+    # The model's amortized explainer (explainers.amortized_store), None when it has none or
+    # when it was refused; then ``explainer_problem`` says why.
+    amortized: object | None = None
+    explainer_problem: str | None = None
 
     @property
     def model_id(self) -> str:
@@ -105,7 +109,22 @@ def load_workbench(data_dir: Path, model_id: str | None = None) -> Workbench:
     classifier = registry.classifier(model_id)
     path = Path(classifier.path)
     policy = registry.policy(path, classifier.model_id, classifier.labels)
-    return Workbench(classifier, policy, path, read_model_card(path, classifier.model_id))
+    amortized, problem = load_amortized(registry, path, classifier)
+    return Workbench(classifier, policy, path, read_model_card(path, classifier.model_id),
+                     amortized=amortized, explainer_problem=problem)
+
+
+def load_amortized(registry, model_dir: Path, classifier) -> tuple[object | None, str | None]:
+    """The model's amortized explainer, checked like the model; one that fails its check is
+    not used (the model still is) and the reason is kept for the window and the CLI."""
+    from explainers.amortized_store import load_explainer
+    from models.errors import ModelIntegrityError
+
+    try:
+        return load_explainer(model_dir, classifier.model_id, classifier.labels,
+                              trust=registry.trust), None
+    except ModelIntegrityError as exc:
+        return None, str(exc)
 
 
 def _weights_sha256(model_dir: Path) -> str | None:

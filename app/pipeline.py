@@ -164,6 +164,7 @@ def explain(bench: Workbench, result: CaseResult, listener: Listener | None = No
 
     known = result.prediction.probabilities if result.prediction is not None else None
     options.setdefault("with_checks", True)
+    options.setdefault("amortized", bench.amortized)
     return attribute(bench.classifier, result.text, on_update=update,
                      progress=listener.progress, cancel=cancel, known_probabilities=known,
                      **options)
@@ -623,7 +624,7 @@ def _extras(bench: Workbench, item: _Pending, steps: Steps, llm: LLMChoice | Non
     try:
         item.needs_work = item.needs_attribution(steps) or item.needs_opinion(steps, llm)
         if item.needs_attribution(steps):
-            result.attribution = explain(bench, result, cancel=cancel)
+            result.attribution = explain(bench, result, cancel=cancel, refine=False)
             result.unstored.add("attribution")
         if item.needs_opinion(steps, llm):
             result.opinion = ask(bench, result, llm, cancel=cancel)

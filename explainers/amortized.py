@@ -143,47 +143,74 @@ class AmortizedHead:
                 ("norm_weight", "norm_bias", "w1", "b1", "w2", "b2")}
 
 
-def efficient_values(head: AmortizedHead, states: WordStates, base: np.ndarray,
+def efficient_values(heads: Sequence[AmortizedHead], states: WordStates, base: np.ndarray,
                      probabilities: np.ndarray) -> np.ndarray:
-    """The head's values, the remainder spread evenly so base + sum = probabilities."""
+    """Each head's values [heads, words, classes], the remainder spread evenly over the words
+    so that base + sum = probabilities for every head."""
     n = len(states.features)
     if n == 0:
-        return np.zeros((0, len(base)))
-    raw = head.scaled_values(states.features) / n
-    return raw + (probabilities - base - raw.sum(0)) / n
+        return np.zeros((len(heads), 0, len(base)))
+    raw = np.stack([head.scaled_values(states.features) for head in heads]) / n
+    return raw + (probabilities - base - raw.sum(1, keepdims=True)) / n
 
 
 @dataclass(frozen=True)
 class HeadFit:
-    head: AmortizedHead
+    """Heads fitted on bootstrap resamples of the training texts (their spread is the answer's
+    standard error), early-stopped on the same held-out texts."""
+
+    heads: tuple[AmortizedHead, ...]
     train_texts: int
     held_out_texts: int
-    epochs: int
-    held_out_loss: float
+    epochs: tuple[int, ...]
+    held_out_loss: float  # of the heads' mean, on n x value
+    held_out_indices: tuple[int, ...] = ()
 
 
-def fit_head(states: Sequence[WordStates], targets: Sequence[np.ndarray], seed: int = 0,
-             held_out: float = 0.1, max_epochs: int = 200, patience: int = 10,
-             cancel: CancelFlag | None = None) -> HeadFit:
-    """Least squares on n x value, early-stopped on a held-out share of the texts."""
+HEADS = 5
+
+
+def _stack(states: Sequence[WordStates], targets: Sequence[np.ndarray], indices):
+    import torch
+
+    x = [states[i].features for i in indices if len(states[i].features)]
+    y = [targets[i] * len(targets[i]) for i in indices if len(targets[i])]
+    return (torch.from_numpy(np.concatenate(x)).float(),
+            torch.from_numpy(np.concatenate(y)).float())
+
+
+def fit_heads(states: Sequence[WordStates], targets: Sequence[np.ndarray], seed: int = 0,
+              heads: int = HEADS, held_out: float = 0.1,
+              cancel: CancelFlag | None = None) -> HeadFit:
+    """Least squares on n x value; the first head on every training text, the others on
+    bootstrap resamples of them (texts drawn with replacement)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    usable = [i for i in range(len(states)) if len(states[i].features)]
+    order = rng.permutation(usable)
+    cut = max(1, round(len(order) * held_out))
+    held, train = order[:cut], order[cut:]
+    x_held, y_held = _stack(states, targets, held)
+    fitted, epochs = [], []
+    for k in range(heads):
+        sample = train if k == 0 else rng.choice(train, size=len(train), replace=True)
+        x, y = _stack(states, targets, sample)
+        head, used = _fit_one(x, y, x_held, y_held, seed + k, cancel)
+        fitted.append(head)
+        epochs.append(used)
+    with torch.no_grad():
+        mean = np.mean([h.scaled_values(x_held.numpy()) for h in fitted], axis=0)
+    loss = float(np.mean((mean - y_held.numpy()) ** 2))
+    return HeadFit(tuple(fitted), len(train), len(held), tuple(epochs), loss,
+                   tuple(int(i) for i in held))
+
+
+def _fit_one(x_train, y_train, x_held, y_held, seed: int, cancel: CancelFlag | None,
+             max_epochs: int = 200, patience: int = 10) -> tuple[AmortizedHead, int]:
     import torch
 
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(states))
-    cut = max(1, round(len(states) * held_out)) if len(states) > 1 else 0
-    held, train = order[:cut], order[cut:]
-
-    def stack(indices):
-        x = [states[i].features for i in indices if len(states[i].features)]
-        y = [targets[i] * len(targets[i]) for i in indices if len(targets[i])]
-        if not x:
-            return torch.zeros((0, 1)), torch.zeros((0, 1))
-        return (torch.from_numpy(np.concatenate(x)).float(),
-                torch.from_numpy(np.concatenate(y)).float())
-
-    x_train, y_train = stack(train)
-    x_held, y_held = stack(held) if len(held) else (x_train, y_train)
     width, classes = x_train.shape[1], y_train.shape[1]
     net = torch.nn.Sequential(torch.nn.LayerNorm(width), torch.nn.Linear(width, HIDDEN),
                               torch.nn.GELU(approximate="tanh"),
@@ -206,15 +233,12 @@ def fit_head(states: Sequence[WordStates], targets: Sequence[np.ndarray], seed: 
         if held_loss < best - 1e-6:
             best, since = held_loss, 0
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        else:
-            since += 1
-            if since >= patience:
-                break
+        elif (since := since + 1) >= patience:
+            break
     net.load_state_dict(best_state)
     p = {k: v.numpy().astype(np.float32) for k, v in net.state_dict().items()}
-    head = AmortizedHead(p["0.weight"], p["0.bias"], p["1.weight"], p["1.bias"], p["3.weight"],
-                         p["3.bias"])
-    return HeadFit(head, len(train), len(held), epochs, best)
+    return AmortizedHead(p["0.weight"], p["0.bias"], p["1.weight"], p["1.bias"], p["3.weight"],
+                         p["3.bias"]), epochs
 
 
 def empty_text_base(classifier: Classifier) -> np.ndarray:

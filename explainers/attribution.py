@@ -21,7 +21,8 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shap
@@ -29,19 +30,23 @@ import shap
 from explainers import estimators, jit_free, sampled, word_tree
 from explainers.faithfulness import faithfulness, what_would_flip
 from explainers.model_function import CachedModelFunction
-from explainers.types import Attribution, Feature
+from explainers.types import Attribution, Feature, FirstAnswer
 from explainers.words import WordTokenizer, word_spans
 from models.classifier import Classifier
 from models.errors import DataError
 from models.progress import CancelFlag, ProgressCallback
 
+if TYPE_CHECKING:
+    from explainers.amortized_store import AmortizedExplainer
+
 # shap's explainers (partition, permutation) and the in-house sampled estimators
 # (explainers.estimators): "exact" (every subset), "kernel" (paired KernelSHAP from zero) and
 # "refined" (the partition pass first, then KernelSHAP rounds from it until the top words settle;
 # exact values for texts of at most estimators.EXACT_MAX_WORDS words).
-METHODS = ("partition", "permutation", "exact", "kernel", "refined")
-SAMPLED = ("exact", "kernel", "refined")
-DEFAULT_METHOD = "partition"
+METHODS = ("auto", "partition", "permutation", "exact", "kernel", "refined", "amortized")
+SAMPLED = ("exact", "kernel", "refined", "amortized", "amortized-refined")
+TREE_METHODS = ("partition", "refined")  # the ones that run shap's Partition explainer
+DEFAULT_METHOD = "auto"
 # The Partition explainer's fixed context: the sibling group absent, present, or both averaged.
 CONTEXTS = {"empty": 0, "full": 1, "both": None}
 PRECISIONS = ("int8", "float32")
@@ -66,8 +71,10 @@ def default_budget(n_features: int, method: str = "partition", context: str = "e
         return 2 * (2 * n_features + 1)
     if method == "exact":
         return 2 ** n_features
-    if method in ("kernel", "refined"):
+    if method in ("kernel", "refined", "amortized-refined", "auto"):
         return sampled.default_cap(n_features)
+    if method == "amortized":
+        return 1
     if context == "both":
         return int(min(max(1.6 * n_features, 48), 180))
     return 2 * n_features + 2
@@ -132,13 +139,6 @@ def _run_shap(model_fn: CachedModelFunction, masker, text: str, labels: list[str
                          silent=True, **options)[0]
 
 
-def _assemble(explanation, text: str, spans, labels: list[str], target: str, probs: np.ndarray,
-              **fields) -> Attribution:
-    values = np.asarray(explanation.values).reshape(len(spans), len(labels))
-    base = np.asarray(explanation.base_values).reshape(len(labels))
-    return _assemble_values(values, base, None, text, spans, labels, target, probs, **fields)
-
-
 def _assemble_values(values: np.ndarray, base: np.ndarray, errors: np.ndarray | None, text: str,
                      spans, labels: list[str], target: str, probs: np.ndarray,
                      **fields) -> Attribution:
@@ -176,16 +176,19 @@ def explain(
     precision: str = "float32",
     known_probabilities: dict[str, float] | None = None,
     stop_when_settled: bool = True,
+    amortized: AmortizedExplainer | None = None,
+    refine: bool = True,
 ) -> Attribution:
-    """Attributions for ``text``; a coarse answer goes to ``on_update`` before the final one.
+    """Attributions for ``text``; a first answer goes to ``on_update`` before the final one.
 
     ``known_probabilities``: the classifier's calibrated probabilities for the whole text, when
     the caller has them (the pipeline's prediction); they are reused instead of classifying
     the text again (not for int8, whose probabilities differ, nor for a text cut to fit).
 
-    For the sampled methods ``budget`` caps the model calls of the sampling (the refined
-    method's partition pass comes on top), and ``stop_when_settled`` stops it as soon as the top
-    words are settled."""
+    ``method="auto"``: exact values for texts of at most ``estimators.EXACT_MAX_WORDS`` words;
+    otherwise the ``amortized`` explainer's answer when it is given and switched on, else the
+    partition pass; then, with ``refine``, KernelSHAP rounds from that answer until the top
+    words settle (``stop_when_settled``) or ``budget`` model calls are spent."""
     if not isinstance(text, str) or not text.strip():
         raise DataError("The case text is empty: there is nothing to explain.")
     if (method not in METHODS or context not in CONTEXTS or masking not in MASKINGS
@@ -201,11 +204,10 @@ def explain(
     spans = word_spans(visible)
     if not spans:
         raise DataError("The case has no words to attribute (only spaces or control characters).")
-    labels = classifier.labels
-    if len(spans) == 1 and method not in SAMPLED:
-        method = "permutation"  # a partition needs two leaves; for one word this is exact
-    if method == "refined" and len(spans) <= estimators.EXACT_MAX_WORDS:
-        method = "exact"
+    method = resolve_method(method, len(spans), amortized, refine)
+    if method == "amortized" and amortized is None:
+        raise DataError("This model has no amortized explainer: fit one (`python main.py models "
+                        "--fit-explainer FILE`) or choose another method.")
     if method == "exact" and len(spans) > EXACT_LIMIT_WORDS:
         raise DataError(f"Exact values need 2^{len(spans)} model calls for {len(spans)} words; "
                         f"use them for texts of at most {EXACT_LIMIT_WORDS} words, or choose "
@@ -213,6 +215,7 @@ def explain(
     budget = budget or default_budget(len(spans), method, context)
     if budget < 1:
         raise DataError(f"The budget must be a positive number of model calls, not {budget}.")
+    labels = classifier.labels
     explained = classifier.quantized() if precision == "int8" else classifier
     model_fn = CachedModelFunction(explained, progress=progress, cancel=cancel,
                                    expected_calls=budget)
@@ -222,19 +225,17 @@ def explain(
     target = target or labels[int(probs.argmax())]
     if target not in labels:
         raise DataError(f"Unknown class {target!r}; the model's classes are {labels}.")
-    masker = make_masker(classifier, masking, tree=method == "partition")
-    common = {"masking": masking, "precision": precision, "seen_chars": seen,
-              "text_chars": len(text)}
+    case = _Case(model_fn, make_masker(classifier, masking, tree=method in TREE_METHODS), text,
+                 visible, spans, labels, target, probs, start, seed, context,
+                 {"masking": masking, "precision": precision, "seen_chars": seen,
+                  "text_chars": len(text)})
     if method in SAMPLED:
-        result = _explain_sampled(model_fn, visible, text, spans, labels, target, probs, method,
-                                  budget, seed, stop_when_settled, on_update, start, masker,
-                                  context, first_budget, common)
+        result = _explain_sampled(case, classifier, method, budget, stop_when_settled,
+                                  on_update, amortized, first_budget)
     else:
-        result = _explain_shap(model_fn, masker, visible, text, spans, labels, target, probs,
-                               method, context, budget, first_budget, seed, on_update, start,
-                               common)
+        result = _explain_shap(case, method, budget, first_budget, on_update)
     if with_checks:
-        masked = MaskedText(masker, visible)
+        masked = MaskedText(case.masker, visible)
         result = replace(result, faithfulness=faithfulness(model_fn, masked, result),
                          flip=what_would_flip(model_fn, masked, result))
         result = replace(result, model_calls=model_fn.model_calls,
@@ -244,20 +245,59 @@ def explain(
     return result
 
 
-def _explain_shap(model_fn, masker, visible, text, spans, labels, target, probs, method,
-                  context, budget, first_budget, seed, on_update, start, common) -> Attribution:
+def resolve_method(method: str, n_words: int, amortized: AmortizedExplainer | None,
+                   refine: bool) -> str:
+    """What ``auto`` (and ``refined`` on a short text) runs for a text of ``n_words`` words."""
+    if method in ("auto", "refined") and n_words <= estimators.EXACT_MAX_WORDS:
+        return "exact"
+    if method == "auto":
+        if amortized is not None and amortized.enabled:
+            return "amortized-refined" if refine else "amortized"
+        return "refined" if refine else "partition"
+    if method in ("partition", "refined") and n_words == 1:
+        return "permutation"  # a partition needs two leaves; for one word this is exact
+    return method
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One explanation's fixed inputs: the model function, the text and its words."""
+
+    model_fn: CachedModelFunction
+    masker: WordMasker
+    text: str
+    visible: str
+    spans: list
+    labels: list[str]
+    target: str
+    probs: np.ndarray
+    start: float
+    seed: int
+    context: str
+    common: dict
+
+    def assemble(self, values: np.ndarray, base: np.ndarray, errors: np.ndarray | None,
+                 **fields) -> Attribution:
+        return _assemble_values(values, base, errors, self.text, self.spans, self.labels,
+                                self.target, self.probs, model_calls=self.model_fn.model_calls,
+                                seconds=time.monotonic() - self.start, **self.common, **fields)
+
+
+def _explain_shap(case: _Case, method: str, budget: int, first_budget: int | None,
+                  on_update) -> Attribution:
     """shap's Partition or Permutation explainer, a coarse pass first."""
-    stages = progressive_budgets(budget, first_budget, method, len(spans))
+    stages = progressive_budgets(budget, first_budget, method, len(case.spans))
     result = None
     for stage_budget in stages:
-        explanation = _run_shap(model_fn, masker, visible, labels, method, context, stage_budget,
-                                seed)
+        explanation = _run_shap(case.model_fn, case.masker, case.visible, case.labels, method,
+                                case.context, stage_budget, case.seed)
         final = stage_budget == stages[-1]
-        result = _assemble(explanation, text, spans, labels, target, probs, method=method,
-                           context=context if method == "partition" else "none",
-                           budget=stage_budget, model_calls=model_fn.model_calls,
-                           seconds=time.monotonic() - start, final=final,
-                           estimator=_shap_estimator(method, context), **common)
+        values = np.asarray(explanation.values).reshape(len(case.spans), len(case.labels))
+        base = np.asarray(explanation.base_values).reshape(len(case.labels))
+        result = case.assemble(values, base, None, method=method,
+                               context=case.context if method == "partition" else "none",
+                               budget=stage_budget, final=final,
+                               estimator=_shap_estimator(method, case.context))
         if on_update is not None and not final:
             on_update(result)
     return result
@@ -269,43 +309,71 @@ def _shap_estimator(method: str, context: str) -> str:
     return "shap Permutation explainer"
 
 
-def _explain_sampled(model_fn, visible, text, spans, labels, target, probs, method, budget,
-                     seed, stop_when_settled, on_update, start, masker, context, first_budget,
-                     common) -> Attribution:
-    """Exact values, or KernelSHAP rounds (from the partition pass for ``refined``)."""
-    game = estimators.WordGame(model_fn, visible)
-    words = [visible[s.start : s.end] for s in spans]
-    column = labels.index(target)
+def _explain_sampled(case: _Case, classifier: Classifier, method: str, budget: int,
+                     stop_when_settled: bool, on_update, amortized: AmortizedExplainer | None,
+                     first_budget: int | None) -> Attribution:
+    """Exact values, the amortized answer, or KernelSHAP rounds from a first answer."""
+    game = estimators.WordGame(case.model_fn, case.visible)
+    words = [case.visible[s.start : s.end] for s in case.spans]
+    column = case.labels.index(case.target)
 
-    def attribution(answer: sampled.SampledValues, **fields) -> Attribution:
-        return _assemble_values(answer.values, answer.base, answer.errors, text, spans, labels,
-                                target, probs, method=method, context="none", budget=budget,
-                                model_calls=model_fn.model_calls,
-                                seconds=time.monotonic() - start, final=answer.final,
-                                estimator=answer.estimator, uncertainty=answer.uncertainty,
-                                words_evaluated=game.words_evaluated, **common, **fields)
+    def attribution(answer: sampled.SampledValues, first: Attribution | None = None
+                    ) -> Attribution:
+        return case.assemble(answer.values, answer.base, answer.errors, method=method,
+                             context=case.context if method in TREE_METHODS else "none",
+                             budget=budget, final=answer.final,
+                             estimator=answer.estimator, uncertainty=answer.uncertainty,
+                             words_evaluated=game.words_evaluated,
+                             first_answer=None if first is None else
+                             _agreement(first, answer.values[:, column], case.labels, column))
 
+    first = None
+    if method in ("amortized", "amortized-refined") or (method == "exact" and amortized
+                                                        and amortized.enabled and game.n > 8):
+        learned = _amortized_answer(case, classifier, amortized, words, column)
+        first = attribution(learned)
+        if method == "amortized":
+            return first
+        if on_update is not None:
+            on_update(replace(first, final=False))
     if method == "exact":
-        return attribution(sampled.exact_values(game, words, column))
+        return attribution(sampled.exact_values(game, words, column), first)
     prior, prior_name = None, ""
     if method == "refined":
-        first = _explain_shap(model_fn, masker, visible, text, spans, labels, target, probs,
-                              "partition", context, default_budget(len(spans)),
-                              first_budget or default_budget(len(spans)), seed, None, start,
-                              common)
-        first = replace(first, final=False)
+        first = replace(_explain_shap(case, "partition", default_budget(len(case.spans)),
+                                      first_budget or default_budget(len(case.spans)), None),
+                        final=False)
         if on_update is not None:
             on_update(first)
-        prior = _matrix(first, labels)
-        prior_name = "partition pass"
+        prior, prior_name = _matrix(first, case.labels), "partition pass"
+    elif first is not None:
+        prior, prior_name = _matrix(first, case.labels), "amortized answer"
 
     def round_done(answer: sampled.SampledValues) -> None:
         if on_update is not None:
-            on_update(attribution(answer))
+            on_update(attribution(answer, first))
 
-    answer = sampled.refine(game, words, column, prior, prior_name, budget, seed,
+    answer = sampled.refine(game, words, column, prior, prior_name, budget, case.seed,
                             stop_when_settled, round_done)
-    return attribution(answer)
+    return attribution(answer, first)
+
+
+def _amortized_answer(case: _Case, classifier: Classifier, amortized: AmortizedExplainer,
+                      words: list[str], column: int) -> sampled.SampledValues:
+    values, spread = amortized.values(classifier, case.visible, case.probs)
+    return sampled.learned_values(values, amortized.base, spread, words, column,
+                                  amortized.explainer_id, case.seed)
+
+
+def _agreement(first: Attribution, final: np.ndarray, labels: list[str], column: int
+               ) -> FirstAnswer:
+    from scipy.stats import spearmanr
+
+    shown = first.values_for(labels[column])
+    rho = (float(np.nan_to_num(spearmanr(shown, final).statistic)) if len(final) > 2 else 1.0)
+    k = min(5, len(final))
+    top = len(set(np.argsort(-np.abs(shown))[:k]) & set(np.argsort(-np.abs(final))[:k])) / k
+    return FirstAnswer(first.estimator, rho, top, first.seconds)
 
 
 def _matrix(attribution: Attribution, labels: list[str]) -> np.ndarray:

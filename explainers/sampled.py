@@ -39,6 +39,18 @@ def default_cap(n_words: int) -> int:
     return max(4 * n_words, 4 * ROUND_PAIRS)
 
 
+def learned_values(values: np.ndarray, base: np.ndarray, spread: np.ndarray, words: list[str],
+                   column: int, explainer_id: str, seed: int,
+                   replicates: int = estimators.BOOTSTRAP) -> SampledValues:
+    """The amortized explainer's answer; its settledness from draws with the heads' spread."""
+    draws = estimators.normal_replicates(values[:, column], spread[:, column], replicates,
+                                         np.random.default_rng(seed))
+    top = estimators.settledness(values[:, column], draws)
+    uncertainty = _uncertainty(top, words, 1, "learned", kind="heads")
+    return SampledValues(values, base, spread, f"amortized explainer {explainer_id}".strip(),
+                         uncertainty)
+
+
 def exact_values(game: estimators.WordGame, words: list[str], column: int) -> SampledValues:
     estimate = estimators.exact(game)
     top = estimators.settledness(estimate.values[:, column], None)
@@ -81,8 +93,8 @@ def refine(game: estimators.WordGame, words: list[str], column: int,
 
 
 def _uncertainty(settled: estimators.Settledness, words: list[str], rounds: int,
-                 stopped: str) -> Uncertainty:
+                 stopped: str, kind: str = "bootstrap") -> Uncertainty:
     runner = None if settled.runner_up is None else words[settled.runner_up]
     return Uncertainty(settled.settled, tuple(words[i] for i in settled.top), settled.inclusion,
-                       runner, settled.runner_up_inclusion, settled.replicates, "bootstrap",
+                       runner, settled.runner_up_inclusion, settled.replicates, kind,
                        rounds, stopped)

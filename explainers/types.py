@@ -65,23 +65,26 @@ class Uncertainty:
     runner_up: str | None  # the word outside them most often inside
     runner_up_inclusion: float
     replicates: int
-    kind: str  # "bootstrap", "normal", "exact"
+    kind: str  # "bootstrap" (KernelSHAP rounds), "heads" (amortized), "exact"
     rounds: int = 1
-    stopped: str = "budget"  # "settled", "budget" (the call cap), "exact"
+    stopped: str = "budget"  # "settled", "budget" (the call cap), "exact", "learned"
 
     def sentence(self) -> str:
         if self.kind == "exact":
             return "Top words: exact values (every subset of the words evaluated)."
         listed = ", ".join(f"“{w}” {share:.0%}"
                            for w, share in zip(self.top, self.inclusion, strict=True))
+        draws = (f"{self.replicates} draws within the spread of the explainer's bagged heads"
+                 if self.kind == "heads" else f"{self.replicates} resamples of the samples")
         if self.settled:
             return (f"Top words settled: each is among the top {len(self.top)} in at least "
-                    f"{min(self.inclusion):.0%} of {self.replicates} resamples ({listed}).")
+                    f"{min(self.inclusion):.0%} of {draws} ({listed}).")
         unsure = [w for w, share in zip(self.top, self.inclusion, strict=True) if share < 0.9]
         rival = (f"; “{self.runner_up}” is among them in {self.runner_up_inclusion:.0%}"
                  if self.runner_up else "")
         return (f"Order of the top words not settled: {', '.join(f'“{w}”' for w in unsure)} "
-                f"may not belong among the top {len(self.top)} ({listed}{rival}).")
+                f"may not belong among the top {len(self.top)} (share of {draws}: "
+                f"{listed}{rival}).")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -33,6 +33,7 @@ from models.errors import ModelIntegrityError
 STATEMENT = "casewise model manifest v1"
 SIGNATURE_FORMAT = 1
 POLICIES_DIR = "policies"  # where a model keeps its escalation policies (models.escalation)
+EXPLAINERS_DIR = "explainers"  # and its amortized explainers (explainers.amortized_store)
 # What to do about a model that is not vouched for here; every refusal ends with it.
 REMEDY = ("Activate it as an admin to sign it on this installation "
           "(`python main.py models --activate ID`), or train it again.")
@@ -47,6 +48,11 @@ def policy_subject(model_id: str, policy_id: str) -> str:
     """What a policy's signature names: the model it belongs to and its own id, so a policy
     signed for one model cannot be passed off as another's."""
     return f"{model_id}/{POLICIES_DIR}/{policy_id}"
+
+
+def explainer_subject(model_id: str, explainer_id: str) -> str:
+    """What an amortized explainer's signature names: its model and its own id."""
+    return f"{model_id}/{EXPLAINERS_DIR}/{explainer_id}"
 
 
 # The fields of a signature record its signature covers, besides the statement's name.
@@ -152,6 +158,9 @@ def _what(directory: Path) -> str:
     directory = Path(directory)
     if directory.parent.name == POLICIES_DIR:
         return f"The escalation policy {directory.name} of model {directory.parent.parent.name}"
+    if directory.parent.name == EXPLAINERS_DIR:
+        return (f"The amortized explainer {directory.name} of model "
+                f"{directory.parent.parent.name}")
     return f"Model {directory.name}"
 
 

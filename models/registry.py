@@ -26,7 +26,14 @@ from models.artifact import (
     write_json_atomically,
 )
 from models.errors import DataDirError, ModelIntegrityError, ModelNotFound
-from models.manifest_signature import POLICIES_DIR, ManifestTrust, model_subject, policy_subject
+from models.manifest_signature import (
+    EXPLAINERS_DIR,
+    POLICIES_DIR,
+    ManifestTrust,
+    explainer_subject,
+    model_subject,
+    policy_subject,
+)
 
 if TYPE_CHECKING:  # annotations only: these import torch
     from models.classifier import Classifier
@@ -147,6 +154,8 @@ class ModelRegistry:
         path = self.path_of(model_id)
         subjects = {path: model_subject(path)}
         subjects.update({d: policy_subject(path.name, d.name) for d in policy_dirs(path)})
+        subjects.update({d: explainer_subject(path.name, d.name)
+                         for d in sub_artifact_dirs(path, EXPLAINERS_DIR)})
         signing = self.trust is not None and self.trust.signer is not None
         for directory, subject in subjects.items():  # all checked before any is signed
             # Unsigned, or signed elsewhere, is why a model is signed: only the files count,
@@ -249,7 +258,12 @@ class ModelRegistry:
 def policy_dirs(model_dir: Path) -> list[Path]:
     """The model's escalation policies, oldest first (also ``models.escalation.policy_dirs``;
     here so that signing a model does not import torch)."""
-    parent = Path(model_dir) / POLICIES_DIR
+    return sub_artifact_dirs(model_dir, POLICIES_DIR)
+
+
+def sub_artifact_dirs(model_dir: Path, kind: str) -> list[Path]:
+    """The artifacts a model keeps under ``kind`` (policies, explainers), oldest first."""
+    parent = Path(model_dir) / kind
     if not parent.is_dir():
         return []
     return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -105,7 +105,7 @@ def test_flip_words_really_flip_the_label(classifier):
 
 def test_progressive_answers_come_coarse_first(classifier):
     updates = []
-    final = explain(classifier, TEXT, budget=120, on_update=updates.append)
+    final = explain(classifier, TEXT, budget=120, on_update=updates.append, method="partition")
     assert [u.final for u in updates] == [False, True]
     assert updates[0].budget < updates[1].budget == 120
     assert updates[-1] is final or updates[-1] == final
@@ -216,7 +216,8 @@ def test_int8_copy_stays_close_to_the_classifier(classifier):
     assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
 
 
-def test_default_resolves_every_split_of_the_word_tree(attribution):
+def test_partition_resolves_every_split_of_the_word_tree(classifier):
+    attribution = explain(classifier, TEXT, method="partition")
     n = len(attribution.features)
     assert (attribution.method, attribution.context, attribution.precision) == (
         "partition", "empty", "float32")
@@ -228,7 +229,8 @@ def test_default_resolves_every_split_of_the_word_tree(attribution):
 
 @pytest.mark.parametrize("context", list(CONTEXTS))
 def test_every_partition_context_keeps_efficiency(classifier, context):
-    result = explain(classifier, TEXT, context=context, budget=60, with_checks=False)
+    result = explain(classifier, TEXT, context=context, budget=60, with_checks=False,
+                     method="partition")
     assert result.context == context
     assert result.efficiency_gap() < EFFICIENCY_TOLERANCE
 

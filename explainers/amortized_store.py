@@ -1,0 +1,214 @@
+"""The amortized explainer kept with its model: fitted after training, gated, signed, loaded.
+
+``fit_explainer`` is the background job (plain function, progress callback, cancel flag): sampled
+Shapley values of the training texts, the head fitted to them, and a gate — on held-out texts
+the head must agree with their sampled values at least as well as the partition explainer does
+(Spearman and top-5 by |value|, explained class), or it is kept but switched off. The result is
+written beside the model as ``<model>/explainers/<id>/`` (head as safetensors, the record as
+JSON) with its own manifest, signed as ``<model id>/explainers/<id>``; the model's own files
+and signature are not touched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from explainers import amortized
+from explainers.amortized import AmortizedHead, WordStates
+from models.artifact import read_json, verify_artifact, write_artifact, write_json
+from models.errors import DataError, ModelIntegrityError
+from models.manifest_signature import EXPLAINERS_DIR, explainer_subject
+from models.progress import CancelFlag, Progress, ProgressCallback
+from models.registry import sub_artifact_dirs
+
+if TYPE_CHECKING:
+    from models.classifier import Classifier
+    from models.manifest_signature import ManifestTrust
+
+HEAD_FILE = "head.safetensors"
+RECORD_FILE = "explainer.json"
+FORMAT = 1
+DEFAULT_TEXTS = 600
+MIN_TEXTS = 20
+TOP_K = 5
+
+
+@dataclass(frozen=True)
+class AmortizedExplainer:
+    """A fitted head for one model, with the numbers that decided whether it is used."""
+
+    heads: tuple[AmortizedHead, ...]
+    model_id: str
+    labels: tuple[str, ...]
+    base: np.ndarray  # the model's probabilities for the empty text
+    enabled: bool
+    record: dict
+    explainer_id: str = ""
+
+    def values(self, classifier: Classifier, text: str, probabilities: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Efficient values [words, classes] for ``text`` (what the model reads of it): the
+        mean of the heads, and their spread (the standard error of a bagged estimate)."""
+        states = amortized.word_states(classifier, [text])[0]
+        per_head = amortized.efficient_values(self.heads, states, self.base, probabilities)
+        spread = per_head.std(0, ddof=1) if len(per_head) > 1 else np.zeros(per_head.shape[1:])
+        return per_head.mean(0), spread
+
+    @property
+    def summary(self) -> str:
+        gate = self.record["gate"]
+        state = "on" if self.enabled else "off"
+        return (f"Amortized explainer {self.explainer_id or '(unsaved)'} — {state}: on "
+                f"{gate['texts']} held-out texts it agrees with sampled Shapley values at "
+                f"Spearman {gate['head_spearman']:.2f} and top-{TOP_K} "
+                f"{gate['head_top']:.2f}, the partition explainer at "
+                f"{gate['partition_spearman']:.2f} and {gate['partition_top']:.2f}.")
+
+
+def _rank_agreement(values: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    from scipy.stats import spearmanr
+
+    if len(values) < 3:
+        return 1.0, 1.0
+    rho = float(np.nan_to_num(spearmanr(values, target).statistic))
+    k = min(TOP_K, len(values))
+    top = len(set(np.argsort(-np.abs(values))[:k]) & set(np.argsort(-np.abs(target))[:k])) / k
+    return rho, top
+
+
+def gate(classifier: Classifier, heads: Sequence[AmortizedHead], base: np.ndarray,
+         states: Sequence[WordStates], targets: Sequence[np.ndarray],
+         cancel: CancelFlag | None = None) -> dict:
+    """Head and partition explainer against the held-out texts' sampled values."""
+    from explainers.attribution import explain
+
+    head_scores, partition_scores = [], []
+    for state, target in zip(states, targets, strict=True):
+        if len(target) < 2:
+            continue
+        probabilities = classifier.probabilities([state.text])[0]
+        column = int(probabilities.argmax())
+        values = amortized.efficient_values(heads, state, base, probabilities).mean(0)[:, column]
+        head_scores.append(_rank_agreement(values, target[:, column]))
+        partition = explain(classifier, state.text, with_checks=False, cancel=cancel,
+                            method="partition")
+        partition_scores.append(_rank_agreement(
+            partition.values_for(classifier.labels[column]), target[:, column]))
+    head_mean = np.mean(head_scores, axis=0) if head_scores else (0.0, 0.0)
+    part_mean = np.mean(partition_scores, axis=0) if partition_scores else (0.0, 0.0)
+    passed = bool(head_scores and head_mean[0] >= part_mean[0]
+                  and head_mean[1] >= part_mean[1])
+    return {"texts": len(head_scores), "head_spearman": float(head_mean[0]),
+            "head_top": float(head_mean[1]), "partition_spearman": float(part_mean[0]),
+            "partition_top": float(part_mean[1]), "passed": passed,
+            "rule": "on when the head's mean Spearman and top-5 (|value|) against the held-out "
+                    "texts' sampled values are at least the partition explainer's"}
+
+
+def fit_explainer(classifier: Classifier, texts: Sequence[str], max_texts: int = DEFAULT_TEXTS,
+                  pairs: int = 1, seed: int = amortized.TARGET_SEED,
+                  progress: ProgressCallback | None = None,
+                  cancel: CancelFlag | None = None) -> AmortizedExplainer:
+    """Targets for up to ``max_texts`` of ``texts`` (a seeded shuffle, so any cap is a random
+    sample), the head, and the gate on the held-out tenth."""
+    usable = [t for t in texts if isinstance(t, str) and t.strip()]
+    if len(usable) < MIN_TEXTS:
+        raise DataError(f"An amortized explainer needs at least {MIN_TEXTS} training texts; "
+                        f"{len(usable)} were given. Fit it on the data the model was trained "
+                        "on.")
+    order = np.random.default_rng(seed).permutation(len(usable))[:max_texts]
+    chosen = [usable[i] for i in order]
+    started = time.process_time()
+
+    def report(step: Progress) -> None:
+        if progress is not None:
+            progress(Progress("explainer targets", step.done, step.total))
+
+    targets = amortized.shapley_targets(classifier, chosen, pairs, seed, report, cancel)
+    states = amortized.word_states(classifier, chosen, cancel=cancel)
+    fit = amortized.fit_heads(states, targets, seed=seed, cancel=cancel)
+    base = amortized.empty_text_base(classifier)
+    held = fit.held_out_indices
+    checked = gate(classifier, fit.heads, base, [states[i] for i in held],
+                   [targets[i] for i in held], cancel)
+    record = {
+        "format": FORMAT, "model_id": classifier.model_id, "labels": list(classifier.labels),
+        "base": [float(b) for b in base], "hidden": amortized.HIDDEN,
+        "heads": len(fit.heads),
+        "targets": {"estimator": "antithetic permutation pairs (exact up to "
+                                 f"{amortized.TARGET_EXACT_MAX_WORDS} words)",
+                    "pairs": pairs, "seed": seed, "texts": len(chosen),
+                    "train_texts": fit.train_texts, "held_out_texts": fit.held_out_texts},
+        "epochs": list(fit.epochs), "held_out_loss": fit.held_out_loss, "gate": checked,
+        "cpu_seconds": round(time.process_time() - started, 1),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return AmortizedExplainer(fit.heads, classifier.model_id, tuple(classifier.labels), base,
+                              checked["passed"], record)
+
+
+def save_explainer(explainer: AmortizedExplainer, model_dir: Path,
+                   trust: ManifestTrust | None = None) -> Path:
+    """Publish it beside the model, atomically, signed with ``trust``'s key when given."""
+    from safetensors.numpy import save_file
+
+    stamp = datetime.fromisoformat(explainer.record["created"]).strftime("%Y%m%d-%H%M%S")
+    parent = Path(model_dir) / EXPLAINERS_DIR
+    taken = {p.name for p in parent.iterdir()} if parent.is_dir() else set()
+    explainer_id = next(f"{stamp}-{i}" for i in range(1, 10_000) if f"{stamp}-{i}" not in taken)
+
+    def fill(directory: Path) -> None:
+        arrays = {f"h{i}.{k}": np.ascontiguousarray(v)
+                  for i, head in enumerate(explainer.heads) for k, v in head.arrays().items()}
+        save_file(arrays, str(directory / HEAD_FILE))
+        write_json(directory / RECORD_FILE, {**explainer.record, "enabled": explainer.enabled})
+
+    sign = None if trust is None else (
+        lambda scratch, name: trust.sign(scratch, explainer_subject(explainer.model_id, name)))
+    return write_artifact(parent, fill, lambda _: explainer_id, sign)
+
+
+def load_explainer(model_dir: Path, model_id: str, labels: Sequence[str],
+                   trust: ManifestTrust | None = None) -> AmortizedExplainer | None:
+    """The model's newest amortized explainer, verified; None when it has none."""
+    dirs = sub_artifact_dirs(model_dir, EXPLAINERS_DIR)
+    if not dirs:
+        return None
+    directory = dirs[-1]
+    verify_artifact(directory, trust=trust, subject=explainer_subject(model_id, directory.name))
+    record = read_json(directory / RECORD_FILE)
+    if record.get("model_id") != model_id or record.get("labels") != list(labels):
+        raise ModelIntegrityError(
+            f"The amortized explainer {directory.name} was fitted for model "
+            f"{record.get('model_id')} with labels {record.get('labels')}, not for model "
+            f"{model_id} with labels {list(labels)}. Fit it again: "
+            "`python main.py models --fit-explainer FILE`.")
+    heads = _read_heads(directory, int(record.get("heads", 0)), len(labels))
+    return AmortizedExplainer(heads, model_id, tuple(labels),
+                              np.asarray(record["base"], dtype=np.float64),
+                              bool(record.get("enabled")), record, directory.name)
+
+
+def _read_heads(directory: Path, count: int, classes: int) -> tuple[AmortizedHead, ...]:
+    from safetensors.numpy import load_file
+
+    arrays = load_file(str(directory / HEAD_FILE))
+    names = ("norm_weight", "norm_bias", "w1", "b1", "w2", "b2")
+    try:
+        heads = tuple(AmortizedHead(**{k: arrays[f"h{i}.{k}"] for k in names})
+                      for i in range(count))
+    except KeyError as exc:
+        raise ModelIntegrityError(f"The amortized explainer {directory.name} lacks {exc}; fit "
+                                  "it again.") from exc
+    if not heads or any(h.w2.shape[0] != classes or h.w1.shape[1] != h.norm_weight.shape[0]
+                        for h in heads):
+        raise ModelIntegrityError(f"The amortized explainer {directory.name} has no head, or "
+                                  "one of the wrong shape for its model. Fit it again.")
+    return heads
