@@ -39,14 +39,8 @@ from models.progress import CancelFlag, ProgressCallback
 if TYPE_CHECKING:
     from explainers.amortized_store import AmortizedExplainer
 
-# shap's explainers (partition, permutation) and the in-house sampled estimators
-# (explainers.estimators): "exact" (every subset), "kernel" (paired KernelSHAP from zero) and
-# "refined" (the partition pass first, then KernelSHAP rounds from it until the top words settle;
-# exact values for texts of at most estimators.EXACT_MAX_WORDS words).
-METHODS = ("auto", "partition", "permutation", "exact", "kernel", "refined", "amortized")
-SAMPLED = ("exact", "kernel", "refined", "amortized", "amortized-refined")
-TREE_METHODS = ("partition", "refined")  # the ones that run shap's Partition explainer
-DEFAULT_METHOD = "auto"
+from explainers.methods import DEFAULT_METHOD, METHODS, SAMPLED, TREE_METHODS
+
 # The Partition explainer's fixed context: the sibling group absent, present, or both averaged.
 CONTEXTS = {"empty": 0, "full": 1, "both": None}
 PRECISIONS = ("int8", "float32")

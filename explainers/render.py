@@ -118,6 +118,7 @@ class Segment:
     value: float
     words: int
     text: str  # the word, or a group's words joined by spaces
+    error: float | None = None  # the estimator's standard error of a single word's value
 
 
 def _same_values(a: Feature, b: Feature) -> bool:
@@ -129,7 +130,9 @@ def _same_values(a: Feature, b: Feature) -> bool:
 
 def _groups(attribution: Attribution) -> list[list[Feature]]:
     features = sorted(attribution.features, key=lambda f: f.start)
-    if attribution.final:
+    # Only shap's Partition pass leaves groups unresolved; every other answer is per word.
+    if attribution.final or attribution.method not in ("partition", "refined") \
+            or attribution.uncertainty is not None:
         return [[f] for f in features]
     groups: list[list[Feature]] = []
     for feature in features:
@@ -146,7 +149,8 @@ def segments(attribution: Attribution, cls: str) -> list[Segment]:
     share on every word would suggest each word had it."""
     return [Segment(group[0].start, group[-1].end,
                     sum(f.values.get(cls, 0.0) for f in group), len(group),
-                    " ".join(f.text for f in group))
+                    " ".join(f.text for f in group),
+                    group[0].errors.get(cls) if len(group) == 1 and group[0].errors else None)
             for group in _groups(attribution)]
 
 
@@ -160,7 +164,8 @@ def segment_tooltip(segment: Segment, cls: str) -> str:
     if segment.words > 1:
         return (f"group of {segment.words} words: value {segment.value:+.3f} to P({cls}) "
                 "(first pass; each word's own value comes next)")
-    return f"{segment.text}: {segment.value:+.3f} to P({cls})"
+    error = f" ± {segment.error:.3f}" if segment.error else ""
+    return f"{segment.text}: {segment.value:+.3f}{error} to P({cls})"
 
 
 def _scale(values) -> float:

@@ -279,7 +279,7 @@ def test_the_window_shows_the_groups_value_over_each_of_its_words(qtbot):
         assert tip.startswith("group of 3 words"), (word, tip)
     assert view.browser.tooltip_at_offset(plain.index("badly")).startswith("badly")
     # The chart of the top words shows the group as one bar with the group's value too.
-    bars = {label: value for label, value, _ in view.chart.items}
+    bars = {label: value for label, value, *_ in view.chart.items}
     assert bars["3 words: the rash spread"] == pytest.approx(0.3)
     assert "rash" not in bars and bars["badly"] == pytest.approx(0.25)
 

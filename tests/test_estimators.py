@@ -127,12 +127,12 @@ def test_permutation_pairs_standard_errors_cover_the_truth():
 def test_rounds_add_to_the_samples_already_drawn():
     game = SyntheticGame(12, seed=4)
     rng = np.random.default_rng(0)
-    first, samples = estimators.kernel(game, 10, rng)
+    _first, samples = estimators.kernel(game, 10, rng)
     calls = game.calls
     second, samples = estimators.kernel(game, 10, rng, samples=samples)
     assert len(samples.masks) == 40 and second.samples == 20
     assert game.calls > calls
-    estimate, per_pair = estimators.permutation_pairs(game, 2, rng)
+    _estimate, per_pair = estimators.permutation_pairs(game, 2, rng)
     more, per_pair = estimators.permutation_pairs(game, 3, rng, done=per_pair)
     assert more.samples == 5 and per_pair.shape == (5, 12, 3)
 

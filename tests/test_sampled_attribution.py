@@ -14,10 +14,10 @@ from explainers.amortized_store import fit_explainer, load_explainer, save_expla
 from explainers.attribution import explain
 from explainers.types import EFFICIENCY_TOLERANCE, Attribution
 from models.classifier import Classifier
+from models.data import load_demo
 from models.errors import DataError, ModelIntegrityError
 from models.progress import CancelFlag, Cancelled
 from models.registry import ModelRegistry
-from models.data import load_demo
 
 TEXT = ("The medicine was awful and I got a terrible rash on my arms, but later the relief "
         "was great and the nurse was kind!")

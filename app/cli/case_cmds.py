@@ -14,6 +14,7 @@ from app.cli.common import (
     case_store,
     load_cli_workbench,
 )
+from explainers.methods import METHODS
 from models.errors import CasewiseError
 from models.windows import reading_text
 
@@ -86,7 +87,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     bench = load_cli_workbench(args, args.model)
     reporter = TerminalProgress() if not args.json else None
     options = {"target": args.cls, "budget": args.budget, "method": args.method,
-               "context": args.context, "masking": args.masking, "precision": args.precision}
+               "context": args.context, "masking": args.masking, "precision": args.precision,
+               "refine": args.refine, "seed": args.seed}
     try:
         with case_store(args, bench) as history:
             source = "terminal" if args.file is None else Path(args.file).name
@@ -108,7 +110,8 @@ def explanation_json(attribution) -> dict:
     full = attribution.to_dict()
     keys = ("label", "explained_class", "probabilities", "base_values", "features", "method",
             "context", "masking", "precision", "budget", "model_calls", "seconds",
-            "faithfulness", "output", "seen_chars", "efficiency_gap")
+            "faithfulness", "output", "seen_chars", "efficiency_gap", "estimator",
+            "words_evaluated", "uncertainty", "first_answer")
     flip = full["flip"]
     return {**{k: full[k] for k in keys}, "flip": flip["words"] if flip else None,
             "flip_detail": flip}
@@ -120,7 +123,10 @@ def _print_explanation(attribution) -> None:
           f"base {attribution.base_values[cls]:.2f})")
     ranked = sorted(attribution.features, key=lambda f: -abs(f.values[cls]))[:10]
     for feature in ranked:
-        print(f"  {feature.values[cls]:+.3f}  {feature.text}")
+        error = f" ± {feature.errors[cls]:.3f}" if feature.errors else ""
+        print(f"  {feature.values[cls]:+.3f}{error}  {feature.text}")
+    if attribution.uncertainty is not None:
+        print(attribution.uncertainty.sentence())
     if attribution.faithfulness:
         print(attribution.faithfulness.reading)
     flip = attribution.flip
@@ -131,9 +137,8 @@ def _print_explanation(attribution) -> None:
         print(f"Removing {words} changes it to {flip.new_label}.")
     elif flip:
         print(f"No flip found removing up to {flip.searched} top words.")
-    print(f"{attribution.method} ({attribution.context} context), "
-          f"{attribution.model_calls} model calls, "
-          f"{attribution.seconds:.2f} s")
+    print(f"{attribution.estimator or attribution.method}, {attribution.model_calls} model "
+          f"calls, {attribution.seconds:.2f} s")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -176,9 +181,14 @@ def add_predict_parsers(commands) -> None:
     explain.add_argument("--encoding", help="the file's encoding when it is not UTF-8")
     explain.add_argument("--class", dest="cls", help="class to explain (default: the predicted)")
     explain.add_argument("--budget", type=int, help="model evaluations (default grows with text)")
-    explain.add_argument("--method", default="partition", choices=("partition", "permutation"),
-                         help="shap's Partition explainer over a word tree (default) or its "
-                              "Permutation explainer (tree-free Shapley values, slower)")
+    explain.add_argument("--method", default="auto", choices=METHODS,
+                         help="auto (default): exact values for short texts, else the "
+                              "amortized explainer's answer (or shap's Partition explainer "
+                              "when the model has none) refined by KernelSHAP until the top "
+                              "words settle; or one estimator alone")
+    explain.add_argument("--no-refine", dest="refine", action="store_false",
+                         help="auto: stop at the first answer (no sampled refinement)")
+    explain.add_argument("--seed", type=int, default=0, help="the sampling's seed")
     explain.add_argument("--context", default="empty", choices=("empty", "full", "both"),
                          help="Partition only: measure each split against the group alone "
                               "(default, fast), against the rest of the text, or both (shap's "

@@ -167,6 +167,8 @@ def _print_training_summary(record, card: ModelCard) -> None:
 def cmd_models(args: argparse.Namespace) -> int:
     from app.casework import activate_model
 
+    if args.fit_explainer:
+        return _fit_explainer(args)
     if args.activate:
         require_admin(args, "activate a model")
         # What the window does: check the files against their manifest, then sign it with
@@ -325,6 +327,34 @@ def add_train_parser(commands) -> None:
     add_record_options(train)
 
 
+def _fit_explainer(args: argparse.Namespace) -> int:
+    """Sampled Shapley values of the training texts, the amortized head fitted to them and
+    gated, signed beside the model (explainers.amortized_store)."""
+    from explainers.amortized_store import fit_explainer, save_explainer
+    from models.data import load_texts
+
+    require_admin(args, "fit an amortized explainer")
+    texts = load_texts(args.fit_explainer, args.text_col, args.encoding)
+    models = registry(args)
+    classifier = models.classifier(args.model)
+    reporter = TerminalProgress()
+    try:
+        explainer = fit_explainer(classifier, texts, max_texts=args.explainer_texts,
+                                  progress=reporter)
+    finally:
+        reporter.close()
+    directory = save_explainer(explainer, Path(classifier.path), models.trust)
+    explainer = type(explainer)(**{**explainer.__dict__, "explainer_id": directory.name})
+    if args.json:
+        print(json.dumps({"id": directory.name, "enabled": explainer.enabled,
+                          **explainer.record}))
+    else:
+        print(explainer.summary)
+        if not explainer.enabled:
+            print("It is kept but not used: attributions start from the partition pass.")
+    return 0
+
+
 def add_model_parsers(commands) -> None:
     """``models``, ``calibrate`` and ``evaluate`` (``train`` is added first, on its own)."""
     models = commands.add_parser("models", help="list models; activate one")
@@ -332,6 +362,15 @@ def add_model_parsers(commands) -> None:
                         help="make this model the active one, signing it with this "
                              "installation's key (how a model trained elsewhere is trusted)")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
+    models.add_argument("--fit-explainer", metavar="FILE",
+                        help="fit the model's amortized explainer (instant attributions) on "
+                             "the texts it was trained on (CSV/TSV/JSONL); minutes of work")
+    models.add_argument("--model", help="with --fit-explainer: model id (default: active)")
+    models.add_argument("--text-col", help="with --fit-explainer: the text column")
+    models.add_argument("--encoding", help="with --fit-explainer: the file's encoding")
+    models.add_argument("--explainer-texts", type=int, default=600, metavar="N",
+                        help="with --fit-explainer: at most N texts (a seeded random sample; "
+                             "default 600)")
     models.set_defaults(handler=cmd_models)
     add_auth_options(models)  # an admin's, once the history has accounts
     add_record_options(models)

@@ -206,11 +206,13 @@ def _flip(attribution: Attribution) -> str:
 
 
 def _method(a: Attribution) -> str:
-    return (f"shap {a.method} explainer over words ({a.context} context, "
-            f"{a.masking} masking, {a.precision}); budget "
+    name = a.estimator or f"shap {a.method} explainer ({a.context} context)"
+    errors = ("; ± is the estimate's standard error (the bar's whisker: 95 %)"
+              if any(f.errors for f in a.features) else "")
+    return (f"{name} over words ({a.masking} masking, {a.precision}); budget "
             f"{a.budget}, {a.model_calls} model calls, "
             f"{a.seconds:.2f} s; base value + sum of word values = "
-            f"probability within {a.efficiency_gap():.1e}")
+            f"probability within {a.efficiency_gap():.1e}{errors}")
 
 
 def _attribution(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
@@ -230,6 +232,8 @@ def _attribution(case: CaseRecord, ctx: ReportContext) -> list[Flowable]:
                    f"better), sufficiency {faith.sufficiency:.3f} (lower is better)"
          if faith else "–"),
         ("What would flip it", _flip(attribution)),
+        ("Top words", attribution.uncertainty.sentence() if attribution.uncertainty
+         else "their order's uncertainty was not assessed (a deterministic estimate)"),
         ("Method", w.p(_method(attribution), w.styles.small)),
     ]
     return [KeepTogether(chart), w.heading("Faithfulness"), w.fields(rows)]

@@ -94,9 +94,16 @@ def attribution_chart(features: Sequence[Feature], cls: str, fonts: Fonts,
                          fillColor=colors.HexColor(colour_for(value, scale)),
                          strokeColor=colors.HexColor("#555555"), strokeWidth=0.4))
         draw_text(drawing, fonts, _short(feature.text), LABEL_WIDTH, y + 3.5, 8, "end")
-        end = zero + length + (3 if value >= 0 else -3)
-        draw_text(drawing, fonts, f"{value:+.3f}", end, y + 3.5, 7,
-                  "start" if value >= 0 else "end", MUTED)
+        error = (feature.errors or {}).get(cls)
+        reach = 1.96 * error / scale * half if error else 0.0
+        if reach:  # the 95 % interval of the estimate, as a whisker through the bar's end
+            middle = y + ROW / 2
+            drawing.add(Line(zero + length - reach, middle, zero + length + reach, middle,
+                             strokeColor=colors.HexColor("#222222"), strokeWidth=0.6))
+        end = zero + length + (3 + reach if value >= 0 else -3 - reach)
+        label = f"{value:+.3f}" + (f" ±{error:.3f}" if error else "")
+        draw_text(drawing, fonts, label, end, y + 3.5, 7, "start" if value >= 0 else "end",
+                  MUTED)
     drawing.add(Line(zero, 16, zero, height - 4, strokeColor=RULE, strokeWidth=0.8))
     draw_text(drawing, fonts, f"← lowers P({cls})", zero - 4, 4, 7.5, "end", MUTED)
     draw_text(drawing, fonts, f"raises P({cls}) →", zero + 4, 4, 7.5, "start", MUTED)

@@ -82,11 +82,26 @@ def flip_text(attribution: Attribution) -> str:
 
 def status_text(attribution: Attribution) -> str:
     if not attribution.final:
+        if attribution.method.startswith("amortized") and attribution.uncertainty is not None \
+                and attribution.uncertainty.kind == "heads":
+            return "Instant learned answer — sampling Shapley values to check it…"
+        if attribution.uncertainty is not None:
+            return (f"Refining ({attribution.model_calls} model calls) — top words not yet "
+                    "settled…")
         return f"First pass ({attribution.model_calls} model calls) — refining…"
     unseen = " · struck-through text lies beyond the model window" \
         if attribution.truncated else ""
-    return (f"{attribution.method.capitalize()} SHAP · {attribution.model_calls} model calls · "
+    name = attribution.estimator or f"{attribution.method.capitalize()} SHAP"
+    return (f"{name} · {attribution.model_calls} model calls · "
             f"{attribution.seconds:.2f} s{unseen}")
+
+
+def order_text(attribution: Attribution) -> tuple[str, str] | None:
+    """The settledness line and its tone, or None for an answer with no uncertainty known."""
+    uncertainty = attribution.uncertainty
+    if uncertainty is None:
+        return None
+    return uncertainty.sentence(), "auto" if uncertainty.settled else "escalate"
 
 
 class HighlightBrowser(QTextBrowser):
@@ -193,12 +208,13 @@ class FeatureBars(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("featureChart")
-        self.items: list[tuple[str, float, str]] = []  # word, value, colour
+        self.items: list[tuple[str, float, str, float | None]] = []  # word, value, colour, SE
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_items(self, items: list[tuple[str, float, str]], cls: str) -> None:
+    def set_items(self, items: list[tuple[str, float, str, float | None]], cls: str) -> None:
         self.items = items
-        summary = ", ".join(f"{w} {v:+.3f}" for w, v, _ in items)
+        summary = ", ".join(f"{w} {v:+.3f}" + (f" ± {e:.3f}" if e else "")
+                            for w, v, _, e in items)
         self.setAccessibleDescription(f"Top words for P({cls}): {summary}")
         self.updateGeometry()
         self.update()
@@ -215,14 +231,14 @@ class FeatureBars(QWidget):
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         metrics = self.fontMetrics()
-        words_w = min(160, max(metrics.horizontalAdvance(_short(w)) for w, _, _ in self.items)
+        words_w = min(160, max(metrics.horizontalAdvance(_short(w)) for w, *_ in self.items)
                       + 12)
-        value_w = metrics.horizontalAdvance("+0.000") + 10
+        value_w = metrics.horizontalAdvance("+0.000 ±0.000") + 10
         plot = QRectF(words_w, 0, max(40, self.width() - words_w - value_w), self.height())
-        scale = max(abs(v) for _, v, _ in self.items) or 1.0
+        scale = max(abs(v) + 1.96 * (e or 0) for _, v, _, e in self.items) or 1.0
         axis = plot.x() + plot.width() / 2
         text = self.palette().color(QPalette.ColorRole.WindowText)
-        for row, (word, value, colour) in enumerate(self.items):
+        for row, (word, value, colour, error) in enumerate(self.items):
             y = row * self.ROW + 3
             painter.setPen(text)
             painter.drawText(QRectF(0, y, words_w - 8, self.ROW - 4),
@@ -233,10 +249,16 @@ class FeatureBars(QWidget):
             painter.setPen(QColor("#555555"))
             painter.setBrush(QColor(colour))
             painter.drawRect(bar)
+            if error:  # the 95 % interval as a whisker through the bar's end
+                end = axis + plot.width() / 2 * value / scale
+                reach = plot.width() / 2 * 1.96 * error / scale
+                middle = y + self.ROW / 2 - 2
+                painter.setPen(text)
+                painter.drawLine(int(end - reach), int(middle), int(end + reach), int(middle))
             painter.setPen(text)
             painter.drawText(QRectF(plot.right() + 4, y, value_w, self.ROW - 4),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                             f"{value:+.3f}")
+                             f"{value:+.3f}" + (f" ±{error:.3f}" if error else ""))
         painter.setPen(text)
         painter.drawLine(int(axis), 0, int(axis), self.height())
         painter.end()
@@ -343,6 +365,11 @@ class AttributionView(QFrame):
         self.flip_line.setObjectName("flipLine")
         self.flip_line.setWordWrap(True)
         box.addWidget(self.flip_line)
+        # Whether the order of the top words would survive the estimator's own uncertainty.
+        self.order_line = QLabel()
+        self.order_line.setObjectName("orderLine")
+        self.order_line.setWordWrap(True)
+        box.addWidget(self.order_line)
         return box
 
     # -- showing ---------------------------------------------------------------------------------
@@ -388,7 +415,8 @@ class AttributionView(QFrame):
 
     def _set_extras_visible(self, visible: bool) -> None:
         for widget in (self.legend, self.chart_title, self.chart, self.faith_badge,
-                       self.faith_text, self.flip_line, self.class_label, self.class_combo):
+                       self.faith_text, self.flip_line, self.order_line, self.class_label,
+                       self.class_combo):
             widget.setVisible(visible)
 
     def _render(self, cls: str) -> None:
@@ -408,7 +436,8 @@ class AttributionView(QFrame):
         # brightest either; a bar too weak for a box is drawn in the page's mid grey.
         mid = self.palette().color(QPalette.ColorRole.Mid).name()
         self.chart.set_items([(_chart_label(s), s.value,
-                               render.highlight(s.value, scale, base).background or mid)
+                               render.highlight(s.value, scale, base).background or mid,
+                               s.error)
                               for s in top], cls)
         self.chart_title.setText(f"Top words for P({cls}) — right raises it, left lowers it")
 
@@ -424,6 +453,12 @@ class AttributionView(QFrame):
             self.faith_text.setText(detail)
         self.flip_line.setText(flip_text(attribution))
         self.flip_line.setVisible(bool(self.flip_line.text()))
+        order = order_text(attribution)
+        self.order_line.setVisible(order is not None)
+        if order is not None:
+            sentence, tone = order
+            self.order_line.setText(sentence)
+            self.order_line.setStyleSheet(badge_style(tone))
         self.status.setText(status_text(attribution))
         self.status.setVisible(True)
 
