@@ -12,14 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from explainers.amortized import shapley_targets
+from explainers.amortized import TARGET_SEED, shapley_targets
 
 TARGET_DIR = Path(__file__).resolve().parent / "out" / "attribution"
 CHUNK = 10
 
 
-def cached_targets(classifier, texts: list[str], pairs: int = 1) -> list[np.ndarray]:
-    path = TARGET_DIR / f"targets-{classifier.model_id}-{pairs}.npz"
+def cached_targets(classifier, texts: list[str], pairs: int = 1,
+                   seed: int = TARGET_SEED) -> list[np.ndarray]:
+    suffix = "" if seed == TARGET_SEED else f"-seed{seed}"
+    path = TARGET_DIR / f"targets-{classifier.model_id}-{pairs}{suffix}.npz"
     done: list[np.ndarray] = []
     if path.is_file():
         with np.load(path) as stored:
@@ -27,7 +29,7 @@ def cached_targets(classifier, texts: list[str], pairs: int = 1) -> list[np.ndar
     for start in range(len(done), len(texts), CHUNK):
         chunk = texts[start : start + CHUNK]
         # Text i is seeded by i, so chunks give what one call over every text would.
-        done += shapley_targets(classifier, chunk, pairs, first_index=start)
+        done += shapley_targets(classifier, chunk, pairs, seed, first_index=start)
         TARGET_DIR.mkdir(parents=True, exist_ok=True)
         scratch = path.with_suffix(".partial.npz")
         np.savez(scratch, count=len(done), **{f"t{i}": t for i, t in enumerate(done)})

@@ -1,11 +1,23 @@
-"""Word attributions vs shap's default, on the first reviews of the demo test file.
+"""Word attributions: every estimator against the Shapley values of words, side by side.
 
-For each configuration: time per case (p50, p95), model calls per case, AOPC comprehensiveness
-and sufficiency (each method scored on its own word features, same model function), and rank
-agreement on words (Spearman, top-5 overlap) with a high-budget reference: shap's Permutation
-explainer over words with ten times the default budget.
+On the first demo test reviews and on long texts (the first medical abstracts of
+../shared/datasets, explained by the same model — a fidelity test on long inputs, not a
+medical model), in one timing pass with the texts interleaved: shap's default, the previous
+default (shap's Partition explainer, empty context), the in-house estimators (exact, paired
+KernelSHAP, the refined partition pass), the amortized explainer and ``auto``. Per row: p50/p95
+seconds, model calls, words evaluated, AOPC comprehensiveness and sufficiency, and agreement with
+the reference (Spearman, top-5 by value and by |value|), the share of answers whose top words
+were settled, and the efficiency gap.
 
-    .venv/bin/python benchmarks/bench_attribution.py [--reviews 50] [--reference-evals 5000]
+The reference (benchmarks/attribution_reference.py) is exact for texts of at most 10 words and
+otherwise antithetic permutation pairs kept per pair, so its own noise is reported: mean of 20
+random half-against-half splits, and the Spearman–Brown reliability of the whole.
+
+The amortized explainer is fitted here on the demo *training* file (never the test reviews):
+sampled values cached in benchmarks/out/attribution/, heads and gate as the app fits them.
+
+    .venv/bin/python benchmarks/bench_attribution.py [--demo 50] [--long 30]
+        [--demo-pairs 16] [--long-pairs 4] [--targets 600] [--rows ...] [--references-only]
 
 Uses the active model in $CASEWISE_HOME (train one with `python main.py train`).
 """
@@ -13,41 +25,74 @@ Uses the active model in $CASEWISE_HOME (train one with `python main.py train`).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import shap
-from scipy.stats import spearmanr
+from attribution_amortized import cached_targets
+from attribution_reference import (
+    Reference,
+    reference,
+    spearman,
+    spearman_brown,
+    split_half,
+    top_overlap,
+)
+from attribution_texts import demo_texts, long_texts
 
 from app.paths import data_dir
+from explainers.amortized import TARGET_SEED
+from explainers.amortized_store import GATE_PAIRS, explainer_from_targets, gate_texts
 from explainers.attribution import MaskedText, explain, make_masker
 from explainers.faithfulness import faithfulness
 from explainers.model_function import CachedModelFunction
+from explainers.types import Attribution, Feature
 from explainers.words import word_spans
 from models.classifier import Classifier
 from models.data import load_demo
 from models.registry import ModelRegistry
+
+SHAP_DEFAULT = "shap default (Partition, word pieces, 500)"
+# Row name -> explain() options; "amortized" rows get the benchmark's fitted explainer.
+ROWS = {
+    "partition, empty context, 2/word (previous default)": {"method": "partition"},
+    "(previous default) + faithfulness and flip checks": {"method": "partition",
+                                                          "with_checks": True},
+    "KernelSHAP paired, from zero, 4/word": {"method": "kernel", "stop_when_settled": False},
+    "refined: partition, then KernelSHAP to 4/word": {"method": "refined",
+                                                      "stop_when_settled": False},
+    "refined, stopping when the top words settle (cap 4/word)": {"method": "refined"},
+    "amortized explainer alone": {"method": "amortized"},
+    "amortized + checks (auto without refinement: batch scoring)": {
+        "method": "auto", "refine": False, "with_checks": True},
+    "auto: amortized, then KernelSHAP until settled (cap 4/word)": {"method": "auto"},
+    "auto + checks (the window and `explain`)": {"method": "auto", "with_checks": True},
+}
 
 
 @dataclass
 class Scores:
     seconds: list[float] = field(default_factory=list)
     calls: list[int] = field(default_factory=list)
+    words: list[int] = field(default_factory=list)
     comprehensiveness: list[float] = field(default_factory=list)
     sufficiency: list[float] = field(default_factory=list)
     spearman: list[float] = field(default_factory=list)
     top5: list[float] = field(default_factory=list)
+    top5_abs: list[float] = field(default_factory=list)
+    settled: list[bool] = field(default_factory=list)
+    top5_abs_settled: list[float] = field(default_factory=list)
+    gap: list[float] = field(default_factory=list)
 
 
 class CountingPipeline:
@@ -85,175 +130,164 @@ def shap_default_words(pipe, counter, text: str, spans, label_index: int):
     return words, seconds, counter.calls - before
 
 
-REFERENCE_DIR = Path(__file__).resolve().parent / "out" / "reference"
-
-
-@dataclass(frozen=True)
-class Reference:
-    """Tree-free Shapley values of words, and the two independent halves they average."""
-
-    values: np.ndarray
-    half_a: np.ndarray
-    half_b: np.ndarray
-    method: str
-
-
-def exact_shapley(classifier, text: str, labels: list[str], label: str) -> np.ndarray:
-    """Exact Shapley values over words (2^n evaluations), for texts short enough."""
-    masker = make_masker(classifier, "delete", tree=False)
-    explainer = shap.explainers.Exact(CachedModelFunction(classifier), masker)
-    values = np.asarray(explainer([text], max_evals=2 ** 20, batch_size=64,
-                                  silent=True)[0].values)
-    return values[:, labels.index(label)]
-
-
-def reference_words(classifier, text: str, evals: int, label: str) -> Reference:
-    """The reference, cached on disk by model, text and budget: it costs a minute a review.
-
-    Exact where 2^words <= evals; otherwise shap's Permutation explainer with no partition
-    tree, run as two independent halves of evals/2 (seeds 1 and 2) whose mean is the
-    reference and whose agreement with each other shows how converged the reference is."""
-    key = hashlib.sha256(f"tree-free|{classifier.model_id}|{evals}|{label}|{text}"
-                         .encode()).hexdigest()
-    path = REFERENCE_DIR / f"{key}.json"
-    if not path.is_file():
-        n = len(word_spans(text))
-        if 2 ** n <= evals:
-            exact = exact_shapley(classifier, text, classifier.labels, label)
-            record = {"method": "exact", "half_a": exact.tolist(), "half_b": exact.tolist()}
-        else:
-            halves = [explain(classifier, text, target=label, budget=evals // 2,
-                              method="permutation", first_budget=evals // 2, seed=seed,
-                              with_checks=False, precision="float32").values_for(label)
-                      for seed in (1, 2)]
-            record = {"method": "permutation", "half_a": halves[0].tolist(),
-                      "half_b": halves[1].tolist()}
-        REFERENCE_DIR.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_suffix(".partial")
-        scratch.write_text(json.dumps(record))
-        scratch.replace(path)
-    record = json.loads(path.read_text())
-    a, b = np.array(record["half_a"]), np.array(record["half_b"])
-    return Reference((a + b) / 2, a, b, record["method"])
-
-
-def faith_of(classifier, text: str, values: np.ndarray, template):
+def faith_of(classifier, text: str, values: np.ndarray, template: Attribution):
     """AOPC of arbitrary word values, via the same scorer the app uses."""
-    from dataclasses import replace
-
-    from explainers.attribution import Feature
-
     features = tuple(Feature(f.text, f.start, f.end, {**f.values, template.label: float(v)})
                      for f, v in zip(template.features, values, strict=True))
     attribution = replace(template, features=features, explained_class=template.label)
-    model_fn = CachedModelFunction(classifier)
     masked = MaskedText(make_masker(classifier, "delete"), text)
-    return faithfulness(model_fn, masked, attribution)
+    return faithfulness(CachedModelFunction(classifier), masked, attribution)
 
 
-def agreement(values: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
-    rho = spearmanr(values, reference).statistic if len(values) > 2 else 1.0
-    top = set(np.argsort(-values)[:5]) & set(np.argsort(-reference)[:5])
-    return float(np.nan_to_num(rho)), len(top) / min(5, len(values))
-
-
-CONFIGS = {
-    "words, partition, both contexts, int8, 1.6/word (first default)":
-        {"context": "both", "precision": "int8"},
-    "words, partition, both contexts, float32, 1.6/word": {"context": "both"},
-    "words, partition, full context, float32, 2/word": {"context": "full"},
-    "words, partition, empty context, int8, 2/word": {"precision": "int8"},
-    "words, partition, empty context, float32, 2/word (default)": {},
-    "(default) + faithfulness and flip checks": {"with_checks": True},
-}
-
-
-# The reference's own noise: one half of its evaluations scored against the other half.
-REFERENCE_ROW = "reference half A vs half B (noise ceiling; exact texts agree fully)"
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reviews", type=int, default=50)
-    parser.add_argument("--reference-evals", type=int, default=5000)
-    parser.add_argument("--reference-only", metavar="K/N",
-                        help="only compute (and cache) the references of reviews K, K+N, ...: "
-                             "run N of these in parallel, one thread each, before the table")
-    args = parser.parse_args()
-    from transformers import pipeline
-
-    classifier = Classifier.load(ModelRegistry(data_dir()).active_path())
-    (_, _), (test, _) = load_demo()
-    texts = [text[: classifier.seen_prefix(text)] for text in test.texts[: args.reviews]]
-    if args.reference_only:
-        return compute_references(classifier, texts, args.reference_evals, args.reference_only)
-    pipe = pipeline("text-classification", model=classifier.model,
-                    tokenizer=classifier.tokenizer, top_k=None, truncation=True,
-                    max_length=classifier.max_length)
-    counter = CountingPipeline(pipe)
-    explain(classifier, texts[0], with_checks=False)  # warm-up: shap's numba compilation
-    scores = {name: Scores() for name in
-              [REFERENCE_ROW, "shap default (Partition, word pieces, 500)", *CONFIGS]}
-    for n, visible in enumerate(texts, start=1):
-        template = explain(classifier, visible, budget=1, with_checks=False, precision="float32")
-        label = template.label
-        spans = word_spans(visible)
-        reference = reference_words(classifier, visible, args.reference_evals, label)
-        record(scores[REFERENCE_ROW], classifier, visible, reference.half_a, None,
-               args.reference_evals // 2, reference.half_b, template)
-        values, seconds, calls = shap_default_words(pipe, counter, visible, spans,
-                                                    classifier.labels.index(label))
-        record(scores["shap default (Partition, word pieces, 500)"], classifier, visible,
-               values, seconds, calls, reference.values, template)
-        for name, options in CONFIGS.items():
-            start = time.perf_counter()
-            result = explain(classifier, visible, target=label,
-                             **{"with_checks": False, **options})
-            record(scores[name], classifier, visible, result.values_for(label),
-                   time.perf_counter() - start, result.model_calls, reference.values,
-                   template)
-        print(f"review {n}/{len(texts)}: {len(spans)} words", file=sys.stderr, flush=True)
-    print_table(scores, len(texts), args.reference_evals)
-    return 0
-
-
-def compute_references(classifier, texts: list[str], evals: int, shard: str) -> int:
-    k, n = (int(part) for part in shard.split("/"))
-    for i in range(k, len(texts), n):
-        start = time.perf_counter()
-        label = explain(classifier, texts[i], budget=1, with_checks=False,
-                        precision="float32").label
-        reference = reference_words(classifier, texts[i], evals, label)
-        print(f"reference {i + 1}: {len(reference.values)} words, {reference.method}, "
-              f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-    return 0
-
-
-def record(score: Scores, classifier, text, values, seconds, calls, reference, template):
+def record(score: Scores, classifier, text: str, values: np.ndarray, seconds, calls: int,
+           ref: np.ndarray, template: Attribution, result: Attribution | None = None) -> None:
     faith = faith_of(classifier, text, values, template)
-    rho, top5 = agreement(values, reference)
     if seconds is not None:
         score.seconds.append(seconds)
     score.calls.append(calls)
     score.comprehensiveness.append(faith.comprehensiveness)
     score.sufficiency.append(faith.sufficiency)
-    score.spearman.append(rho)
-    score.top5.append(top5)
+    score.spearman.append(spearman(values, ref))
+    score.top5.append(top_overlap(values, ref))
+    score.top5_abs.append(top_overlap(values, ref, signed=False))
+    if result is not None:
+        score.words.append(result.words_evaluated)
+        score.gap.append(result.efficiency_gap())
+        if result.uncertainty is not None:
+            score.settled.append(result.uncertainty.settled)
+            if result.uncertainty.settled:
+                score.top5_abs_settled.append(score.top5_abs[-1])
 
 
-def print_table(scores: dict[str, Scores], n: int, reference_evals: int) -> None:
-    print(f"\n{n} demo test reviews; reference: Shapley values of words, exact when "
-          f"2^words <= {reference_evals}, else shap's Permutation explainer without a partition "
-          f"tree, {reference_evals} evaluations (two halves of {reference_evals // 2})\n")
-    print("| method | p50 s | p95 s | model calls | AOPC compr. (higher better) | "
-          "AOPC suff. (lower better) | Spearman vs ref | top-5 overlap |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, s in scores.items():
+def fit_amortized(classifier, n_texts: int):
+    (train, _), _ = load_demo()
+    texts = list(train.texts[:n_texts])
+    start = time.process_time()
+    targets = cached_targets(classifier, texts)
+    held = gate_texts(classifier, texts)
+    # The gate's extra pairs, cached like the targets (the same seeds the app would use).
+    extra = cached_targets(classifier, [texts[i] for i in held], GATE_PAIRS, TARGET_SEED + 1)
+    explainer = explainer_from_targets(classifier, texts, targets,
+                                       target_seconds=time.process_time() - start,
+                                       extra_gate_targets=extra)
+    print(f"amortized explainer: {len(texts)} training texts; gate "
+          f"{explainer.record['gate']}; heads+gate CPU "
+          f"{explainer.record['cpu_seconds']['heads_and_gate']} s", file=sys.stderr)
+    return replace(explainer, enabled=True)  # measured whatever its gate said
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--demo", type=int, default=50)
+    parser.add_argument("--long", type=int, default=30)
+    parser.add_argument("--demo-pairs", type=int, default=16)
+    parser.add_argument("--long-pairs", type=int, default=4)
+    parser.add_argument("--targets", type=int, default=600,
+                        help="demo training texts the amortized explainer is fitted on")
+    parser.add_argument("--rows", nargs="*", help="only these rows (names as printed)")
+    parser.add_argument("--no-shap-long", action="store_true",
+                        help="skip shap's default on the long texts (minutes each)")
+    parser.add_argument("--references-only", action="store_true")
+    args = parser.parse_args()
+
+    classifier = Classifier.load(ModelRegistry(data_dir()).active_path())
+    corpora = {"demo": (demo_texts(classifier, args.demo), args.demo_pairs),
+               "long": (long_texts(classifier, args.long), args.long_pairs)}
+    for name, (texts, pairs) in corpora.items():
+        for i, text in enumerate(texts):
+            start = time.perf_counter()
+            ref = reference(classifier, text, pairs)
+            print(f"{name} reference {i + 1}/{len(texts)}: {len(word_spans(text))} words, "
+                  f"{ref.method}, {time.perf_counter() - start:.0f} s", file=sys.stderr,
+                  flush=True)
+    if args.references_only:
+        return 0
+    amortized = fit_amortized(classifier, args.targets)
+    rows = {k: v for k, v in ROWS.items() if not args.rows or k in args.rows}
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=classifier.model,
+                    tokenizer=classifier.tokenizer, top_k=None, truncation=True,
+                    max_length=classifier.max_length)
+    counter = CountingPipeline(pipe)
+    explain(classifier, corpora["demo"][0][0], with_checks=False, method="partition")  # warm-up
+    load = os.getloadavg()[0]
+    tables = {}
+    for name, (texts, pairs) in corpora.items():
+        if not texts:
+            continue
+        shap_row = not (name == "long" and args.no_shap_long)
+        tables[name] = run_corpus(classifier, texts, pairs, rows, amortized,
+                                  (pipe, counter) if shap_row else None, name)
+    print(f"\nload average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f}")
+    for name, (scores, exact_rows, ceiling) in tables.items():
+        print_table(name, scores, exact_rows, ceiling, corpora[name])
+    return 0
+
+
+def run_corpus(classifier, texts, pairs, rows, amortized, shap_pipe, name):
+    scores = {SHAP_DEFAULT: Scores()} if shap_pipe else {}
+    scores.update({row: Scores() for row in rows})
+    exact_rows: dict[str, list[float]] = {"exact (auto's answer for ≤ 12 words)": []}
+    ceiling = []
+    for n, text in enumerate(texts, start=1):
+        template = explain(classifier, text, budget=1, with_checks=False, method="partition")
+        label, column = template.label, classifier.labels.index(template.label)
+        ref: Reference = reference(classifier, text, pairs)
+        ceiling.append((split_half(ref, column), ref.method))
+        spans = word_spans(text)
+        if shap_pipe:
+            values, seconds, calls = shap_default_words(*shap_pipe, text, spans, column)
+            record(scores[SHAP_DEFAULT], classifier, text, values, seconds, calls,
+                   ref.values[:, column], template)
+        for row, options in rows.items():
+            start = time.perf_counter()
+            result = explain(classifier, text, target=label, amortized=amortized,
+                             **{"with_checks": False, **options})
+            seconds = time.perf_counter() - start
+            record(scores[row], classifier, text, result.values_for(label), seconds,
+                   result.model_calls, ref.values[:, column], template, result)
+            if result.method == "exact" and row.startswith("auto"):
+                exact_rows["exact (auto's answer for ≤ 12 words)"].append(seconds)
+        print(f"{name} {n}/{len(texts)}: {len(spans)} words", file=sys.stderr, flush=True)
+    return scores, exact_rows, ceiling
+
+
+def print_table(name, scores, exact_rows, ceiling, corpus) -> None:
+    texts, pairs = corpus
+    halves = np.array([c[0] for c in ceiling])
+    sampled = [c[0] for c in ceiling if c[1] == "pairs"]
+    half_rho = float(np.mean([s[0] for s in sampled])) if sampled else 1.0
+    reliability = spearman_brown(half_rho)
+    words = [len(word_spans(t)) for t in texts]
+    print(f"\n{name}: {len(texts)} texts, median {statistics.median(words):.0f} words "
+          f"(range {min(words)}–{max(words)}); reference: exact for ≤ 10 words "
+          f"({len(texts) - len(sampled)} texts), else {pairs} antithetic permutation pairs\n")
+    print("| method | p50 s | p95 s | model calls | words evaluated (k) | AOPC compr. | "
+          "AOPC suff. | Spearman vs ref | top-5 (value) | top-5 (abs) | settled | "
+          "top-5 (abs) when settled | max efficiency gap |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| reference half vs half (mean of 20 random splits; reliability of the whole "
+          f"{reliability:.2f}) | – | – | – | – | – | – | {halves[:, 0].mean():.2f} | "
+          f"{halves[:, 1].mean():.2f} | {halves[:, 2].mean():.2f} | – | – | – |")
+    for row, s in scores.items():
+        if not s.calls:
+            continue
         times = (f"{statistics.median(s.seconds):.2f} | {np.percentile(s.seconds, 95):.2f}"
-                 if s.seconds else "(cached) | (cached)")
-        print(f"| {name} | {times} | {statistics.mean(s.calls):.0f} | "
-              f"{statistics.mean(s.comprehensiveness):.3f} | {statistics.mean(s.sufficiency):.3f} "
-              f"| {statistics.mean(s.spearman):.2f} | {statistics.mean(s.top5):.2f} |")
+                 if s.seconds else "– | –")
+        words_k = f"{statistics.mean(s.words) / 1000:.1f}" if s.words else "–"
+        settled = f"{np.mean(s.settled):.0%}" if s.settled else "–"
+        when = f"{np.mean(s.top5_abs_settled):.2f}" if s.top5_abs_settled else "–"
+        gap = f"{max(s.gap):.0e}" if s.gap else "–"
+        print(f"| {row} | {times} | {statistics.mean(s.calls):.0f} | {words_k} | "
+              f"{statistics.mean(s.comprehensiveness):.3f} | "
+              f"{statistics.mean(s.sufficiency):.3f} | {statistics.mean(s.spearman):.2f} | "
+              f"{statistics.mean(s.top5):.2f} | {statistics.mean(s.top5_abs):.2f} | "
+              f"{settled} | {when} | {gap} |")
+    for row, seconds in exact_rows.items():
+        if seconds:
+            print(f"\n{row}: {len(seconds)} texts, p50 {statistics.median(seconds):.2f} s, "
+                  f"max {max(seconds):.2f} s")
 
 
 if __name__ == "__main__":

@@ -179,6 +179,15 @@ def _stack(states: Sequence[WordStates], targets: Sequence[np.ndarray], indices)
             torch.from_numpy(np.concatenate(y)).float())
 
 
+def held_out_split(word_counts: Sequence[int], seed: int = 0, share: float = 0.1
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the held-out texts and of the training texts (texts with words only)."""
+    usable = [i for i, n in enumerate(word_counts) if n]
+    order = np.random.default_rng([seed, 1]).permutation(usable)
+    cut = max(1, round(len(order) * share))
+    return order[:cut], order[cut:]
+
+
 def fit_heads(states: Sequence[WordStates], targets: Sequence[np.ndarray], seed: int = 0,
               heads: int = HEADS, held_out: float = 0.1,
               cancel: CancelFlag | None = None) -> HeadFit:
@@ -187,10 +196,7 @@ def fit_heads(states: Sequence[WordStates], targets: Sequence[np.ndarray], seed:
     import torch
 
     rng = np.random.default_rng(seed)
-    usable = [i for i in range(len(states)) if len(states[i].features)]
-    order = rng.permutation(usable)
-    cut = max(1, round(len(order) * held_out))
-    held, train = order[:cut], order[cut:]
+    held, train = held_out_split([len(s.features) for s in states], seed, held_out)
     x_held, y_held = _stack(states, targets, held)
     fitted, epochs = [], []
     for k in range(heads):

@@ -245,6 +245,7 @@ def resolve_method(method: str, n_words: int, amortized: AmortizedExplainer | No
     if method in ("auto", "refined") and n_words <= estimators.EXACT_MAX_WORDS:
         return "exact"
     if method == "auto":
+        refine = refine and n_words <= sampled.REFINE_MAX_WORDS
         if amortized is not None and amortized.enabled:
             return "amortized-refined" if refine else "amortized"
         return "refined" if refine else "partition"

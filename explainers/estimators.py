@@ -22,7 +22,6 @@ whether the order of the top words would survive that uncertainty.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,24 +162,27 @@ def sample_pairs(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack([first, ~first], axis=1).reshape(2 * count, n)
 
 
-def constrained_fit(z: np.ndarray, y: np.ndarray, total: np.ndarray, ridge: float) -> np.ndarray:
-    """argmin_d mean_k (y_k - z_k . d)^2 + ridge/m |d|^2 subject to sum(d) = total, for each
-    column of y (classes). z [m, n] in {0, 1}, y [m, C], total [C]."""
-    m, n = z.shape
-    a = z.T @ z / m + (ridge / max(m, 1)) * np.eye(n)
-    b = z.T @ y / m
-    a_inv_b = np.linalg.solve(a, b)
-    a_inv_1 = np.linalg.solve(a, np.ones(n))
-    nu = (a_inv_1 @ b - total) / a_inv_1.sum()
-    return a_inv_b - np.outer(a_inv_1, nu)
+def constrained_solve(gram: np.ndarray, rhs: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """argmin_d d'Gd - 2 d'r subject to sum(d) = total, for each column of ``rhs`` (classes;
+    further axes are replicates): d = G^-1 r - G^-1 1 (1'G^-1 r - total) / (1'G^-1 1)."""
+    n = gram.shape[0]
+    flat = rhs.reshape(n, -1)
+    solved = np.linalg.solve(gram, np.column_stack([flat, np.ones(n)]))
+    g_inv_r, g_inv_1 = solved[:, :-1], solved[:, -1]
+    totals = np.broadcast_to(total, rhs.shape[1:]).reshape(-1)
+    nu = (g_inv_1 @ flat - totals) / g_inv_1.sum()
+    return (g_inv_r - np.outer(g_inv_1, nu)).reshape(rhs.shape)
 
 
 @dataclass
 class KernelSamples:
-    """The subset pairs drawn so far and the game's values on them (grows in rounds)."""
+    """The subset pairs drawn so far, as running sums of the least-squares problem (so a round
+    costs its own samples, not all of them again) and each pair's share of the right-hand side
+    (for the bootstrap). Sums are of the residual game for one fixed ``prior``."""
 
-    masks: np.ndarray
-    values: np.ndarray
+    masks: np.ndarray  # [2 * pairs, n]
+    gram: np.ndarray  # sum over subsets of z z'
+    pair_rhs: np.ndarray  # [pairs, n, classes]: each pair's sum of z * residual
 
 
 def kernel(game: WordGame, pairs: int, rng: np.random.Generator,
@@ -193,44 +195,53 @@ def kernel(game: WordGame, pairs: int, rng: np.random.Generator,
     The fit is of the residual game v(S) - v(empty) - sum_{i in S} prior_i, whose values sum to
     zero, so ``prior`` + the fit is efficient for the game itself. ``ridge`` (in samples'
     worth) pulls the fit towards zero, i.e. the answer towards the prior; the default is one
-    sample per word with a prior, a small numerical guard without one."""
+    sample per word with a prior, a small numerical guard without one. Pass the returned
+    ``samples`` (and the same prior) to add pairs in rounds."""
     n = game.n
-    empty_full = game.values(np.array([np.zeros(n, bool), np.ones(n, bool)]))
-    base, whole = empty_full
+    base, whole = game.values(np.array([np.zeros(n, bool), np.ones(n, bool)]))
     prior = np.zeros((n, len(base))) if prior is None else np.asarray(prior, dtype=np.float64)
     ridge = (float(n) if np.any(prior) else 1e-6) if ridge is None else ridge
-    new_masks = sample_pairs(n, pairs, rng) if pairs else np.zeros((0, n), dtype=bool)
-    new_values = game.values(new_masks) if pairs else np.zeros((0, len(base)))
-    if samples is not None:
-        new_masks = np.concatenate([samples.masks, new_masks])
-        new_values = np.concatenate([samples.values, new_values])
-    samples = KernelSamples(new_masks, new_values)
-    z = samples.masks.astype(np.float64)
-    residual = samples.values - base - z @ prior
+    if samples is None:
+        samples = KernelSamples(np.zeros((0, n), bool), np.zeros((n, n)),
+                                np.zeros((0, n, len(base))))
+    if pairs:
+        masks = sample_pairs(n, pairs, rng)
+        z = masks.astype(np.float64)
+        residual = game.values(masks) - base - z @ prior
+        pair_rhs = (z[:, :, None] * residual[:, None, :]).reshape(pairs, 2, n, -1).sum(1)
+        samples = KernelSamples(np.concatenate([samples.masks, masks]),
+                                samples.gram + z.T @ z,
+                                np.concatenate([samples.pair_rhs, pair_rhs]))
+    rows = len(samples.masks)
     target = whole - base - prior.sum(0)
-
-    def fit(rows: np.ndarray) -> np.ndarray:
-        return prior + constrained_fit(z[rows], residual[rows], target, ridge)
-
-    rows = np.arange(len(z))
-    values = fit(rows) if len(z) else prior + target / n
-    errors, replicates = _bootstrap_pairs(fit, len(z) // 2, bootstrap, rng)
-    name = "kernel-paired" if not np.any(prior) else "kernel-paired (prior: partition)"
-    estimate = Estimate(values, base, errors if errors is not None else np.full_like(values,
-                                                                                    np.nan),
-                        name, len(z) // 2, {"replicates": replicates})
+    done = len(samples.pair_rhs)
+    if not done:
+        values = prior + target / n
+        errors, replicates = np.full_like(values, np.nan), None
+    else:
+        gram = samples.gram / rows + (ridge / rows) * np.eye(n)
+        values = prior + constrained_solve(gram, samples.pair_rhs.sum(0) / rows, target)
+        errors, replicates = _bootstrap_pairs(gram, samples.pair_rhs, rows, target, prior,
+                                              bootstrap, rng)
+    name = "kernel-paired" if not np.any(prior) else "kernel-paired (with a prior)"
+    estimate = Estimate(values, base, errors, name, done, {"replicates": replicates})
     return estimate, samples
 
 
-def _bootstrap_pairs(fit: Callable[[np.ndarray], np.ndarray], pairs: int, replicates: int,
-                     rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Standard errors by resampling the sampled pairs (a pair stays whole), and the
-    replicates themselves. A child generator, so the estimate itself never depends on it."""
+def _bootstrap_pairs(gram: np.ndarray, pair_rhs: np.ndarray, rows: int, target: np.ndarray,
+                     prior: np.ndarray, replicates: int, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Standard errors by resampling the sampled pairs (a pair stays whole), the Gram matrix
+    held at its full-sample value (a linearised bootstrap: one solve for every replicate), and
+    the replicates themselves. A child generator, so the estimate never depends on it."""
+    pairs = len(pair_rhs)
     if pairs < 2 or replicates < 2:
-        return None, None
+        return np.full(pair_rhs.shape[1:], np.nan), None
     child = rng.spawn(1)[0]
-    draws = child.integers(0, pairs, size=(replicates, pairs))
-    reps = np.stack([fit(np.stack([2 * d, 2 * d + 1], 1).ravel()) for d in draws])
+    weights = child.multinomial(pairs, np.full(pairs, 1 / pairs), size=replicates)
+    rhs = np.einsum("bk,knc->nbc", weights, pair_rhs) / rows  # [n, replicates, classes]
+    fits = constrained_solve(gram, rhs, target[None, :])
+    reps = prior[None, :, :] + fits.transpose(1, 0, 2)
     return reps.std(0, ddof=1), reps
 
 

@@ -18,8 +18,13 @@ import numpy as np
 from explainers import estimators
 from explainers.types import Uncertainty
 
-# Subset pairs per round: 64 masked texts, one batch of the model function.
+# Subset pairs of the first round (64 masked texts, one batch of the model function); each
+# later round doubles the pairs drawn so far, so the check after each round costs little
+# beside the model calls it follows.
 ROUND_PAIRS = 32
+# Texts longer than this are not refined by ``auto`` (their first answer is the final one):
+# the refinement's least squares grow with the square of the words and its calls with the text.
+REFINE_MAX_WORDS = 400
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,8 @@ def refine(game: estimators.WordGame, words: list[str], column: int,
     name = (f"KernelSHAP, paired, from the {prior_name}" if prior is not None
             else "KernelSHAP, paired")
     while True:
-        pairs = min(ROUND_PAIRS, max_pairs - (0 if samples is None else len(samples.masks) // 2))
+        drawn = 0 if samples is None else len(samples.masks) // 2
+        pairs = min(max(ROUND_PAIRS, drawn), max_pairs - drawn)
         estimate, samples = estimators.kernel(game, pairs, rng, prior=prior, samples=samples)
         rounds += 1
         replicates = estimate.info["replicates"]

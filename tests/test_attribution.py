@@ -183,7 +183,8 @@ def test_unusual_text(classifier, text):
 def test_html_has_values_in_tooltips_and_a_legend(attribution):
     html = highlighted_html(TEXT, attribution)
     assert html.count('class="cw-feature"') == len(attribution.features)
-    assert re.search(r'title="awful: [+-]\d\.\d{3} to P\(', html)
+    # The default (refined) answer carries its standard error beside each value.
+    assert re.search(r'title="awful: [+-]\d\.\d{3} ± \d\.\d{3} to P\(', html)
     assert "raises P(" in legend_html(attribution.explained_class)
 
 

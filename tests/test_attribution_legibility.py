@@ -312,3 +312,60 @@ def test_a_theme_switch_redraws_the_boxes_for_the_new_page(qtbot):
     base = view.browser.palette().color(QPalette.ColorRole.Base).name()
     assert contrast(dark, base) < contrast(document_colours(view.browser.document())["w2"][0],
                                            base)
+
+
+def uncertain(settled: bool) -> tuple[str, Attribution]:
+    """A sampled answer: each word with a standard error, and whether its top words settled."""
+    from explainers.types import Uncertainty
+
+    words = ["rash", "awful", "relief", "great", "nurse", "kind", "later", "the"]
+    text, attribution = make(words, [0.3, 0.25, -0.2, -0.15, 0.1, 0.08, 0.02, 0.01])
+    features = tuple(replace(f, errors={c: 0.02 for c in CLASSES})
+                     for f in attribution.features)
+    top = ("rash", "awful", "relief", "great", "nurse")
+    uncertainty = Uncertainty(settled, top, (1.0, 1.0, 0.97, 0.95, 0.91 if settled else 0.55),
+                              None if settled else "kind", 0.0 if settled else 0.45, 64,
+                              "bootstrap", 3, "settled" if settled else "budget")
+    return text, replace(attribution, features=features, uncertainty=uncertainty,
+                         method="refined", estimator="KernelSHAP, paired, from the partition "
+                                                     "pass")
+
+
+@pytest.mark.parametrize("settled", [True, False])
+def test_the_window_says_whether_the_top_words_are_settled(qtbot, settled):
+    text, attribution = uncertain(settled)
+    view = view_with(qtbot, attribution, text)
+    line = view.order_line.text()
+    assert view.order_line.isVisibleTo(view)
+    if settled:
+        assert line.startswith("Top words settled")
+    else:
+        assert line.startswith("Order of the top words not settled") and "“nurse”" in line
+        assert "“kind” is among them in 45%" in line
+    # Each bar carries its standard error, drawn as a whisker and said in the description.
+    assert all(error == pytest.approx(0.02) for *_, error in view.chart.items)
+    assert "± 0.020" in view.chart.accessibleDescription()
+    tip = view.browser.tooltip_at_offset(view.browser.toPlainText().index("rash"))
+    assert "± 0.020" in tip
+    assert "KernelSHAP" in view.status.text()
+
+
+def test_a_deterministic_answer_shows_no_settledness_line(qtbot):
+    text, attribution = sweep()
+    view = view_with(qtbot, attribution, text)
+    assert not view.order_line.isVisibleTo(view)
+
+
+def test_the_pdf_shows_the_errors_and_the_settledness():
+    from reportlab.graphics.shapes import Line
+
+    from app.reports.chart import attribution_chart
+    from app.reports.fonts import fonts
+
+    _, attribution = uncertain(False)
+    chart = attribution_chart(attribution.features, "negative", fonts(), 400)
+    labels = [s.text for s in chart.contents if hasattr(s, "text")]
+    assert any("±0.020" in label for label in labels)
+    whiskers = [s for s in chart.contents if isinstance(s, Line)]
+    assert len(whiskers) >= 5 + 1  # one per word shown, and the axis
+    assert "not settled" in attribution.uncertainty.sentence()

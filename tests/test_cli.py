@@ -118,7 +118,8 @@ def test_no_command_without_a_display_runs_the_headless_demo(home):
 
 def test_explain_json_contract(home):
     text = "awful rash, but great relief later"
-    answer = json.loads(run_cli(home, "explain", text, "--json", "--budget", "80").stdout)
+    answer = json.loads(run_cli(home, "explain", text, "--json", "--budget", "80",
+                                "--method", "partition").stdout)
     assert set(answer) >= {"label", "base_values", "features", "method", "budget",
                            "model_calls", "seconds", "faithfulness", "flip"}
     assert answer["budget"] == 80 and answer["method"] == "partition"
@@ -131,6 +132,39 @@ def test_explain_json_contract(home):
     label = answer["label"]
     total = answer["base_values"][label] + sum(f["values"][label] for f in answer["features"])
     assert abs(total - answer["probabilities"][label]) < 1e-4
+
+
+def test_explain_by_default_gives_errors_and_whether_the_top_words_settled(home):
+    text = ("The medicine was awful and I got a terrible rash on my arms, but later the "
+            "relief was great and the nurse was kind!")
+    answer = json.loads(run_cli(home, "explain", text, "--json").stdout)
+    assert answer["method"] == "refined" and answer["estimator"].startswith("KernelSHAP")
+    assert all(set(f["errors"]) == set(f["values"]) for f in answer["features"])
+    assert answer["uncertainty"]["kind"] == "bootstrap"
+    assert isinstance(answer["uncertainty"]["settled"], bool)
+    assert answer["first_answer"]["estimator"].startswith("shap Partition")
+    printed = run_cli(home, "explain", text).stdout
+    assert " ± " in printed and "top words" in printed.lower()
+    short = json.loads(run_cli(home, "explain", "awful rash", "--json").stdout)
+    assert short["method"] == "exact" and short["uncertainty"]["kind"] == "exact"
+
+
+def test_fit_explainer_keeps_it_signed_beside_the_model(home, tmp_path):
+    few = run_cli(home, "models", "--fit-explainer", check=False)  # 18 calibration texts
+    assert few.returncode == 2 and "at least 20" in few.stderr
+    data = write_csv(tmp_path / "train.csv", synthetic_rows())
+    fitted = json.loads(run_cli(home, "models", "--fit-explainer", str(data), "--text-col",
+                                "text", "--explainer-texts", "40", "--json").stdout)
+    assert fitted["model_id"] and isinstance(fitted["enabled"], bool)
+    assert fitted["targets"]["texts"] >= 20 and fitted["gate"]["texts"] >= 1
+    (model,) = json.loads(run_cli(home, "models", "--json").stdout)
+    directory = home / "models" / model["id"] / "explainers" / fitted["id"]
+    assert (directory / "head.safetensors").is_file()
+    assert (directory / "MANIFEST.sig.json").is_file()
+    answer = json.loads(run_cli(home, "explain", "The medicine was awful and I got a "
+                                "terrible rash, but the relief was great later on",
+                                "--json", "--method", "amortized").stdout)
+    assert answer["method"] == "amortized" and answer["uncertainty"]["kind"] == "heads"
 
 
 def test_explain_empty_text_is_a_clear_error(home):

@@ -116,7 +116,8 @@ def test_one_case_reads_back_with_everything_an_auditor_needs(stored, tmp_path):
                    f"audit chain head (event:sha256): {head[0]}:{head[1]}", "page 1 of",
                    "Faithfulness", "comprehensiveness", "Intended use", "Limitations",
                    "weights sha256", "the card file matches the model's manifest",
-                   "Fine-tune (asked for; "):  # the card's training sentence
+                   "Fine-tune (asked for; ",  # the card's training sentence
+                   "Top words", "standard error", "KernelSHAP"):  # the estimator's uncertainty
         assert needle in text, needle
 
 

@@ -327,16 +327,20 @@ def add_train_parser(commands) -> None:
     add_record_options(train)
 
 
+KEPT = "<kept>"  # --fit-explainer without a file: the model's kept calibration split
+
+
 def _fit_explainer(args: argparse.Namespace) -> int:
     """Sampled Shapley values of the training texts, the amortized head fitted to them and
     gated, signed beside the model (explainers.amortized_store)."""
-    from explainers.amortized_store import fit_explainer, save_explainer
+    from explainers.amortized_store import fit_explainer, kept_texts, save_explainer
     from models.data import load_texts
 
     require_admin(args, "fit an amortized explainer")
-    texts = load_texts(args.fit_explainer, args.text_col, args.encoding)
     models = registry(args)
     classifier = models.classifier(args.model)
+    texts = (load_texts(args.fit_explainer, args.text_col, args.encoding)
+             if args.fit_explainer != KEPT else kept_texts(Path(classifier.path)))
     reporter = TerminalProgress()
     try:
         explainer = fit_explainer(classifier, texts, max_texts=args.explainer_texts,
@@ -362,9 +366,11 @@ def add_model_parsers(commands) -> None:
                         help="make this model the active one, signing it with this "
                              "installation's key (how a model trained elsewhere is trusted)")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
-    models.add_argument("--fit-explainer", metavar="FILE",
+    models.add_argument("--fit-explainer", metavar="FILE", nargs="?", const=KEPT,
                         help="fit the model's amortized explainer (instant attributions) on "
-                             "the texts it was trained on (CSV/TSV/JSONL); minutes of work")
+                             "the texts of FILE (CSV/TSV/JSONL: the file it was trained on), "
+                             "or without FILE on the calibration split kept with the model; "
+                             "minutes of work")
     models.add_argument("--model", help="with --fit-explainer: model id (default: active)")
     models.add_argument("--text-col", help="with --fit-explainer: the text column")
     models.add_argument("--encoding", help="with --fit-explainer: the file's encoding")

@@ -234,6 +234,9 @@ class AppContext(QObject):
         settle_heap()
         self.workbench = bench
         self.workbench_changed.emit(bench)
+        problem = getattr(bench, "explainer_problem", None)
+        if problem:  # the model is used; its instant explainer is not, and the user is told
+            self.message.emit("warning", f"The instant explainer is not used: {problem}")
         if self.store is not None:  # else opening the store registers it
             self._register(bench)
 

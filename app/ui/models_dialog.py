@@ -9,6 +9,7 @@ command line, a new model's first policy and its activation go into the audit tr
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -391,6 +392,41 @@ def start_training(context: AppContext, spec=None, parent: QWidget | None = None
     return dialog
 
 
+def start_explainer_fit(context: AppContext, model_id: str,
+                        parent: QWidget | None = None) -> TrainingDialog:
+    """Fit the model's amortized explainer in the background with a progress window
+    (cancellable: nothing is kept then); the app reloads the model to use it."""
+    from app.casework import model_registry
+    from explainers.amortized_store import fit_explainer, kept_texts, save_explainer
+
+    data_dir = context.data_dir
+    dialog = TrainingDialog(f"Instant explainer for {model_id}", parent)
+    dialog.cancel_button.setText("Cancel")
+
+    def work(ctx):
+        registry = model_registry(data_dir)
+        classifier = registry.classifier(model_id)
+        explainer = fit_explainer(classifier, kept_texts(Path(classifier.path)),
+                                  progress=ctx.progress, cancel=ctx.cancel)
+        directory = save_explainer(explainer, Path(classifier.path), registry.trust)
+        return replace(explainer, explainer_id=directory.name)
+
+    def done(explainer) -> None:
+        if context.workbench is not None and context.workbench.model_id == model_id:
+            context.load_workbench(model_id)
+        if shiboken6.isValid(dialog):
+            dialog.finish(explainer.summary)
+
+    dialog.task = context.runner.run("fit explainer", work)
+    dialog.task.on_progress(if_alive(dialog, dialog.show_progress)).on_success(done) \
+        .on_cancelled(if_alive(dialog, lambda: dialog.finish("Cancelled: nothing was saved."))) \
+        .on_failure(if_alive(dialog, lambda message: dialog.finish(
+            f"The explainer was not fitted: {message}")))
+    dialog.show()
+    QTimer.singleShot(0, dialog.task.start)
+    return dialog
+
+
 def refit_to_settings(data_dir: Path, record, alpha: float, delta: float, ctx) -> None:
     """Training fits the policy at the default α and δ; refit it at the user's if those
     differ, so a new model honours the settings from its first case."""
@@ -595,10 +631,18 @@ class ModelsDialog(QDialog):
                                      "it with the active one on reviewed cases neither saw, "
                                      "then decide whether to put it to work")
         self.learn_button.clicked.connect(self.learn)
+        self.explainer_button = QPushButton(icon("train"), "Fit instant explainer",
+                                            objectName="fitExplainer")
+        self.explainer_button.setToolTip(
+            "Learn the selected model's word attributions from sampled Shapley values of its "
+            "calibration texts, so the case view shows them at once (minutes, in the "
+            "background; it is used only if it beats the partition explainer on held-out "
+            "texts)")
+        self.explainer_button.clicked.connect(self.fit_explainer)
         close = QPushButton("Close")
         close.clicked.connect(self.close)
         for button in (self.activate_button, self.card_button, self.train_file_button,
-                       self.train_default_button, self.learn_button):
+                       self.train_default_button, self.learn_button, self.explainer_button):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(close)
@@ -647,6 +691,8 @@ class ModelsDialog(QDialog):
         usable = record is not None and record.problem is None
         self.activate_button.setEnabled(usable and not record.active)
         self.card_button.setEnabled(usable)
+        if hasattr(self, "explainer_button"):
+            self.explainer_button.setEnabled(usable)
 
     # -- actions ----------------------------------------------------------------------------------
     def activate_selected(self) -> Task | None:
@@ -702,6 +748,10 @@ class ModelsDialog(QDialog):
         if shiboken6.isValid(self):  # the activation stands even if the window was closed
             self.status.setText(f"{model_id} is now the active model.")
             self.refresh()
+
+    def fit_explainer(self) -> TrainingDialog | None:
+        record = self.selected()
+        return None if record is None else start_explainer_fit(self.context, record.id, self)
 
     def show_card(self) -> Task | None:
         record = self.selected()
