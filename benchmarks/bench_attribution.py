@@ -275,7 +275,8 @@ def print_table(name, scores, exact_rows, ceiling, corpus) -> None:
             continue
         times = (f"{statistics.median(s.seconds):.2f} | {np.percentile(s.seconds, 95):.2f}"
                  if s.seconds else "– | –")
-        words_k = f"{statistics.mean(s.words) / 1000:.1f}" if s.words else "–"
+        # shap's explainers do not count the words they evaluate.
+        words_k = f"{statistics.mean(s.words) / 1000:.1f}" if any(s.words) else "–"
         settled = f"{np.mean(s.settled):.0%}" if s.settled else "–"
         when = f"{np.mean(s.top5_abs_settled):.2f}" if s.top5_abs_settled else "–"
         gap = f"{max(s.gap):.0e}" if s.gap else "–"

@@ -206,7 +206,8 @@ def explain(
         raise DataError(f"Exact values need 2^{len(spans)} model calls for {len(spans)} words; "
                         f"use them for texts of at most {EXACT_LIMIT_WORDS} words, or choose "
                         "the refined method.")
-    budget = budget or default_budget(len(spans), method, context)
+    budget = 2 ** len(spans) if method == "exact" else \
+        budget or default_budget(len(spans), method, context)
     if budget < 1:
         raise DataError(f"The budget must be a positive number of model calls, not {budget}.")
     labels = classifier.labels
