@@ -73,6 +73,8 @@ ROWS = {
                                                       "stop_when_settled": False},
     "refined, stopping when the top words settle (cap 4/word)": {"method": "refined"},
     "amortized explainer alone": {"method": "amortized"},
+    "amortized alone, the prediction's probabilities reused (as the pipeline does)": {
+        "method": "amortized", "known": True},
     "amortized + checks (auto without refinement: batch scoring)": {
         "method": "auto", "refine": False, "with_checks": True},
     "auto: amortized, then KernelSHAP until settled (cap 4/word)": {"method": "auto"},
@@ -187,6 +189,7 @@ def main() -> int:
     parser.add_argument("--rows", nargs="*", help="only these rows (names as printed)")
     parser.add_argument("--no-shap-long", action="store_true",
                         help="skip shap's default on the long texts (minutes each)")
+    parser.add_argument("--no-shap", action="store_true", help="skip shap's default row")
     parser.add_argument("--references-only", action="store_true")
     args = parser.parse_args()
 
@@ -216,7 +219,7 @@ def main() -> int:
     for name, (texts, pairs) in corpora.items():
         if not texts:
             continue
-        shap_row = not (name == "long" and args.no_shap_long)
+        shap_row = not (args.no_shap or (name == "long" and args.no_shap_long))
         tables[name] = run_corpus(classifier, texts, pairs, rows, amortized,
                                   (pipe, counter) if shap_row else None, name)
     print(f"\nload average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f}")
@@ -240,10 +243,14 @@ def run_corpus(classifier, texts, pairs, rows, amortized, shap_pipe, name):
             values, seconds, calls = shap_default_words(*shap_pipe, text, spans, column)
             record(scores[SHAP_DEFAULT], classifier, text, values, seconds, calls,
                    ref.values[:, column], template)
+        probabilities = dict(zip(classifier.labels, classifier.probabilities([text])[0],
+                                 strict=True))
         for row, options in rows.items():
+            options = dict(options)
+            known = probabilities if options.pop("known", False) else None
             start = time.perf_counter()
             result = explain(classifier, text, target=label, amortized=amortized,
-                             **{"with_checks": False, **options})
+                             known_probabilities=known, **{"with_checks": False, **options})
             seconds = time.perf_counter() - start
             record(scores[row], classifier, text, result.values_for(label), seconds,
                    result.model_calls, ref.values[:, column], template, result)
