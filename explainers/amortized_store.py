@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from explainers import amortized
+from explainers import amortized, estimators
 from explainers.amortized import AmortizedHead, WordStates
 from models.artifact import read_json, verify_artifact, write_artifact, write_json
 from models.errors import DataError, ModelIntegrityError
@@ -75,17 +75,6 @@ class AmortizedExplainer:
                 f"{gate['partition_spearman']:.2f} and {gate['partition_top']:.2f}.")
 
 
-def _rank_agreement(values: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    from scipy.stats import spearmanr
-
-    if len(values) < 3:
-        return 1.0, 1.0
-    rho = float(np.nan_to_num(spearmanr(values, target).statistic))
-    k = min(TOP_K, len(values))
-    top = len(set(np.argsort(-np.abs(values))[:k]) & set(np.argsort(-np.abs(target))[:k])) / k
-    return rho, top
-
-
 def gate(classifier: Classifier, heads: Sequence[AmortizedHead], base: np.ndarray,
          states: Sequence[WordStates], targets: Sequence[np.ndarray],
          cancel: CancelFlag | None = None) -> dict:
@@ -99,10 +88,10 @@ def gate(classifier: Classifier, heads: Sequence[AmortizedHead], base: np.ndarra
         probabilities = classifier.probabilities([state.text])[0]
         column = int(probabilities.argmax())
         values = amortized.efficient_values(heads, state, base, probabilities).mean(0)[:, column]
-        head_scores.append(_rank_agreement(values, target[:, column]))
+        head_scores.append(estimators.rank_agreement(values, target[:, column]))
         partition = explain(classifier, state.text, with_checks=False, cancel=cancel,
                             method="partition")
-        partition_scores.append(_rank_agreement(
+        partition_scores.append(estimators.rank_agreement(
             partition.values_for(classifier.labels[column]), target[:, column]))
     head_mean = np.mean(head_scores, axis=0) if head_scores else (0.0, 0.0)
     part_mean = np.mean(partition_scores, axis=0) if partition_scores else (0.0, 0.0)

@@ -363,12 +363,7 @@ def _amortized_answer(case: _Case, classifier: Classifier, amortized: AmortizedE
 
 def _agreement(first: Attribution, final: np.ndarray, labels: list[str], column: int
                ) -> FirstAnswer:
-    from scipy.stats import spearmanr
-
-    shown = first.values_for(labels[column])
-    rho = (float(np.nan_to_num(spearmanr(shown, final).statistic)) if len(final) > 2 else 1.0)
-    k = min(5, len(final))
-    top = len(set(np.argsort(-np.abs(shown))[:k]) & set(np.argsort(-np.abs(final))[:k])) / k
+    rho, top = estimators.rank_agreement(first.values_for(labels[column]), final)
     return FirstAnswer(first.estimator, rho, top, first.seconds)
 
 

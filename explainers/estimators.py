@@ -245,6 +245,19 @@ def _bootstrap_pairs(gram: np.ndarray, pair_rhs: np.ndarray, rows: int, target: 
     return reps.std(0, ddof=1), reps
 
 
+def rank_agreement(values: np.ndarray, other: np.ndarray, k: int = TOP_K) -> tuple[float, float]:
+    """Spearman of two answers' values for one class, and the share of the top ``k`` words (by
+    |value|) they have in common."""
+    from scipy.stats import spearmanr
+
+    if len(values) < 3:
+        return 1.0, 1.0
+    rho = float(np.nan_to_num(spearmanr(values, other).statistic))
+    k = min(k, len(values))
+    top = len(set(np.argsort(-np.abs(values))[:k]) & set(np.argsort(-np.abs(other))[:k])) / k
+    return rho, top
+
+
 # Settledness -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -379,12 +379,17 @@ def start_training(context: AppContext, spec=None, parent: QWidget | None = None
         refit_to_settings(data_dir, record, settings.alpha, settings.delta, ctx)
         return record
 
-    dialog.task = context.runner.run("train model", work)
-    dialog.task.on_progress(if_alive(dialog, dialog.show_progress)) \
-        .on_success(lambda record: _trained(context, dialog, record)) \
+    return _run_in(dialog, context, "train model", work,
+                   lambda record: _trained(context, dialog, record), "Training failed")
+
+
+def _run_in(dialog: TrainingDialog, context: AppContext, name: str, work, done,
+            failed: str) -> TrainingDialog:
+    """Run ``work`` in the background with ``dialog`` showing its progress and outcome."""
+    dialog.task = context.runner.run(name, work)
+    dialog.task.on_progress(if_alive(dialog, dialog.show_progress)).on_success(done) \
         .on_cancelled(if_alive(dialog, lambda: dialog.finish("Cancelled: nothing was saved."))) \
-        .on_failure(if_alive(dialog, lambda message: dialog.finish(
-            f"Training failed: {message}")))
+        .on_failure(if_alive(dialog, lambda message: dialog.finish(f"{failed}: {message}")))
     dialog.show()
     # Started on the next turn of the event loop, so a caller can still connect to the task
     # it gets back (a signal emitted before its slot is connected would be lost).
@@ -417,14 +422,8 @@ def start_explainer_fit(context: AppContext, model_id: str,
         if shiboken6.isValid(dialog):
             dialog.finish(explainer.summary)
 
-    dialog.task = context.runner.run("fit explainer", work)
-    dialog.task.on_progress(if_alive(dialog, dialog.show_progress)).on_success(done) \
-        .on_cancelled(if_alive(dialog, lambda: dialog.finish("Cancelled: nothing was saved."))) \
-        .on_failure(if_alive(dialog, lambda message: dialog.finish(
-            f"The explainer was not fitted: {message}")))
-    dialog.show()
-    QTimer.singleShot(0, dialog.task.start)
-    return dialog
+    return _run_in(dialog, context, "fit explainer", work, done,
+                   "The explainer was not fitted")
 
 
 def refit_to_settings(data_dir: Path, record, alpha: float, delta: float, ctx) -> None:
