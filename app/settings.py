@@ -41,6 +41,9 @@ class Settings:
     # guarantee monitor reads (0 turns the audit off).
     audit_share: float = 0.05
     review_queue: bool = True  # after a review, open the next unreviewed case
+    # After training in the window, fit the new model's amortized explainer in the background
+    # (minutes; what gives the instant first attribution).
+    explainer_after_training: bool = True
     alpha: float = 0.10  # tolerated error rate of AUTO decisions
     delta: float = 0.10  # allowed chance that the guarantee fails
     llm_backend: str = "embedded"

@@ -213,7 +213,8 @@ def main() -> int:
                     tokenizer=classifier.tokenizer, top_k=None, truncation=True,
                     max_length=classifier.max_length)
     counter = CountingPipeline(pipe)
-    explain(classifier, corpora["demo"][0][0], with_checks=False, method="partition")  # warm-up
+    first = next(texts[0] for texts, _ in corpora.values() if texts)
+    explain(classifier, first, with_checks=False, method="partition")  # warm-up
     load = os.getloadavg()[0]
     tables = {}
     for name, (texts, pairs) in corpora.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +31,7 @@ from models.registry import sub_artifact_dirs
 if TYPE_CHECKING:
     from models.classifier import Classifier
     from models.manifest_signature import ManifestTrust
+    from models.registry import ModelRegistry
 
 HEAD_FILE = "head.safetensors"
 RECORD_FILE = "explainer.json"
@@ -104,12 +105,20 @@ def gate(classifier: Classifier, heads: Sequence[AmortizedHead], base: np.ndarra
                     "texts' sampled values are at least the partition explainer's"}
 
 
+def check_max_texts(max_texts: int) -> None:
+    """Refuse a cap below what a head and its gate can be fitted on."""
+    if max_texts < MIN_TEXTS:
+        raise DataError(f"An amortized explainer is fitted on at least {MIN_TEXTS} texts; "
+                        f"{max_texts} were asked for. Ask for {MIN_TEXTS} or more.")
+
+
 def fit_explainer(classifier: Classifier, texts: Sequence[str], max_texts: int = DEFAULT_TEXTS,
                   pairs: int = 1, seed: int = amortized.TARGET_SEED,
                   progress: ProgressCallback | None = None,
                   cancel: CancelFlag | None = None) -> AmortizedExplainer:
     """Targets for up to ``max_texts`` of ``texts`` (a seeded shuffle, so any cap is a random
     sample), the head, and the gate on the held-out tenth."""
+    check_max_texts(max_texts)
     usable = [t for t in texts if isinstance(t, str) and t.strip()]
     if len(usable) < MIN_TEXTS:
         raise DataError(f"An amortized explainer needs at least {MIN_TEXTS} training texts; "
@@ -192,6 +201,23 @@ def kept_texts(model_dir: Path) -> list[str]:
                         "(`python main.py models --fit-explainer FILE`).")
     lines = path.read_text(encoding="utf-8").splitlines()
     return [json.loads(line)["text"] for line in lines if line.strip()]
+
+
+def fit_and_save(registry: ModelRegistry, model_id: str | None = None,
+                 texts: Sequence[str] | None = None, max_texts: int = DEFAULT_TEXTS,
+                 progress: ProgressCallback | None = None,
+                 cancel: CancelFlag | None = None) -> AmortizedExplainer:
+    """Fit the explainer of the active (or named) model on ``texts`` (None: the calibration
+    split kept with the model) and publish it beside the model, signed with the registry's
+    key; what the window, the CLI and the training window's follow-up all run. The returned
+    explainer carries its id."""
+    classifier = registry.classifier(model_id)
+    model_dir = Path(classifier.path)
+    chosen = kept_texts(model_dir) if texts is None else texts
+    explainer = fit_explainer(classifier, chosen, max_texts=max_texts, progress=progress,
+                              cancel=cancel)
+    directory = save_explainer(explainer, model_dir, registry.trust)
+    return replace(explainer, explainer_id=directory.name)
 
 
 def save_explainer(explainer: AmortizedExplainer, model_dir: Path,

@@ -83,6 +83,14 @@ def load_splits(spec: DatasetSpec, seed: int) -> tuple[Splits, list[dict]]:
     return splits, [report.to_dict(), test_report.to_dict()]
 
 
+def training_texts(spec: DatasetSpec, config: TrainingConfig | None = None) -> list[str]:
+    """The texts a model trained on ``spec`` with ``config`` learned from, stopped on and was
+    calibrated on — every split but the test split (the same seeded split as training): what
+    its amortized explainer is fitted on."""
+    splits, _ = load_splits(spec, (config or TrainingConfig()).seed)
+    return [*splits.train.texts, *splits.validation.texts, *splits.calibration.texts]
+
+
 @contextmanager
 def _saying_what_was_dropped(report) -> Iterator[None]:
     """A refusal of the rows that are left also says how many repeated texts were dropped:

@@ -78,13 +78,37 @@ def test_train_from_a_user_file(tmp_path, trained_home):
     data = write_csv(tmp_path / "mine.tsv", synthetic_rows(), delimiter="\t")
     result = run_cli(tmp_path / "h", "train", "--data", str(data), "--epochs", "2",
                      "--max-length", "32", "--base-model", str(base), "--recipe", "fine-tune",
-                     "--json")
+                     "--with-explainer", "--explainer-texts", "30", "--json")
     record = json.loads(result.stdout)
     assert record["active"] is True
+    # Its explainer, fitted on the texts it was trained on, signed beside it.
+    explainer = record["explainer"]
+    assert explainer["targets"]["texts"] == 30 and explainer["model_id"] == record["id"]
+    directory = Path(record["path"]) / "explainers" / explainer["id"]
+    assert (directory / "MANIFEST.sig.json").is_file()
     assert {"accuracy", "macro_f1"} <= set(record["metrics"]) and "accuracy" in record["baseline"]
     assert "training" in result.stderr  # the progress bar
     listed = json.loads(run_cli(tmp_path / "h", "models", "--json").stdout)
     assert [m["id"] for m in listed] == [record["id"]]
+
+
+def test_an_explainer_that_cannot_be_fitted_after_training_loses_no_model(tmp_path,
+                                                                          trained_home):
+    from models.registry import ModelRegistry
+
+    base = ModelRegistry(trained_home).active_path()
+    data = write_csv(tmp_path / "few.csv", synthetic_rows(7))
+    common = ["train", "--data", str(data), "--max-length", "32", "--base-model", str(base),
+              "--recipe", "fine-tune", "--epochs", "1", "--with-explainer"]
+    asked_too_few = run_cli(tmp_path / "h", *common, "--explainer-texts", "5", check=False)
+    assert asked_too_few.returncode == 2 and "at least 20" in asked_too_few.stderr
+    assert not (tmp_path / "h" / "models").exists()  # refused before the minutes of training
+    # 21 rows: fewer than 20 besides the test split.
+    result = run_cli(tmp_path / "h", *common, check=False)
+    assert result.returncode == 4, result.stderr
+    assert "the model is saved, but its explainer was not fitted" in result.stderr
+    (model,) = json.loads(run_cli(tmp_path / "h", "models", "--json").stdout)
+    assert model["active"] and not (Path(model["path"]) / "explainers").exists()
 
 
 def test_a_small_file_trains_setfit_by_itself_and_says_so(tmp_path, trained_home):

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from models.train_job import DatasetSpec, train_and_save
+    from models.train_job import DatasetSpec, train_and_save, training_texts
 
     if args.from_history:
         return _train_from_history(args)
@@ -46,6 +46,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                            args.encoding, Path(args.test_data) if args.test_data else None)
     if not args.no_activate:  # before the minutes of training, not after
         require_admin(args, "train and activate a model")
+    if args.with_explainer:
+        from explainers.amortized_store import check_max_texts
+
+        check_max_texts(args.explainer_texts)
     config = _training_config(args)
     reporter = TerminalProgress()
     try:
@@ -54,20 +58,34 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 base_dir=Path(args.base_model) if args.base_model else None)
     finally:
         reporter.close()
+    # The model's events are filed first: it is saved whatever comes of the explainer's fit,
+    # which `models --fit-explainer` can also run later.
+    stored = _log_training(args, record)
+    explainer, problem = None, None
+    if args.with_explainer:
+        try:
+            explainer = _fit_with_progress(registry(args), record.id,
+                                           training_texts(spec, config), args.explainer_texts)
+        except DataError as exc:
+            problem = f"the model is saved, but its explainer was not fitted: {exc}"
     from models.model_card import read_model_card
 
     card = read_model_card(record.path, record.id)
     if args.json:
+        extra = {"explainer": _explainer_json(explainer)} if explainer is not None else {}
         print(json.dumps({**record.to_dict(), "metrics": card.test_metrics,
                           "baseline": card.baseline_test,
-                          "recipe": card.training.get("recipe", "fine-tune")}))
+                          "recipe": card.training.get("recipe", "fine-tune"), **extra}))
     else:
         _print_training_summary(record, card)
-    if record.chance_warning:
-        print(f"casewise: {record.chance_warning}", file=sys.stderr)
-    stored = _log_training(args, record)
-    # Activation was asked for and refused: part of the work failed (README, "Exit codes").
-    return stored or (PARTLY_FAILED if record.chance_warning and not args.no_activate else 0)
+        if explainer is not None:
+            _print_explainer(explainer)
+    for warning in filter(None, (record.chance_warning, problem)):
+        print(f"casewise: {warning}", file=sys.stderr)
+    refused = record.chance_warning and not args.no_activate
+    # Activation asked for and refused, or no explainer: part of the work failed (README,
+    # "Exit codes").
+    return stored or (PARTLY_FAILED if refused or problem else 0)
 
 
 def _training_config(args: argparse.Namespace):
@@ -321,6 +339,12 @@ def add_train_parser(commands) -> None:
     train.add_argument("--force-reason", metavar="WHY",
                        help="with --from-history: activate even if the comparison does not "
                             "promote it (an admin's; recorded in the audit trail)")
+    train.add_argument("--with-explainer", action="store_true",
+                       help="then fit the model's amortized explainer (instant attributions) "
+                            "on the texts it was trained on; minutes more (the window does "
+                            "this in the background after training)")
+    train.add_argument("--explainer-texts", type=int, default=600, metavar="N",
+                       help="with --with-explainer: at most N texts (default 600)")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.set_defaults(handler=cmd_train)
     add_auth_options(train)  # an admin's, once the history has accounts
@@ -333,30 +357,39 @@ KEPT = "<kept>"  # --fit-explainer without a file: the model's kept calibration 
 def _fit_explainer(args: argparse.Namespace) -> int:
     """Sampled Shapley values of the training texts, the amortized head fitted to them and
     gated, signed beside the model (explainers.amortized_store)."""
-    from explainers.amortized_store import fit_explainer, kept_texts, save_explainer
     from models.data import load_texts
 
     require_admin(args, "fit an amortized explainer")
-    models = registry(args)
-    classifier = models.classifier(args.model)
     texts = (load_texts(args.fit_explainer, args.text_col, args.encoding)
-             if args.fit_explainer != KEPT else kept_texts(Path(classifier.path)))
+             if args.fit_explainer != KEPT else None)
+    explainer = _fit_with_progress(registry(args), args.model, texts, args.explainer_texts)
+    if args.json:
+        print(json.dumps(_explainer_json(explainer)))
+    else:
+        _print_explainer(explainer)
+    return 0
+
+
+def _fit_with_progress(models, model_id: str | None, texts: list[str] | None,
+                       max_texts: int):
+    """Fit and publish the model's explainer with a progress bar on the terminal."""
+    from explainers.amortized_store import fit_and_save
+
     reporter = TerminalProgress()
     try:
-        explainer = fit_explainer(classifier, texts, max_texts=args.explainer_texts,
-                                  progress=reporter)
+        return fit_and_save(models, model_id, texts, max_texts, progress=reporter)
     finally:
         reporter.close()
-    directory = save_explainer(explainer, Path(classifier.path), models.trust)
-    explainer = type(explainer)(**{**explainer.__dict__, "explainer_id": directory.name})
-    if args.json:
-        print(json.dumps({"id": directory.name, "enabled": explainer.enabled,
-                          **explainer.record}))
-    else:
-        print(explainer.summary)
-        if not explainer.enabled:
-            print("It is kept but not used: attributions start from the partition pass.")
-    return 0
+
+
+def _explainer_json(explainer) -> dict:
+    return {"id": explainer.explainer_id, "enabled": explainer.enabled, **explainer.record}
+
+
+def _print_explainer(explainer) -> None:
+    print(explainer.summary)
+    if not explainer.enabled:
+        print("It is kept but not used: attributions start from the partition pass.")
 
 
 def add_model_parsers(commands) -> None:

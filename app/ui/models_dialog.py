@@ -9,7 +9,6 @@ command line, a new model's first policy and its activation go into the audit tr
 from __future__ import annotations
 
 import html
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +306,10 @@ class TrainingDialog(QDialog):
         self.setModal(False)
         self.setMinimumWidth(460)
         layout = QVBoxLayout(self)
+        # What an earlier step came to (the training, while its explainer is fitted after it).
+        self.earlier = QLabel("", objectName="trainingEarlierStep")
+        self.earlier.setWordWrap(True)
+        self.earlier.hide()
         self.stage = QLabel("Starting…", objectName="trainingStage")
         self.stage.setWordWrap(True)
         self.bar = QProgressBar(objectName="trainingProgress")
@@ -317,7 +320,7 @@ class TrainingDialog(QDialog):
         self.close_button = QPushButton("Close")
         self.close_button.clicked.connect(self.close)
         self.close_button.hide()
-        for widget in (self.stage, self.bar, self.left):
+        for widget in (self.earlier, self.stage, self.bar, self.left):
             layout.addWidget(widget)
         row = QHBoxLayout()
         row.addStretch(1)
@@ -344,6 +347,17 @@ class TrainingDialog(QDialog):
             self.stage.setText("Cancelling: nothing of this run will be kept…")
             self.cancel_button.setEnabled(False)
 
+    def go_on(self, stage: str, cancel_label: str) -> None:
+        """Keep what the finished step said, and show the next one's progress."""
+        self.earlier.setText(self.stage.text())
+        self.earlier.show()
+        self.stage.setText(stage)
+        self.bar.setRange(0, 0)
+        self.cancel_button.setText(cancel_label)
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.show()
+        self.close_button.hide()
+
     def finish(self, text: str) -> None:
         self.stage.setText(text)
         self.bar.setRange(0, 1)
@@ -355,13 +369,16 @@ class TrainingDialog(QDialog):
 
 
 def start_training(context: AppContext, spec=None, parent: QWidget | None = None, *,
-                   config=None, base_dir: Path | None = None,
-                   activate: bool = True) -> TrainingDialog:
+                   config=None, base_dir: Path | None = None, activate: bool = True,
+                   fit_explainer: bool | None = None) -> TrainingDialog:
     """Train a model (``spec``: a ``models.train_job.DatasetSpec``; None = the default model
     on the demo data) in the background with a progress window; when it is done and active,
-    the app loads it. Returns the window (its ``task`` and ``trained`` signal)."""
+    the app loads it. Then, if ``fit_explainer`` (None: the user's setting), the same window
+    fits the new model's amortized explainer on the texts it was trained on (cancellable
+    on its own: the model is kept). Returns the window (its ``task`` and ``trained``
+    signal; ``task`` becomes the explainer's when that starts)."""
     from app.casework import model_registry
-    from models.train_job import DatasetSpec, train_and_save
+    from models.train_job import DatasetSpec, train_and_save, training_texts
 
     spec = spec or DatasetSpec.demo()
     data_dir, settings = context.data_dir, context.settings
@@ -379,16 +396,26 @@ def start_training(context: AppContext, spec=None, parent: QWidget | None = None
         refit_to_settings(data_dir, record, settings.alpha, settings.delta, ctx)
         return record
 
-    return _run_in(dialog, context, "train model", work,
-                   lambda record: _trained(context, dialog, record), "Training failed")
+    explain_after = context.settings.explainer_after_training if fit_explainer is None \
+        else fit_explainer
+
+    def trained(record) -> None:
+        _trained(context, dialog, record)
+        if explain_after and shiboken6.isValid(dialog):  # a closed window: the Models window
+            dialog.go_on("Fitting the instant explainer…", "Skip the explainer")
+            _fit_explainer_in(dialog, context, record.id, lambda: training_texts(spec, config),
+                              "Skipped: the model is kept; fit its explainer later in the "
+                              "Models window.")
+
+    return _run_in(dialog, context, "train model", work, trained, "Training failed")
 
 
 def _run_in(dialog: TrainingDialog, context: AppContext, name: str, work, done,
-            failed: str) -> TrainingDialog:
+            failed: str, cancelled: str = "Cancelled: nothing was saved.") -> TrainingDialog:
     """Run ``work`` in the background with ``dialog`` showing its progress and outcome."""
     dialog.task = context.runner.run(name, work)
     dialog.task.on_progress(if_alive(dialog, dialog.show_progress)).on_success(done) \
-        .on_cancelled(if_alive(dialog, lambda: dialog.finish("Cancelled: nothing was saved."))) \
+        .on_cancelled(if_alive(dialog, lambda: dialog.finish(cancelled))) \
         .on_failure(if_alive(dialog, lambda message: dialog.finish(f"{failed}: {message}")))
     dialog.show()
     # Started on the next turn of the event loop, so a caller can still connect to the task
@@ -399,22 +426,28 @@ def _run_in(dialog: TrainingDialog, context: AppContext, name: str, work, done,
 
 def start_explainer_fit(context: AppContext, model_id: str,
                         parent: QWidget | None = None) -> TrainingDialog:
-    """Fit the model's amortized explainer in the background with a progress window
-    (cancellable: nothing is kept then); the app reloads the model to use it."""
-    from app.casework import model_registry
-    from explainers.amortized_store import fit_explainer, kept_texts, save_explainer
-
-    data_dir = context.data_dir
+    """Fit the model's amortized explainer (on the calibration split kept with it) in the
+    background with a progress window (cancellable: nothing is kept then); the app reloads
+    the model to use it."""
     dialog = TrainingDialog(f"Instant explainer for {model_id}", parent)
     dialog.cancel_button.setText("Cancel")
+    return _fit_explainer_in(dialog, context, model_id)
+
+
+def _fit_explainer_in(dialog: TrainingDialog, context: AppContext, model_id: str,
+                      texts=None, cancelled: str = "Cancelled: nothing was saved."
+                      ) -> TrainingDialog:
+    """The explainer's fit in ``dialog``; ``texts``: a function giving the texts (run in the
+    background), None for the calibration split kept with the model."""
+    from app.casework import model_registry
+    from explainers.amortized_store import fit_and_save
+
+    data_dir = context.data_dir
 
     def work(ctx):
-        registry = model_registry(data_dir)
-        classifier = registry.classifier(model_id)
-        explainer = fit_explainer(classifier, kept_texts(Path(classifier.path)),
-                                  progress=ctx.progress, cancel=ctx.cancel)
-        directory = save_explainer(explainer, Path(classifier.path), registry.trust)
-        return replace(explainer, explainer_id=directory.name)
+        return fit_and_save(model_registry(data_dir), model_id,
+                            None if texts is None else texts(), progress=ctx.progress,
+                            cancel=ctx.cancel)
 
     def done(explainer) -> None:
         if context.workbench is not None and context.workbench.model_id == model_id:
@@ -423,7 +456,7 @@ def start_explainer_fit(context: AppContext, model_id: str,
             dialog.finish(explainer.summary)
 
     return _run_in(dialog, context, "fit explainer", work, done,
-                   "The explainer was not fitted")
+                   "The explainer was not fitted", cancelled)
 
 
 def refit_to_settings(data_dir: Path, record, alpha: float, delta: float, ctx) -> None:

@@ -154,8 +154,16 @@ class SettingsDialog(QDialog):
                                "judgement", objectName="settingsBlind")
         self.queue = QCheckBox("After a review, &open the next unreviewed case",
                                objectName="settingsQueue")
+        self.explainer_after = QCheckBox(
+            "After training a model, fit its &instant explainer in the background",
+            objectName="settingsExplainerAfterTraining")
+        self.explainer_after.setToolTip(
+            "Minutes of work after training: sampled Shapley values of the training texts and "
+            "a small head that gives each case's word attributions at once, refined while you "
+            "read. Cancellable; the Models window can fit it later.")
         form.addRow(self.blind)
         form.addRow(self.queue)
+        form.addRow(self.explainer_after)
         return page
 
     def _escalation_tab(self) -> QWidget:
@@ -266,6 +274,7 @@ class SettingsDialog(QDialog):
         self.idle.setValue(settings.signing_idle_minutes)
         self.blind.setChecked(settings.blind_review)
         self.queue.setChecked(settings.review_queue)
+        self.explainer_after.setChecked(settings.explainer_after_training)
         self.alpha.setValue(settings.alpha)
         self.delta.setValue(settings.delta)
         self.audit.setValue(settings.audit_share * 100)
@@ -285,7 +294,9 @@ class SettingsDialog(QDialog):
             self.context.settings, reviewer=self.reviewer.text().strip(),
             signature_meaning=self.meaning.currentData(), blind_review=self.blind.isChecked(),
             signing_idle_minutes=self.idle.value(),
-            review_queue=self.queue.isChecked(), alpha=round(self.alpha.value(), 6),
+            review_queue=self.queue.isChecked(),
+            explainer_after_training=self.explainer_after.isChecked(),
+            alpha=round(self.alpha.value(), 6),
             delta=round(self.delta.value(), 6), audit_share=round(self.audit.value() / 100, 4),
             llm_backend=self.backend.currentData(),
             llm_model=self.llm_model.text().strip(), llm_base_url=self.base_url.text().strip(),
