@@ -49,7 +49,8 @@ def test_defaults_are_valid_and_used_when_nothing_is_saved(tmp_path):
 def test_every_field_survives_a_round_trip(tmp_path):
     changed = Settings(reviewer="Ann Lee", signature_meaning="approved", signing_idle_minutes=5,
                        blind_review=True, audit_share=0.1,
-                       review_queue=False, alpha=0.05, delta=0.2, llm_backend="openai",
+                       review_queue=False, explainer_after_training=False, alpha=0.05,
+                       delta=0.2, llm_backend="openai",
                        llm_model="llama3.2", llm_base_url="http://localhost:11434/v1",
                        allow_remote=True, open_llm_on_escalation=False,
                        data_dir=str(tmp_path / "data"),
