@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from explainers import estimators
+from explainers.estimators import spearman, top_overlap
 from explainers.model_function import CachedModelFunction
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "out" / "attribution" / "reference"
@@ -70,20 +70,6 @@ def _save(path: Path, **arrays) -> None:
     scratch.replace(path)
 
 
-def top_overlap(values: np.ndarray, other: np.ndarray, k: int = 5, signed: bool = True) -> float:
-    """Shared share of the top ``k`` words: by value (the words pushing the class up, as the
-    faithfulness scores read them) or by |value| (what the window shows first)."""
-    key = (lambda v: -v) if signed else (lambda v: -np.abs(v))
-    k = min(k, len(values))
-    return len(set(np.argsort(key(values))[:k]) & set(np.argsort(key(other))[:k])) / k
-
-
-def spearman(values: np.ndarray, other: np.ndarray) -> float:
-    if len(values) < 3:
-        return 1.0
-    return float(np.nan_to_num(spearmanr(values, other).statistic))
-
-
 def split_half(ref: Reference, column: int, splits: int = 20,
                seed: int = 0) -> tuple[float, float, float]:
     """Mean over random half splits of the pairs: Spearman, signed top-5, |value| top-5 of one
@@ -96,7 +82,7 @@ def split_half(ref: Reference, column: int, splits: int = 20,
         order = rng.permutation(ref.pairs)
         a = ref.per_pair[order[: ref.pairs // 2], :, column].mean(0)
         b = ref.per_pair[order[ref.pairs // 2 :], :, column].mean(0)
-        scores.append((spearman(a, b), top_overlap(a, b), top_overlap(a, b, signed=False)))
+        scores.append((spearman(a, b), top_overlap(a, b, signed=True), top_overlap(a, b)))
     return tuple(float(x) for x in np.mean(scores, axis=0))
 
 

@@ -40,20 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import shap
 from attribution_amortized import cached_targets
-from attribution_reference import (
-    Reference,
-    reference,
-    spearman,
-    spearman_brown,
-    split_half,
-    top_overlap,
-)
+from attribution_reference import Reference, reference, spearman_brown, split_half
 from attribution_texts import demo_texts, long_texts
 
 from app.paths import data_dir
 from explainers.amortized import TARGET_SEED
 from explainers.amortized_store import GATE_PAIRS, explainer_from_targets, gate_texts
 from explainers.attribution import MaskedText, explain, make_masker
+from explainers.estimators import spearman, top_overlap
 from explainers.faithfulness import faithfulness
 from explainers.model_function import CachedModelFunction
 from explainers.types import Attribution, Feature
@@ -150,8 +144,8 @@ def record(score: Scores, classifier, text: str, values: np.ndarray, seconds, ca
     score.comprehensiveness.append(faith.comprehensiveness)
     score.sufficiency.append(faith.sufficiency)
     score.spearman.append(spearman(values, ref))
-    score.top5.append(top_overlap(values, ref))
-    score.top5_abs.append(top_overlap(values, ref, signed=False))
+    score.top5.append(top_overlap(values, ref, signed=True))
+    score.top5_abs.append(top_overlap(values, ref))
     if result is not None:
         score.words.append(result.words_evaluated)
         score.gap.append(result.efficiency_gap())

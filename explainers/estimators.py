@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explainers.model_function import CachedModelFunction
+from explainers.types import SETTLED_SHARE
 from explainers.words import word_spans
 
 _SPACES = re.compile(r"\s+")
@@ -35,8 +36,6 @@ EXACT_MAX_WORDS = 12
 # Replicates of the bootstrap over sampled pairs (standard errors and settledness).
 BOOTSTRAP = 64
 TOP_K = 5
-# A shown top word is settled when it is among the top words in this share of the replicates.
-SETTLED_SHARE = 0.9
 
 
 class WordGame:
@@ -248,14 +247,29 @@ def _bootstrap_pairs(gram: np.ndarray, pair_rhs: np.ndarray, rows: int, target: 
 def rank_agreement(values: np.ndarray, other: np.ndarray, k: int = TOP_K) -> tuple[float, float]:
     """Spearman of two answers' values for one class, and the share of the top ``k`` words (by
     |value|) they have in common."""
+    return spearman(values, other), top_overlap(values, other, k)
+
+
+def spearman(values: np.ndarray, other: np.ndarray) -> float:
+    """Rank correlation of two answers' values (1 for fewer than three words; 0 when one is
+    constant)."""
     from scipy.stats import spearmanr
 
     if len(values) < 3:
-        return 1.0, 1.0
-    rho = float(np.nan_to_num(spearmanr(values, other).statistic))
+        return 1.0
+    return float(np.nan_to_num(spearmanr(values, other).statistic))
+
+
+def top_overlap(values: np.ndarray, other: np.ndarray, k: int = TOP_K,
+                signed: bool = False) -> float:
+    """Shared share of the top ``k`` words: by |value| (what the window shows first) or, when
+    ``signed``, by value (the words pushing the class up, as the faithfulness scores read
+    them)."""
+    key = (lambda v: -v) if signed else (lambda v: -np.abs(v))
     k = min(k, len(values))
-    top = len(set(np.argsort(-np.abs(values))[:k]) & set(np.argsort(-np.abs(other))[:k])) / k
-    return rho, top
+    if k == 0:
+        return 1.0
+    return len(set(np.argsort(key(values))[:k]) & set(np.argsort(key(other))[:k])) / k
 
 
 # Settledness -----------------------------------------------------------------------------------

@@ -54,6 +54,10 @@ class Feature:
                    else None)
 
 
+# A shown top word is settled when it is among the top words in this share of the replicates.
+SETTLED_SHARE = 0.9
+
+
 @dataclass(frozen=True)
 class Uncertainty:
     """Is the order of the top words settled? From the estimator's own uncertainty: bootstrap
@@ -68,6 +72,7 @@ class Uncertainty:
     kind: str  # "bootstrap" (KernelSHAP rounds), "heads" (amortized), "exact"
     rounds: int = 1
     stopped: str = "budget"  # "settled", "budget" (the call cap), "exact", "learned"
+    share: float = SETTLED_SHARE  # the rule it was judged by (records before it: 0.9)
 
     def sentence(self) -> str:
         if self.kind == "exact":
@@ -79,7 +84,8 @@ class Uncertainty:
         if self.settled:
             return (f"Top words settled: each is among the top {len(self.top)} in at least "
                     f"{min(self.inclusion):.0%} of {draws} ({listed}).")
-        unsure = [w for w, share in zip(self.top, self.inclusion, strict=True) if share < 0.9]
+        unsure = [w for w, share in zip(self.top, self.inclusion, strict=True)
+                  if share < self.share]
         rival = (f"; “{self.runner_up}” is among them in {self.runner_up_inclusion:.0%}"
                  if self.runner_up else "")
         return (f"Order of the top words not settled: {', '.join(f'“{w}”' for w in unsure)} "
@@ -103,7 +109,9 @@ class Uncertainty:
                    float(require(data, "runner_up_inclusion", kind, (int, float))),
                    require(data, "replicates", kind, int), require(data, "kind", kind, str),
                    require(data, "rounds", kind, int, optional=True) or 1,
-                   require(data, "stopped", kind, str, optional=True) or "budget")
+                   require(data, "stopped", kind, str, optional=True) or "budget",
+                   float(require(data, "share", kind, (int, float), optional=True)
+                         or SETTLED_SHARE))
 
 
 @dataclass(frozen=True)

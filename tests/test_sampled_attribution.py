@@ -131,6 +131,11 @@ def test_records_round_trip_with_errors_and_uncertainty(classifier):
     old["features"] = [{k: v for k, v in f.items() if k != "errors"} for f in data["features"]]
     before = Attribution.from_dict(old)  # a record from before estimators had errors
     assert before.uncertainty is None and before.features[0].errors is None
+    # A record from before the settledness rule was kept in it: judged at 90 %.
+    unruled = {**data, "uncertainty": {k: v for k, v in data["uncertainty"].items()
+                                       if k != "share"}}
+    assert data["uncertainty"]["share"] == 0.9
+    assert Attribution.from_dict(unruled).uncertainty.share == 0.9
 
 
 def test_the_amortized_explainer_answers_at_once_and_efficiently(classifier, explainer):
