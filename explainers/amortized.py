@@ -8,9 +8,12 @@ because a head fitted by least squares to unbiased targets learns their expectat
 texts (Covert et al., 2024, "Stochastic Amortization"). The encoder is never changed.
 
 A word's input is the mean of its tokens' last hidden states beside the mean over the whole text
-(its context); the head predicts n x value for every class (Shapley values shrink with the number
-of words n), and the answer is made efficient by spreading the remainder evenly: base + sum =
-the model's probability for every class. ``base`` is the model on the empty text.
+(its context), and the mean of its tokens' states in lower layers of the same forward pass
+(``lower_layers``: what the word is, before the last layers mix it with its neighbours; the
+benchmark measured the gain). The head predicts n x value for every class (Shapley values shrink
+with the number of words n), and the answer is made efficient by spreading the remainder
+evenly: base + sum = the model's probability for every class. ``base`` is the model on the
+empty text.
 """
 
 from __future__ import annotations
@@ -35,15 +38,24 @@ TARGET_EXACT_MAX_WORDS = 8
 
 @dataclass(frozen=True)
 class WordStates:
-    """Per word of a text (the part the model reads): [words, 2 x hidden] inputs of the head."""
+    """Per word of a text (the part the model reads): [words, (2 + lower layers) x hidden]
+    inputs of the head."""
 
     text: str
     features: np.ndarray
 
 
+def lower_layers(classifier: Classifier) -> tuple[int, ...]:
+    """The hidden-state indices (0: the embeddings) whose word means join the head's inputs:
+    every layer below the last."""
+    return tuple(range(classifier.model.config.num_hidden_layers))
+
+
 def word_states(classifier: Classifier, texts: Sequence[str], batch_size: int = 16,
-                cancel: CancelFlag | None = None) -> list[WordStates]:
-    """The head's inputs for each text, from one forward pass of its windows."""
+                cancel: CancelFlag | None = None,
+                layers: Sequence[int] = ()) -> list[WordStates]:
+    """The head's inputs for each text, from one forward pass of its windows: the words' last
+    states, the text's mean last state, then each of ``layers``' word states."""
     import torch
 
     from models.inference import length_sorted_batches, pad_batch
@@ -61,36 +73,42 @@ def word_states(classifier: Classifier, texts: Sequence[str], batch_size: int = 
             windows.append([*wrap[:1], *ids[start : start + body], *wrap[1:]])
             owners.append((owner, start))
     size = classifier.model.config.hidden_size
-    sums = [np.zeros((len(ids), size), np.float32) for ids in encoded["input_ids"]]
+    depth = 1 + len(layers)  # the last layer first
+    sums = [np.zeros((depth, len(ids), size), np.float32) for ids in encoded["input_ids"]]
     counts = [np.zeros(len(ids), np.float32) for ids in encoded["input_ids"]]
     classifier.model.eval()
     with torch.inference_mode():
         for batch in length_sorted_batches([len(w) for w in windows], batch_size):
             raise_if_cancelled(cancel)
             inputs = pad_batch([windows[i] for i in batch], tokenizer.pad_token_id)
-            hidden = classifier.model(**inputs, output_hidden_states=True).hidden_states[-1]
+            hidden = classifier.model(**inputs, output_hidden_states=True).hidden_states
+            stacked = torch.stack([hidden[-1], *(hidden[k] for k in layers)], 1).float()
             for row, index in enumerate(batch):
                 owner, start = owners[index]
                 length = len(windows[index]) - len(wrap)
-                sums[owner][start : start + length] += hidden[row, 1 : 1 + length].float().numpy()
+                sums[owner][:, start : start + length] += \
+                    stacked[row, :, 1 : 1 + length].numpy()
                 counts[owner][start : start + length] += 1
-    return [_word_features(text, sums[i] / np.maximum(counts[i], 1)[:, None],
+    return [_word_features(text, sums[i] / np.maximum(counts[i], 1)[None, :, None],
                            encoded["offset_mapping"][i])
             for i, text in enumerate(visible)]
 
 
 def _word_features(text: str, tokens: np.ndarray, offsets) -> WordStates:
+    """``tokens`` [layers, tokens, hidden], the last layer first: each word's mean state in
+    the last layer, the text's mean there, then the word's mean in each other layer."""
     spans = word_spans(text)
-    size = tokens.shape[1] if tokens.ndim == 2 else 0
-    context = tokens.mean(0) if len(tokens) else np.zeros(size, np.float32)
-    words = np.zeros((len(spans), size), np.float32)
+    depth, count, size = tokens.shape
+    words = np.zeros((depth, len(spans), size), np.float32)
     starts = np.array([o[0] for o in offsets]) if offsets else np.zeros(0)
     ends = np.array([o[1] for o in offsets]) if offsets else np.zeros(0)
     for i, span in enumerate(spans):
         inside = (starts < span.end) & (ends > span.start)
         if inside.any():
-            words[i] = tokens[inside].mean(0)
-    return WordStates(text, np.concatenate([words, np.broadcast_to(context, words.shape)], 1))
+            words[:, i] = tokens[:, inside].mean(1)
+    context = tokens[0].mean(0) if count else np.zeros(size, np.float32)
+    return WordStates(text, np.concatenate([words[0], np.broadcast_to(context, words[0].shape),
+                                            *words[1:]], 1))
 
 
 def shapley_targets(classifier: Classifier, texts: Sequence[str], pairs: int = 1,

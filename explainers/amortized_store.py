@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 HEAD_FILE = "head.safetensors"
 RECORD_FILE = "explainer.json"
-FORMAT = 1
+FORMAT = 2  # 2: lower layers' word states among the inputs ("layers"); 1 loads as before
 DEFAULT_TEXTS = 600
 MIN_TEXTS = 20
 TOP_K = 5
@@ -55,12 +55,14 @@ class AmortizedExplainer:
     enabled: bool
     record: dict
     explainer_id: str = ""
+    # Hidden-state indices whose word means are inputs beside the last layer's (format 1: none).
+    layers: tuple[int, ...] = ()
 
     def values(self, classifier: Classifier, text: str, probabilities: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
         """Efficient values [words, classes] for ``text`` (what the model reads of it): the
         mean of the heads, and their spread (the standard error of a bagged estimate)."""
-        states = amortized.word_states(classifier, [text])[0]
+        states = amortized.word_states(classifier, [text], layers=self.layers)[0]
         per_head = amortized.efficient_values(self.heads, states, self.base, probabilities)
         spread = per_head.std(0, ddof=1) if len(per_head) > 1 else np.zeros(per_head.shape[1:])
         return per_head.mean(0), spread
@@ -162,7 +164,8 @@ def explainer_from_targets(classifier: Classifier, texts: Sequence[str],
     """The heads fitted to sampled values already computed, and the gate (its texts' extra
     pairs computed here unless given)."""
     started = time.process_time()
-    states = amortized.word_states(classifier, texts, cancel=cancel)
+    layers = amortized.lower_layers(classifier)
+    states = amortized.word_states(classifier, texts, cancel=cancel, layers=layers)
     fit = amortized.fit_heads(states, targets, seed=seed, cancel=cancel)
     base = amortized.empty_text_base(classifier)
     held = fit.held_out_indices
@@ -174,7 +177,7 @@ def explainer_from_targets(classifier: Classifier, texts: Sequence[str],
     checked["target_pairs"] = pairs + GATE_PAIRS
     record = {
         "format": FORMAT, "model_id": classifier.model_id, "labels": list(classifier.labels),
-        "base": [float(b) for b in base], "hidden": amortized.HIDDEN,
+        "base": [float(b) for b in base], "hidden": amortized.HIDDEN, "layers": list(layers),
         "heads": len(fit.heads),
         "targets": {"estimator": "antithetic permutation pairs (exact up to "
                                  f"{amortized.TARGET_EXACT_MAX_WORDS} words)",
@@ -186,7 +189,7 @@ def explainer_from_targets(classifier: Classifier, texts: Sequence[str],
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return AmortizedExplainer(fit.heads, classifier.model_id, tuple(classifier.labels), base,
-                              checked["passed"], record)
+                              checked["passed"], record, layers=layers)
 
 
 def kept_texts(model_dir: Path) -> list[str]:
@@ -256,10 +259,11 @@ def load_explainer(model_dir: Path, model_id: str, labels: Sequence[str],
             f"{record.get('model_id')} with labels {record.get('labels')}, not for model "
             f"{model_id} with labels {list(labels)}. Fit it again: "
             "`python main.py models --fit-explainer FILE`.")
+    layers = tuple(int(k) for k in record.get("layers", ()))
     heads = _read_heads(directory, int(record.get("heads", 0)), len(labels))
     return AmortizedExplainer(heads, model_id, tuple(labels),
                               np.asarray(record["base"], dtype=np.float64),
-                              bool(record.get("enabled")), record, directory.name)
+                              bool(record.get("enabled")), record, directory.name, layers)
 
 
 def _read_heads(directory: Path, count: int, classes: int) -> tuple[AmortizedHead, ...]:

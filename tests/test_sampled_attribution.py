@@ -181,6 +181,8 @@ def test_the_explainer_is_kept_signed_and_refused_when_changed(tmp_path, classif
     assert directory.parent.name == EXPLAINERS_DIR
     loaded = load_explainer(model_dir, classifier.model_id, classifier.labels, trust=trust)
     assert loaded.explainer_id == directory.name and len(loaded.heads) == 5
+    # Its inputs: the last layer's word and text states, and every lower layer's word states.
+    assert loaded.layers == explainer.layers == (0, 1) and loaded.record["layers"] == [0, 1]
     probs = classifier.probabilities([TEXT])[0]
     assert np.allclose(loaded.values(classifier, TEXT, probs)[0],
                        explainer.values(classifier, TEXT, probs)[0])
@@ -192,6 +194,32 @@ def test_the_explainer_is_kept_signed_and_refused_when_changed(tmp_path, classif
         handle.write(b"\x00" * 8)
     with pytest.raises(ModelIntegrityError):
         load_explainer(model_dir, classifier.model_id, classifier.labels, trust=trust)
+
+
+def test_an_explainer_saved_before_lower_layers_were_inputs_still_answers(tmp_path,
+                                                                         classifier):
+    """Format 1 (no "layers" in its record): the last layer's states alone, as it was fitted."""
+    import shutil
+    from dataclasses import replace
+
+    from explainers import amortized
+
+    texts = [t for t in load_demo()[0][0].texts if 8 < len(t.split()) < 40][:24]
+    states = amortized.word_states(classifier, texts)
+    assert states[0].features.shape[1] == 2 * classifier.model.config.hidden_size
+    targets = amortized.shapley_targets(classifier, texts)
+    fit = amortized.fit_heads(states, targets)
+    fitted = fit_explainer(classifier, texts, max_texts=24)
+    old_record = {k: v for k, v in fitted.record.items() if k != "layers"} | {"format": 1}
+    old = replace(fitted, heads=fit.heads, record=old_record, layers=())
+    model_dir = tmp_path / classifier.model_id
+    shutil.copytree(classifier.path, model_dir)
+    save_explainer(old, model_dir)
+    loaded = load_explainer(model_dir, classifier.model_id, classifier.labels)
+    assert loaded.layers == ()
+    probs = classifier.probabilities([TEXT])[0]
+    values, _ = loaded.values(classifier, TEXT, probs)
+    assert np.allclose(values.sum(0) + loaded.base, probs, atol=1e-6)
 
 
 def test_too_few_texts_are_refused(classifier):
