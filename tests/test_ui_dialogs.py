@@ -192,54 +192,57 @@ def test_train_a_model_from_a_file_then_activate_it(qtbot, ui_context_home, tmp_
                for e in audit_kinds(context.store, "policy_refitted"))
 
 
-def test_after_training_the_same_window_fits_the_models_explainer(
-        qtbot, ui_context_home, tmp_path, tiny_config, tiny_base_dir):
-    """The user's setting (on by default) chains the explainer's fit to the training, on the
-    texts it was trained on; the explainer is signed beside the new model."""
+def _train_then_explain(qtbot, context, tmp_path, config, base_dir, seed: int):
+    """Train on synthetic rows in the window, with the explainer's fit to follow (the
+    setting's default); the training window, the new record and a function giving the
+    model's saved explainer (None without one)."""
     from app.ui.models_dialog import start_training
     from explainers.amortized_store import load_explainer
     from models.registry import ModelRegistry
     from models.train_job import DatasetSpec
 
-    assert ui_context_home.settings.explainer_after_training
-    data = write_csv(tmp_path / "train.csv", synthetic_rows(12, seed=12))
-    training = start_training(ui_context_home, DatasetSpec("train.csv", data), None,
-                              config=tiny_config, base_dir=tiny_base_dir, activate=False)
+    data = write_csv(tmp_path / "train.csv", synthetic_rows(12, seed=seed))
+    training = start_training(context, DatasetSpec("train.csv", data), None, config=config,
+                              base_dir=base_dir, activate=False)
     qtbot.addWidget(training)
     with qtbot.waitSignal(training.trained, timeout=180000) as trained:
         pass
     record = trained.args[0]
+    registry = ModelRegistry(context.data_dir)
+
+    def saved_explainer():
+        return load_explainer(registry.path_of(record.id), record.id, record.labels,
+                              registry.trust)
+
+    return training, record, saved_explainer
+
+
+def test_after_training_the_same_window_fits_the_models_explainer(
+        qtbot, ui_context_home, tmp_path, tiny_config, tiny_base_dir):
+    """The user's setting (on by default) chains the explainer's fit to the training, on the
+    texts it was trained on; the explainer is signed beside the new model."""
+    assert ui_context_home.settings.explainer_after_training
+    training, _record, saved_explainer = _train_then_explain(
+        qtbot, ui_context_home, tmp_path, tiny_config, tiny_base_dir, seed=12)
     qtbot.waitUntil(lambda: training.close_button.isVisible(), timeout=180000)
     assert "ready" in training.earlier.text() and training.earlier.isVisible()
     assert "explainer" in training.stage.text().lower(), training.stage.text()
-    registry = ModelRegistry(ui_context_home.data_dir)
-    explainer = load_explainer(registry.path_of(record.id), record.id, record.labels,
-                               registry.trust)
+    explainer = saved_explainer()
     assert explainer is not None and explainer.record["targets"]["texts"] >= 20
 
 
 def test_skipping_the_explainer_after_training_keeps_the_model(
         qtbot, ui_context_home, tmp_path, tiny_config, tiny_base_dir):
-    from app.ui.models_dialog import start_training
-    from explainers.amortized_store import load_explainer
     from models.registry import ModelRegistry
-    from models.train_job import DatasetSpec
 
-    data = write_csv(tmp_path / "train.csv", synthetic_rows(12, seed=13))
-    training = start_training(ui_context_home, DatasetSpec("train.csv", data), None,
-                              config=tiny_config, base_dir=tiny_base_dir, activate=False)
-    qtbot.addWidget(training)
-    with qtbot.waitSignal(training.trained, timeout=180000) as trained:
-        pass
-    record = trained.args[0]
+    training, record, saved_explainer = _train_then_explain(
+        qtbot, ui_context_home, tmp_path, tiny_config, tiny_base_dir, seed=13)
     assert training.cancel_button.text() == "Skip the explainer"
     training.cancel()
     qtbot.waitUntil(lambda: training.close_button.isVisible(), timeout=180000)
     assert "Skipped: the model is kept" in training.stage.text()
-    registry = ModelRegistry(ui_context_home.data_dir)
-    assert record.id in {r.id for r in registry.records()}
-    assert load_explainer(registry.path_of(record.id), record.id, record.labels,
-                          registry.trust) is None
+    assert record.id in {r.id for r in ModelRegistry(ui_context_home.data_dir).records()}
+    assert saved_explainer() is None
 
 
 def test_the_training_window_offers_the_recipes_and_passes_the_choice(qtbot, ui_context):

@@ -51,9 +51,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         check_max_texts(args.explainer_texts)
     config = _training_config(args)
+    models = registry(args)
     reporter = TerminalProgress()
     try:
-        record = train_and_save(spec, registry(args), config, progress=reporter,
+        record = train_and_save(spec, models, config, progress=reporter,
                                 activate=not args.no_activate,
                                 base_dir=Path(args.base_model) if args.base_model else None)
     finally:
@@ -64,8 +65,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     explainer, problem = None, None
     if args.with_explainer:
         try:
-            explainer = _fit_with_progress(registry(args), record.id,
-                                           training_texts(spec, config), args.explainer_texts)
+            explainer = _fit_with_progress(models, record.id, training_texts(spec, config),
+                                           args.explainer_texts)
         except DataError as exc:
             problem = f"the model is saved, but its explainer was not fitted: {exc}"
     from models.model_card import read_model_card

@@ -410,8 +410,11 @@ def start_training(context: AppContext, spec=None, parent: QWidget | None = None
     return _run_in(dialog, context, "train model", work, trained, "Training failed")
 
 
+NOTHING_SAVED = "Cancelled: nothing was saved."
+
+
 def _run_in(dialog: TrainingDialog, context: AppContext, name: str, work, done,
-            failed: str, cancelled: str = "Cancelled: nothing was saved.") -> TrainingDialog:
+            failed: str, cancelled: str = NOTHING_SAVED) -> TrainingDialog:
     """Run ``work`` in the background with ``dialog`` showing its progress and outcome."""
     dialog.task = context.runner.run(name, work)
     dialog.task.on_progress(if_alive(dialog, dialog.show_progress)).on_success(done) \
@@ -435,8 +438,7 @@ def start_explainer_fit(context: AppContext, model_id: str,
 
 
 def _fit_explainer_in(dialog: TrainingDialog, context: AppContext, model_id: str,
-                      texts=None, cancelled: str = "Cancelled: nothing was saved."
-                      ) -> TrainingDialog:
+                      texts=None, cancelled: str = NOTHING_SAVED) -> TrainingDialog:
     """The explainer's fit in ``dialog``; ``texts``: a function giving the texts (run in the
     background), None for the calibration split kept with the model."""
     from app.casework import model_registry
