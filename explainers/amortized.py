@@ -113,7 +113,8 @@ def _word_features(text: str, tokens: np.ndarray, offsets) -> WordStates:
 
 def shapley_targets(classifier: Classifier, texts: Sequence[str], pairs: int = 1,
                     seed: int = TARGET_SEED, progress: ProgressCallback | None = None,
-                    cancel: CancelFlag | None = None, first_index: int = 0) -> list[np.ndarray]:
+                    cancel: CancelFlag | None = None, first_index: int = 0,
+                    stage: str = "explainer targets") -> list[np.ndarray]:
     """Sampled Shapley values [words, classes] of each text (what the model reads of it):
     ``pairs`` antithetic permutation pairs each, text i drawn from the seed sequence [seed, i]
     (i counted from ``first_index``), so the texts can be done in chunks with the same
@@ -132,7 +133,7 @@ def shapley_targets(classifier: Classifier, texts: Sequence[str], pairs: int = 1
                                                        np.random.default_rng([seed, i]))
             targets.append(estimate.values)
         if progress is not None:
-            progress(Progress("explainer targets", i + 1 - first_index, len(texts)))
+            progress(Progress(stage, i + 1 - first_index, len(texts)))
     return targets
 
 

@@ -25,7 +25,7 @@ from explainers.amortized import AmortizedHead, WordStates
 from models.artifact import read_json, verify_artifact, write_artifact, write_json
 from models.errors import DataError, ModelIntegrityError
 from models.manifest_signature import EXPLAINERS_DIR, explainer_subject
-from models.progress import CancelFlag, Progress, ProgressCallback
+from models.progress import CancelFlag, ProgressCallback
 from models.registry import sub_artifact_dirs
 
 if TYPE_CHECKING:
@@ -130,13 +130,9 @@ def fit_explainer(classifier: Classifier, texts: Sequence[str], max_texts: int =
     chosen = [usable[i] for i in order]
     started = time.process_time()
 
-    def report(step: Progress) -> None:
-        if progress is not None:
-            progress(Progress("explainer targets", step.done, step.total))
-
-    targets = amortized.shapley_targets(classifier, chosen, pairs, seed, report, cancel)
+    targets = amortized.shapley_targets(classifier, chosen, pairs, seed, progress, cancel)
     return explainer_from_targets(classifier, chosen, targets, pairs, seed, cancel,
-                                  time.process_time() - started, progress=report)
+                                  time.process_time() - started, progress=progress)
 
 
 def gate_texts(classifier: Classifier, texts: Sequence[str],
@@ -152,7 +148,8 @@ def gate_targets(classifier: Classifier, texts: Sequence[str], seed: int,
                  cancel: CancelFlag | None = None) -> list[np.ndarray]:
     """GATE_PAIRS more pairs for each of ``texts`` (the held-out ones), seeded apart from the
     training targets."""
-    return amortized.shapley_targets(classifier, texts, GATE_PAIRS, seed + 1, progress, cancel)
+    return amortized.shapley_targets(classifier, texts, GATE_PAIRS, seed + 1, progress, cancel,
+                                     stage="gate targets")
 
 
 def explainer_from_targets(classifier: Classifier, texts: Sequence[str],
